@@ -1,0 +1,417 @@
+//! `.fsm` → dump tree: routing of every live entry to its adapter decoder
+//! (longest prefix wins), then MANIFEST.json and CHECKSUMS.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::adapter::{
+    self, AdapterDecoder, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions, Warn,
+};
+use crate::error::{Error, IoResultExt, Result};
+use crate::fsm::{self, FsmReader, StreamKind};
+use crate::fsutil;
+use crate::manifest::{self, Adapters, Exclusions, Manifest, Scope, Source};
+use crate::tree::checksums;
+
+/// Where a routed key goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Adapter(AdapterKind),
+    /// Counted and dropped (transaction, routing, GC and generation rows).
+    Internal,
+}
+
+/// Prefixes that are never decoded, even with their adapter enabled.
+const INTERNAL_PREFIXES: &[&[u8]] = &[
+    b"!s3|bucket|gen|",
+    b"!s3|gc|upload|",
+    b"!s3route|",
+    b"!txn|",
+    b"!dist|",
+    b"!encryption|",
+];
+
+/// The routing table, longest prefix first (stable for equal lengths).
+pub fn route_table() -> &'static [(&'static [u8], Target)] {
+    static TABLE: OnceLock<Vec<(&'static [u8], Target)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t: Vec<(&'static [u8], Target)> = Vec::new();
+        for k in AdapterKind::FAN_OUT {
+            t.extend(adapter::routes(k).iter().map(|p| (*p, Target::Adapter(k))));
+        }
+        t.extend(INTERNAL_PREFIXES.iter().map(|p| (*p, Target::Internal)));
+        t.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        t
+    })
+}
+
+pub fn route(user_key: &[u8]) -> Option<(&'static [u8], Target)> {
+    route_table()
+        .iter()
+        .find(|(p, _)| user_key.starts_with(p))
+        .copied()
+}
+
+/// Upstream's decode counters; `total = tombstone + adapters + internal + unknown`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub total: u64,
+    pub tombstone: u64,
+    pub dynamodb: u64,
+    pub s3: u64,
+    pub redis: u64,
+    pub sqs: u64,
+    pub internal: u64,
+    pub unknown: u64,
+}
+
+impl Counters {
+    fn bump(&mut self, k: AdapterKind) {
+        match k {
+            AdapterKind::Redis => self.redis += 1,
+            AdapterKind::DynamoDb => self.dynamodb += 1,
+            AdapterKind::S3 => self.s3 += 1,
+            AdapterKind::Sqs => self.sqs += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeSummary {
+    pub last_commit_ts: u64,
+    pub counters: Counters,
+}
+
+/// Open an `.fsm` for decoding: a bare payload, or (beyond upstream) a node
+/// runtime file whose header is skipped and whose CRC32C footer is checked.
+pub fn decode_file(path: &Path, ctx: DecodeContext, cancel: &CancelToken) -> Result<DecodeSummary> {
+    let f = File::open(path).io_at(path, "open")?;
+    let mut br = BufReader::with_capacity(64 * 1024, f);
+    let ctx_err = |e: fsm::FsmError| Error::Fsm {
+        context: format!("decode {}", path.display()),
+        source: e,
+    };
+    let (kind, header) = fsm::read_runtime_header(&mut br).map_err(ctx_err)?;
+    match kind {
+        StreamKind::Payload => decode_stream(br, ctx, cancel).map_err(|e| fsm_context(e, path)),
+        _ => {
+            let mut crc = fsm::CrcFooterReader::new(br, &header);
+            let summary = decode_stream(&mut crc, ctx, cancel).map_err(|e| fsm_context(e, path))?;
+            crc.verify().map_err(ctx_err)?;
+            Ok(summary)
+        }
+    }
+}
+
+fn fsm_context(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Fsm { context, source } if context.is_empty() => Error::Fsm {
+            context: format!("decode {}", path.display()),
+            source,
+        },
+        other => other,
+    }
+}
+
+/// Decode a payload stream into `ctx.out_root`. Finalizers always run, in
+/// upstream's order; a read error wins over a finalize error.
+pub fn decode_stream<R: Read>(
+    r: R,
+    ctx: DecodeContext,
+    cancel: &CancelToken,
+) -> Result<DecodeSummary> {
+    let enabled = ctx.options.adapters;
+    let mut decoders: Vec<(AdapterKind, Box<dyn AdapterDecoder>)> = Vec::new();
+    for k in AdapterKind::FINALIZE {
+        if enabled.contains(k) {
+            decoders.push((k, adapter::decoder(k, &ctx)?));
+        }
+    }
+    let mut counters = Counters::default();
+    let mut last_ts = 0;
+    let read_result = (|| -> Result<()> {
+        let mut reader = FsmReader::new(r).map_err(|source| Error::Fsm {
+            context: String::new(),
+            source,
+        })?;
+        last_ts = reader.last_commit_ts();
+        loop {
+            if counters.total % 4096 == 0 {
+                cancel.check()?;
+            }
+            let e = match reader.next_entry() {
+                Ok(Some(e)) => e,
+                Ok(None) => return Ok(()),
+                Err(source) => {
+                    return Err(Error::Fsm {
+                        context: String::new(),
+                        source,
+                    });
+                }
+            };
+            counters.total += 1;
+            if e.tombstone {
+                counters.tombstone += 1;
+                continue;
+            }
+            match route(e.user_key) {
+                None => counters.unknown += 1,
+                Some((_, Target::Internal)) => counters.internal += 1,
+                Some((prefix, Target::Adapter(k))) => {
+                    if !enabled.contains(k) {
+                        counters.internal += 1;
+                        continue;
+                    }
+                    counters.bump(k);
+                    let (_, dec) = decoders
+                        .iter_mut()
+                        .find(|(kk, _)| *kk == k)
+                        .expect("enabled decoder");
+                    dec.handle(prefix, e.user_key, e.body)?;
+                }
+            }
+        }
+    })();
+    let mut finalize_err = None;
+    for (_, d) in decoders.iter_mut() {
+        if let Err(e) = d.finalize() {
+            finalize_err.get_or_insert(e);
+        }
+    }
+    read_result?;
+    if let Some(e) = finalize_err {
+        return Err(e);
+    }
+    Ok(DecodeSummary {
+        last_commit_ts: last_ts,
+        counters,
+    })
+}
+
+/// `SnapshotIndexFromPath`: the decimal stem of `<n>.fsm`, else 0.
+pub fn snapshot_index_from_path(path: &str) -> u64 {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    match base.strip_suffix(".fsm") {
+        Some(stem) if !stem.is_empty() && stem.bytes().all(|c| c.is_ascii_digit()) => {
+            stem.parse().unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// A whole `decode` invocation (the CLI's flags, resolved).
+#[derive(Debug, Clone)]
+pub struct DecodeRequest {
+    /// `--input` exactly as typed (recorded in MANIFEST `source.fsm_path`).
+    pub input: String,
+    pub output: PathBuf,
+    pub options: DecodeOptions,
+    pub cluster_id: String,
+    /// Replace a non-empty `--output` (beyond upstream; see docs).
+    pub force: bool,
+    pub memory_budget: u64,
+}
+
+/// The manifest upstream's decoder writes for these options.
+pub fn manifest_for(req: &DecodeRequest, last_commit_ts: u64) -> Manifest {
+    let mut m = Manifest::new_phase0(manifest::now_rfc3339_nano());
+    m.elastickv_version = "dev".into();
+    m.cluster_id = req.cluster_id.clone();
+    m.last_commit_ts = last_commit_ts;
+    m.snapshot_index = snapshot_index_from_path(&req.input);
+    m.source = Some(Source {
+        fsm_path: req.input.clone(),
+        fsm_crc32c: String::new(),
+    });
+    let on = |k| req.options.adapters.contains(k).then(Scope::default);
+    m.adapters = Some(Adapters {
+        dynamodb: on(AdapterKind::DynamoDb),
+        s3: on(AdapterKind::S3),
+        redis: on(AdapterKind::Redis),
+        sqs: on(AdapterKind::Sqs),
+    });
+    let o = &req.options;
+    m.exclusions = Some(Exclusions {
+        include_incomplete_uploads: o.include_incomplete_uploads,
+        include_orphans: o.include_orphans,
+        preserve_sqs_visibility: o.preserve_sqs_visibility,
+        include_sqs_side_records: o.include_sqs_side_records,
+        rename_s3_collisions: o.rename_s3_collisions,
+    });
+    if o.dynamodb_bundle_jsonl {
+        m.dynamodb_layout = manifest::LAYOUT_JSONL.into();
+    }
+    m
+}
+
+/// Decode into a fresh directory `root` (which must exist and be empty):
+/// adapter subtrees, MANIFEST.json, CHECKSUMS. No publication.
+pub fn decode_into(
+    req: &DecodeRequest,
+    root: &Path,
+    warn: Warn,
+    cancel: &CancelToken,
+) -> Result<DecodeSummary> {
+    let ctx = DecodeContext {
+        out_root: root.to_path_buf(),
+        scratch_root: root.join(".scratch"),
+        options: req.options.clone(),
+        memory_budget: req.memory_budget,
+        warn,
+    };
+    let summary = decode_file(Path::new(&req.input), ctx, cancel)?;
+    let m = manifest_for(req, summary.last_commit_ts);
+    let bytes = m.to_bytes().map_err(|e| Error::data(e.to_string()))?;
+    fsutil::write_tree_file(&root.join(manifest::FILE_NAME), &bytes)?;
+    checksums::write(root)?;
+    Ok(summary)
+}
+
+fn dir_is_empty(p: &Path) -> Result<bool> {
+    Ok(std::fs::read_dir(p)
+        .io_at(p, "read directory")?
+        .next()
+        .is_none())
+}
+
+/// The `decode` command: build the tree beside `--output`, sync it, then
+/// rename it into place. A failure leaves nothing at `--output`.
+pub fn run_decode(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Result<DecodeSummary> {
+    let out = &req.output;
+    let existing = match std::fs::symlink_metadata(out) {
+        Ok(m) if m.is_dir() => Some(dir_is_empty(out)?),
+        Ok(_) => {
+            return Err(Error::usage(format!(
+                "--output {} exists and is not a directory",
+                out.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io_at(out, "stat", e)),
+    };
+    if existing == Some(false) && !req.force {
+        return Err(Error::usage(format!(
+            "--output {} is not empty; pass --force to replace it",
+            out.display()
+        )));
+    }
+    if !Path::new(&req.input).exists() {
+        return Err(Error::usage(format!("--input {}: no such file", req.input)));
+    }
+    let parent = fsutil::parent_dir(out);
+    fsutil::create_dir_all(parent)?;
+    let tmp = fsutil::sibling_temp_path(out, ".tmp-");
+    fsutil::create_dir_all(&tmp)?;
+    let guard = RemoveDirOnDrop(Some(tmp.clone()));
+    let summary = decode_into(req, &tmp, warn, cancel)?;
+    fsutil::sync_filesystem_of(&tmp)?;
+    cancel.check()?;
+    match existing {
+        None => {}
+        Some(true) => std::fs::remove_dir(out).io_at(out, "remove empty output directory")?,
+        Some(false) => {
+            let old = fsutil::sibling_temp_path(out, ".old-");
+            std::fs::rename(out, &old).io_at(out, "move aside")?;
+            let _old_guard = RemoveDirOnDrop(Some(old));
+        }
+    }
+    std::fs::rename(&tmp, out).io_at(out, "rename into place")?;
+    guard.disarm();
+    fsutil::fsync_dir(parent)?;
+    Ok(summary)
+}
+
+/// Removes a directory tree when dropped (unless disarmed).
+pub struct RemoveDirOnDrop(pub Option<PathBuf>);
+
+impl RemoveDirOnDrop {
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// `--dynamodb-bundle-mode`: "" and `per-item` → false, `jsonl` → true.
+pub fn parse_bundle_mode(s: &str) -> Result<bool> {
+    match s {
+        "" | "per-item" => Ok(false),
+        "jsonl" => Ok(true),
+        other => Err(Error::usage(format!(
+            "--dynamodb-bundle-mode {other:?}: must be \"per-item\" or \"jsonl\""
+        ))),
+    }
+}
+
+/// Decode options for a self-test, derived from a manifest as upstream does.
+pub fn self_test_options(m: &Manifest, adapters: AdapterSet) -> DecodeOptions {
+    let e = m.exclusions();
+    DecodeOptions {
+        adapters,
+        include_incomplete_uploads: e.include_incomplete_uploads,
+        include_orphans: e.include_orphans,
+        rename_s3_collisions: e.rename_s3_collisions,
+        preserve_sqs_visibility: e.preserve_sqs_visibility,
+        include_sqs_side_records: e.include_sqs_side_records,
+        dynamodb_bundle_jsonl: m.is_jsonl_layout(),
+        ..DecodeOptions::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_wins() {
+        assert_eq!(route(b"!hs|meta|d|x").unwrap().0, b"!hs|meta|d|");
+        assert_eq!(route(b"!hs|meta|x").unwrap().0, b"!hs|meta|");
+        assert_eq!(route(b"!s3|bucket|gen|b").unwrap().1, Target::Internal);
+        assert_eq!(route(b"!txn|1").unwrap().1, Target::Internal);
+        assert!(route(b"zzz").is_none());
+    }
+
+    #[test]
+    fn snapshot_index() {
+        assert_eq!(snapshot_index_from_path("/a/0000000000000064.fsm"), 64);
+        assert_eq!(snapshot_index_from_path("x.fsm"), 0);
+        assert_eq!(snapshot_index_from_path(".fsm"), 0);
+        assert_eq!(snapshot_index_from_path("+1.fsm"), 0);
+        assert_eq!(snapshot_index_from_path("18446744073709551616.fsm"), 0);
+    }
+
+    #[test]
+    fn counters_and_tombstones() {
+        let mut w = fsm::FsmWriter::new(Vec::new(), 5).unwrap();
+        w.write_entry(b"!txn|a", 5, 0, b"").unwrap();
+        w.write_entry(b"other", 5, 0, b"").unwrap();
+        let mut bytes = w.into_inner();
+        // A tombstone for a Redis key is dropped before routing.
+        bytes.extend_from_slice(&9u64.to_le_bytes());
+        bytes.extend_from_slice(b"!redis|s");
+        bytes.push(0);
+        bytes.extend_from_slice(&9u64.to_le_bytes());
+        bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let t = tempfile::tempdir().unwrap();
+        let ctx = DecodeContext {
+            out_root: t.path().into(),
+            scratch_root: t.path().join(".scratch"),
+            options: DecodeOptions::default(),
+            memory_budget: 1 << 20,
+            warn: adapter::silent_warn(),
+        };
+        let s = decode_stream(&bytes[..], ctx, &CancelToken::new()).unwrap();
+        assert_eq!(s.counters.total, 3);
+        assert_eq!(s.counters.internal, 1);
+        assert_eq!(s.counters.unknown, 1);
+        assert_eq!(s.counters.tombstone, 1);
+    }
+}

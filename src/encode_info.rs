@@ -1,0 +1,181 @@
+//! `<output>.encode_info.json`: the encoder's sidecar (upstream schema;
+//! pretty JSON with HTML escaping on and a trailing newline).
+
+use crate::gojson::{self, Escape, JsonWriter, Value};
+
+pub const SUFFIX: &str = ".encode_info.json";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodeInfo {
+    pub encoder_version: String,
+    pub wall_time_iso: String,
+    pub input_root: String,
+    pub output_fsm_path: String,
+    pub output_fsm_sha256: String,
+    pub last_commit_ts: u64,
+    pub last_commit_ts_overridden: bool,
+    pub manifest_last_commit_ts: u64,
+    pub manifest_cluster_id: String,
+    pub adapters_enabled: Vec<String>,
+    pub self_test_ran: bool,
+    pub self_test_matched: bool,
+    /// ekvplan's own fields (compact JSON object), written under `"ekvplan"`
+    /// after upstream's keys; upstream readers ignore unknown fields.
+    pub ekvplan: Option<Vec<u8>>,
+}
+
+impl EncodeInfo {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = JsonWriter::pretty(Escape::Html);
+        w.begin_object();
+        w.key("format_version").u64(FORMAT_VERSION as u64);
+        w.key("encoder_version").string(&self.encoder_version);
+        w.key("encoder_key_format_version").u64(1);
+        w.key("wall_time_iso").string(&self.wall_time_iso);
+        w.key("input_root").string(&self.input_root);
+        w.key("output_fsm_path").string(&self.output_fsm_path);
+        w.key("output_fsm_sha256").string(&self.output_fsm_sha256);
+        w.key("last_commit_ts").u64(self.last_commit_ts);
+        w.key("last_commit_ts_overridden")
+            .bool(self.last_commit_ts_overridden);
+        w.key("manifest_last_commit_ts")
+            .u64(self.manifest_last_commit_ts);
+        if !self.manifest_cluster_id.is_empty() {
+            w.key("manifest_cluster_id")
+                .string(&self.manifest_cluster_id);
+        }
+        w.key("adapters_enabled").begin_array();
+        for a in &self.adapters_enabled {
+            w.string(a);
+        }
+        w.end_array();
+        w.key("self_test")
+            .begin_object()
+            .key("ran")
+            .bool(self.self_test_ran)
+            .key("matched")
+            .bool(self.self_test_matched)
+            .end_object();
+        let mut out = Vec::new();
+        if let Some(extra) = &self.ekvplan {
+            // Re-indent the compact object through the same writer.
+            let v = gojson::parse(extra).expect("ekvplan extra is valid JSON");
+            w.key("ekvplan");
+            write_value(&mut w, &v);
+        }
+        w.end_object();
+        out.extend_from_slice(&w.finish_line());
+        out
+    }
+
+    /// Read a sidecar; `format_version` must be exactly 1.
+    pub fn parse(bytes: &[u8]) -> Result<EncodeInfo, String> {
+        let v = gojson::parse(bytes).map_err(|e| e.to_string())?;
+        match v.get_exact("format_version").map(|x| x.go_u32()) {
+            Some(Ok(1)) => {}
+            _ => return Err("encode_info format_version unsupported".into()),
+        }
+        let s = |k: &str| v.get(k).map_or(Ok(String::new()), Value::go_string);
+        let u = |k: &str| v.get(k).map_or(Ok(0), Value::go_u64);
+        let b = |k: &str| v.get(k).map_or(Ok(false), Value::go_bool);
+        let st = v.get("self_test");
+        Ok(EncodeInfo {
+            encoder_version: s("encoder_version")?,
+            wall_time_iso: s("wall_time_iso")?,
+            input_root: s("input_root")?,
+            output_fsm_path: s("output_fsm_path")?,
+            output_fsm_sha256: s("output_fsm_sha256")?,
+            last_commit_ts: u("last_commit_ts")?,
+            last_commit_ts_overridden: b("last_commit_ts_overridden")?,
+            manifest_last_commit_ts: u("manifest_last_commit_ts")?,
+            manifest_cluster_id: s("manifest_cluster_id")?,
+            adapters_enabled: match v.get("adapters_enabled") {
+                Some(Value::Array(a)) => {
+                    a.iter().map(Value::go_string).collect::<Result<_, _>>()?
+                }
+                _ => Vec::new(),
+            },
+            self_test_ran: st
+                .and_then(|o| o.get("ran"))
+                .map_or(Ok(false), Value::go_bool)?,
+            self_test_matched: st
+                .and_then(|o| o.get("matched"))
+                .map_or(Ok(false), Value::go_bool)?,
+            ekvplan: v.get_exact("ekvplan").map(|x| {
+                let mut o = Vec::new();
+                x.write_compact(&mut o, Escape::Html);
+                o
+            }),
+        })
+    }
+}
+
+fn write_value(w: &mut JsonWriter, v: &Value) {
+    match v {
+        Value::Null => {
+            w.null();
+        }
+        Value::Bool(b) => {
+            w.bool(*b);
+        }
+        Value::Number(n) => {
+            w.raw(n);
+        }
+        Value::String(s) => {
+            w.string(s);
+        }
+        Value::Array(a) => {
+            w.begin_array();
+            for x in a {
+                write_value(w, x);
+            }
+            w.end_array();
+        }
+        Value::Object(m) => {
+            w.begin_object();
+            for (k, x) in m {
+                w.key(k);
+                write_value(w, x);
+            }
+            w.end_object();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_html_escaping() {
+        let info = EncodeInfo {
+            encoder_version: "dev".into(),
+            wall_time_iso: "2026-01-01T00:00:00Z".into(),
+            input_root: "in&<>".into(),
+            output_fsm_path: "o.fsm".into(),
+            output_fsm_sha256: "ab".into(),
+            last_commit_ts: 7,
+            manifest_last_commit_ts: 7,
+            adapters_enabled: vec!["redis".into()],
+            self_test_ran: true,
+            self_test_matched: true,
+            ..Default::default()
+        };
+        let s = String::from_utf8(info.to_bytes()).unwrap();
+        assert!(s.contains(r#""input_root": "in\u0026\u003c\u003e","#));
+        assert!(!s.contains("manifest_cluster_id"));
+        assert!(
+            s.ends_with("  \"self_test\": {\n    \"ran\": true,\n    \"matched\": true\n  }\n}\n")
+        );
+        assert_eq!(EncodeInfo::parse(s.as_bytes()).unwrap(), info);
+        let with = EncodeInfo {
+            ekvplan: Some(br#"{"fingerprint":"x"}"#.to_vec()),
+            ..info
+        };
+        let s = with.to_bytes();
+        assert_eq!(EncodeInfo::parse(&s).unwrap(), with);
+        assert!(EncodeInfo::parse(br#"{"format_version":2}"#).is_err());
+        assert!(EncodeInfo::parse(br#"{}"#).is_err());
+    }
+}

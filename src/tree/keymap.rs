@@ -1,0 +1,150 @@
+//! `KEYMAP.jsonl`: one record per file name that cannot be reversed on its
+//! own (`{"encoded":…,"original":<base64url>,"kind":…}`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::filename::decode_raw_url_lenient;
+use crate::gojson::{self, Escape, JsonWriter};
+
+pub const FILE_NAME: &str = "KEYMAP.jsonl";
+pub const KIND_SHA_FALLBACK: &str = "sha-fallback";
+pub const KIND_S3_LEAF_DATA: &str = "s3-leaf-data";
+pub const KIND_META_SUFFIX_RENAME: &str = "meta-suffix-rename";
+/// Upstream's scanner buffer: a longer line is an error.
+pub const MAX_LINE: usize = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub encoded: String,
+    pub original: Vec<u8>,
+    pub kind: String,
+}
+
+/// Append one record line (compact, HTML escaping off, trailing newline).
+pub fn write_record(out: &mut Vec<u8>, encoded: &str, original: &[u8], kind: &str) {
+    debug_assert!(!encoded.is_empty() && !kind.is_empty());
+    let mut w = JsonWriter::compact(Escape::NoHtml);
+    w.begin_object()
+        .key("encoded")
+        .string(encoded)
+        .key("original")
+        .string(&URL_SAFE_NO_PAD.encode(original))
+        .key("kind")
+        .string(kind)
+        .end_object();
+    out.extend_from_slice(&w.finish_line());
+}
+
+/// Parse one line with upstream's reader rules.
+pub fn parse_record(line: &[u8]) -> Result<Record, String> {
+    if line.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err("blank line".into());
+    }
+    let v = gojson::parse(line).map_err(|e| e.to_string())?;
+    if !matches!(v, gojson::Value::Object(_)) {
+        return Err(format!("record is a JSON {}, not an object", v.kind()));
+    }
+    let field = |name: &str| -> Result<String, String> {
+        match v.get(name) {
+            None | Some(gojson::Value::Null) => Err(format!("missing or null {name:?}")),
+            Some(x) => x.go_string(),
+        }
+    };
+    let encoded = field("encoded")?;
+    let original = field("original")?;
+    let kind = field("kind")?;
+    if encoded.is_empty() {
+        return Err("empty \"encoded\"".into());
+    }
+    if kind.is_empty() {
+        return Err("empty \"kind\"".into());
+    }
+    let original = decode_raw_url_lenient(&original)
+        .ok_or_else(|| format!("\"original\" is not base64url: {original:?}"))?;
+    Ok(Record {
+        encoded,
+        original,
+        kind,
+    })
+}
+
+/// Read all records, failing on the first bad line (1-based line number in
+/// the error). CRLF endings and a missing final newline are accepted.
+pub fn read_records(r: impl Read) -> Result<Vec<Record>, String> {
+    let mut br = BufReader::new(r);
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let got = (&mut br)
+            .take(MAX_LINE as u64 + 2)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| e.to_string())?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        } else if got as u64 > MAX_LINE as u64 {
+            return Err(format!("line {n}: longer than {MAX_LINE} bytes"));
+        }
+        if line.len() > MAX_LINE {
+            return Err(format!("line {n}: longer than {MAX_LINE} bytes"));
+        }
+        out.push(parse_record(&line).map_err(|e| format!("line {n}: {e}"))?);
+    }
+    Ok(out)
+}
+
+/// `LoadKeymap`: encoded → original, last record wins.
+pub fn load_last_wins(r: impl Read) -> Result<HashMap<String, Vec<u8>>, String> {
+    Ok(read_records(r)?
+        .into_iter()
+        .map(|r| (r.encoded, r.original))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_layout_no_html_escape() {
+        let mut out = Vec::new();
+        write_record(&mut out, "a<b>&", b"\xff\x00", KIND_SHA_FALLBACK);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"encoded\":\"a<b>&\",\"original\":\"_wA\",\"kind\":\"sha-fallback\"}\n"
+        );
+    }
+
+    #[test]
+    fn reader_rules() {
+        assert!(
+            read_records(&b"{\"encoded\":\"e\",\"original\":\"\",\"kind\":\"k\"}\n"[..]).is_ok()
+        );
+        assert!(read_records(&b"\n"[..]).is_err());
+        assert!(
+            read_records(&b"{\"encoded\":\"e\",\"original\":null,\"kind\":\"k\"}"[..]).is_err()
+        );
+        assert!(read_records(&b"{\"encoded\":\"e\",\"kind\":\"k\"}"[..]).is_err());
+        assert!(read_records(&b"{\"encoded\":\"\",\"original\":\"\",\"kind\":\"k\"}"[..]).is_err());
+        assert!(
+            read_records(&b"{\"encoded\":\"e\",\"original\":\"!!\",\"kind\":\"k\"}"[..]).is_err()
+        );
+        let m = load_last_wins(
+            &b"{\"encoded\":\"e\",\"original\":\"QQ\",\"kind\":\"k\"}\r\n{\"encoded\":\"e\",\"original\":\"Qg\",\"kind\":\"k\"}"[..],
+        )
+        .unwrap();
+        assert_eq!(m["e"], b"B");
+    }
+}
