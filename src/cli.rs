@@ -1,7 +1,6 @@
 //! Command-line interface. `main.rs` only calls [`main`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -28,6 +27,14 @@ pub enum Command {
     Encode(EncodeArgs),
     /// Decode one .fsm into a dump tree (flag-for-flag like elastickv-snapshot-decode).
     Decode(DecodeArgs),
+    /// Check a plan against its schema and every input dump; report every problem.
+    Validate(crate::plan::cli::ValidateArgs),
+    /// Print the plan's JSON Schema.
+    Schema(crate::plan::cli::SchemaArgs),
+    /// Run a plan's jobs in parallel.
+    Run(crate::executor::cli::RunArgs),
+    /// Check published outputs against their sidecars (a plan or one .fsm).
+    Verify(crate::executor::cli::VerifyArgs),
 }
 
 /// Parse a byte size such as `256MiB`, `1G`, `4096`.
@@ -214,10 +221,13 @@ pub fn main() -> i32 {
         }
     };
     let warn: Warn = adapter::stderr_warn();
-    let _ = Arc::clone(&warn);
     let res = match cli.command {
         Command::Encode(a) => run_encode_cmd(a, &warn),
         Command::Decode(a) => run_decode_cmd(a, warn),
+        Command::Validate(a) => return crate::plan::cli::validate_main(a),
+        Command::Schema(a) => return crate::plan::cli::schema_main(a),
+        Command::Run(a) => return crate::executor::cli::run_main(a, warn),
+        Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
     };
     match res {
         Ok(()) => exit::OK,

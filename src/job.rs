@@ -53,7 +53,7 @@ struct NoProgress;
 impl Progress for NoProgress {}
 
 /// A fully resolved encode job.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct EncodeJob {
     pub input: PathBuf,
     pub output: PathBuf,
