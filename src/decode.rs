@@ -308,18 +308,27 @@ pub fn run_decode(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Resu
     let summary = decode_into(req, &tmp, warn, cancel)?;
     fsutil::sync_filesystem_of(&tmp)?;
     cancel.check()?;
+    // With --force the old tree is moved aside and only removed once the
+    // new one is in place; if that rename fails it is moved back.
+    let mut moved_aside = None;
     match existing {
         None => {}
         Some(true) => std::fs::remove_dir(out).io_at(out, "remove empty output directory")?,
         Some(false) => {
             let old = fsutil::sibling_temp_path(out, ".old-");
             std::fs::rename(out, &old).io_at(out, "move aside")?;
-            let _old_guard = RemoveDirOnDrop(Some(old));
+            moved_aside = Some(old);
         }
     }
-    std::fs::rename(&tmp, out).io_at(out, "rename into place")?;
+    if let Err(e) = std::fs::rename(&tmp, out) {
+        if let Some(old) = &moved_aside {
+            let _ = std::fs::rename(old, out);
+        }
+        return Err(Error::io_at(out, "rename into place", e));
+    }
     guard.disarm();
     fsutil::fsync_dir(parent)?;
+    drop(RemoveDirOnDrop(moved_aside));
     Ok(summary)
 }
 

@@ -279,7 +279,10 @@ pub fn run_encode(
 
     // 3. Adapters → sorter (spilling into a private scratch dir).
     let work = make_scratch(job, "ekvplan-encode-")?;
-    let mut sorter = EntrySorter::new(t, job.memory_budget, work.path());
+    // The job's budget is split: three quarters for the sort arena, one
+    // quarter for adapters' own buffering (docs/architecture.md).
+    let adapter_budget = job.memory_budget / 4;
+    let mut sorter = EntrySorter::new(t, job.memory_budget - adapter_budget, work.path());
     progress.phase(Phase::Reading);
     let mut enabled = Vec::new();
     {
@@ -287,7 +290,7 @@ pub fn run_encode(
             input_root: &job.input,
             manifest: &m,
             scratch_dir: work.path(),
-            memory_budget: job.memory_budget,
+            memory_budget: adapter_budget,
             exclusions: &job.exclusions,
             cancel,
             warn,

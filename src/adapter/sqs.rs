@@ -6,6 +6,9 @@ use super::{
 };
 use crate::error::Result;
 
+/// False while this module is a placeholder.
+pub const IMPLEMENTED: bool = false;
+
 /// Key prefixes the decoder routes to this adapter.
 pub const ROUTES: &[&[u8]] = &[
     b"!sqs|queue|meta|",

@@ -1,0 +1,287 @@
+//! `ekvplan encode` / `ekvplan decode` as a user runs them: flags, exit
+//! codes, atomic publish and what is left on disk after success or failure.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+const MANIFEST_TS: u64 = 114693662310400001;
+
+fn ekvplan() -> Command {
+    Command::cargo_bin("ekvplan").unwrap()
+}
+
+/// A dump tree with a valid MANIFEST.json (all four adapters in scope)
+/// and no adapter data.
+fn empty_dump(dir: &Path) -> PathBuf {
+    let root = dir.join("dump");
+    fs::create_dir_all(&root).unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json");
+    fs::copy(manifest, root.join("MANIFEST.json")).unwrap();
+    root
+}
+
+fn header_only_fsm(ts: u64) -> Vec<u8> {
+    let mut v = b"EKVPBBL1".to_vec();
+    v.extend_from_slice(&ts.to_le_bytes());
+    v
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn encode_of_an_empty_tree_is_a_header_only_fsm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = empty_dump(tmp.path());
+    let out = tmp.path().join("out.fsm");
+    ekvplan()
+        .args(["encode", "--input"])
+        .arg(&dump)
+        .arg("--output")
+        .arg(&out)
+        .arg("--self-test")
+        .assert()
+        .success();
+    assert_eq!(fs::read(&out).unwrap(), header_only_fsm(MANIFEST_TS));
+    assert_eq!(mode(&out), 0o600);
+    let sidecar = fs::read_to_string(tmp.path().join("out.fsm.encode_info.json")).unwrap();
+    assert!(sidecar.contains("\"matched\": true"), "{sidecar}");
+    assert!(sidecar.contains(&format!("\"last_commit_ts\": {MANIFEST_TS}")));
+    assert_eq!(
+        names_in(tmp.path()),
+        ["dump", "out.fsm", "out.fsm.encode_info.json"]
+    );
+}
+
+#[test]
+fn encode_override_is_recorded_and_hex_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = empty_dump(tmp.path());
+    let out = tmp.path().join("out.fsm");
+    let t = MANIFEST_TS + 0x10;
+    ekvplan()
+        .args(["encode", "--input"])
+        .arg(&dump)
+        .arg("--output")
+        .arg(&out)
+        .arg("--last-commit-ts")
+        .arg(format!("0x{t:x}"))
+        .assert()
+        .success();
+    assert_eq!(fs::read(&out).unwrap(), header_only_fsm(t));
+    let sidecar = fs::read_to_string(tmp.path().join("out.fsm.encode_info.json")).unwrap();
+    assert!(sidecar.contains("\"last_commit_ts_overridden\": true"), "{sidecar}");
+}
+
+#[test]
+fn encode_usage_errors_exit_1_and_data_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = empty_dump(tmp.path());
+    let out = tmp.path().join("out.fsm");
+    ekvplan()
+        .args(["encode", "--output"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--input"));
+    ekvplan()
+        .args(["encode", "--adapter", "memcached", "--input"])
+        .arg(&dump)
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("memcached"));
+    ekvplan()
+        .args(["encode", "--last-commit-ts", "1", "--input"])
+        .arg(&dump)
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(MANIFEST_TS.to_string()));
+    fs::write(dump.join("MANIFEST.json"), b"{\"format_version\": 1,").unwrap();
+    ekvplan()
+        .args(["encode", "--input"])
+        .arg(&dump)
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("MANIFEST.json"));
+    assert_eq!(names_in(tmp.path()), ["dump"], "a failed encode leaves nothing");
+}
+
+#[test]
+fn a_failed_encode_keeps_the_previous_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = empty_dump(tmp.path());
+    let out = tmp.path().join("out.fsm");
+    fs::write(&out, b"previous").unwrap();
+    ekvplan()
+        .args(["encode", "--last-commit-ts", "1", "--input"])
+        .arg(&dump)
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .code(2);
+    assert_eq!(fs::read(&out).unwrap(), b"previous");
+}
+
+#[test]
+fn decode_then_encode_round_trips_and_publishes_atomically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fsm = tmp.path().join("in.fsm");
+    fs::write(&fsm, header_only_fsm(42)).unwrap();
+    let tree = tmp.path().join("tree");
+    ekvplan()
+        .args(["decode", "--cluster-id", "c1", "--input"])
+        .arg(&fsm)
+        .arg("--output")
+        .arg(&tree)
+        .assert()
+        .success();
+    let manifest = fs::read_to_string(tree.join("MANIFEST.json")).unwrap();
+    assert!(manifest.contains("\"last_commit_ts\": 42"), "{manifest}");
+    assert!(manifest.contains("\"cluster_id\": \"c1\""), "{manifest}");
+    let checksums = fs::read_to_string(tree.join("CHECKSUMS")).unwrap();
+    assert!(checksums.ends_with("  MANIFEST.json\n"), "{checksums}");
+    assert_eq!(mode(&tree.join("MANIFEST.json")), 0o600);
+    // Nothing but the tree and the input beside it.
+    assert_eq!(names_in(tmp.path()), ["in.fsm", "tree"]);
+
+    let again = tmp.path().join("again.fsm");
+    ekvplan()
+        .args(["encode", "--self-test", "--input"])
+        .arg(&tree)
+        .arg("--output")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&again).unwrap(), header_only_fsm(42));
+}
+
+#[test]
+fn decode_refuses_a_non_empty_output_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fsm = tmp.path().join("in.fsm");
+    fs::write(&fsm, header_only_fsm(7)).unwrap();
+    let tree = tmp.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("keep.txt"), b"precious").unwrap();
+    ekvplan()
+        .args(["decode", "--input"])
+        .arg(&fsm)
+        .arg("--output")
+        .arg(&tree)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(fs::read(tree.join("keep.txt")).unwrap(), b"precious");
+    ekvplan()
+        .args(["decode", "--force", "--input"])
+        .arg(&fsm)
+        .arg("--output")
+        .arg(&tree)
+        .assert()
+        .success();
+    assert!(!tree.join("keep.txt").exists());
+    assert!(tree.join("MANIFEST.json").exists());
+}
+
+#[test]
+fn a_failed_decode_leaves_nothing_and_names_the_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fsm = tmp.path().join("in.fsm");
+    let mut bytes = header_only_fsm(7);
+    // One entry whose key length says 4 (< the 8-byte timestamp suffix).
+    bytes.extend_from_slice(&4u64.to_le_bytes());
+    bytes.extend_from_slice(b"abcd");
+    bytes.extend_from_slice(&9u64.to_le_bytes());
+    bytes.extend_from_slice(&[0; 9]);
+    fs::write(&fsm, bytes).unwrap();
+    let tree = tmp.path().join("tree");
+    ekvplan()
+        .args(["decode", "--input"])
+        .arg(&fsm)
+        .arg("--output")
+        .arg(&tree)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("byte 16"));
+    assert_eq!(names_in(tmp.path()), ["in.fsm"]);
+
+    fs::write(&fsm, b"EKVPBBL2\0\0\0\0\0\0\0\0").unwrap();
+    ekvplan()
+        .args(["decode", "--input"])
+        .arg(&fsm)
+        .arg("--output")
+        .arg(&tree)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("EKVPBBL2"));
+    assert_eq!(names_in(tmp.path()), ["in.fsm"]);
+}
+
+fn runtime_file(header: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut v = header.to_vec();
+    v.extend_from_slice(payload);
+    let crc = crc32c::crc32c(&v);
+    v.extend_from_slice(&crc.to_be_bytes());
+    v
+}
+
+#[test]
+fn decode_accepts_node_runtime_files_and_checks_their_crc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let payload = header_only_fsm(99);
+    let mut v1 = b"EKVTHLC1".to_vec();
+    v1.extend_from_slice(&5u64.to_be_bytes());
+    let mut v2 = b"EKVTHLC2".to_vec();
+    v2.extend_from_slice(&16u16.to_be_bytes());
+    v2.extend_from_slice(&5u64.to_be_bytes());
+    v2.extend_from_slice(&3u64.to_be_bytes());
+    for (i, header) in [v1, v2].iter().enumerate() {
+        let fsm = tmp.path().join(format!("{i}.fsm"));
+        let tree = tmp.path().join(format!("tree{i}"));
+        let mut file = runtime_file(header, &payload);
+        fs::write(&fsm, &file).unwrap();
+        ekvplan()
+            .args(["decode", "--input"])
+            .arg(&fsm)
+            .arg("--output")
+            .arg(&tree)
+            .assert()
+            .success();
+        let manifest = fs::read_to_string(tree.join("MANIFEST.json")).unwrap();
+        assert!(manifest.contains("\"last_commit_ts\": 99"), "{manifest}");
+
+        let last = file.len() - 1;
+        file[last] ^= 0xff;
+        fs::write(&fsm, &file).unwrap();
+        let bad = tmp.path().join(format!("bad{i}"));
+        ekvplan()
+            .args(["decode", "--input"])
+            .arg(&fsm)
+            .arg("--output")
+            .arg(&bad)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("CRC"));
+        assert!(!bad.exists());
+    }
+}
