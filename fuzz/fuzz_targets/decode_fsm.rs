@@ -1,0 +1,23 @@
+//! The whole decoder (routing plus every adapter's decode side) on arbitrary
+//! `.fsm` bytes: errors are fine, panics are bugs.
+#![no_main]
+
+use ekvplan::adapter::{self, CancelToken, DecodeContext, DecodeOptions};
+use ekvplan::decode;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = DecodeContext {
+        out_root: dir.path().to_path_buf(),
+        scratch_root: dir.path().join(".scratch"),
+        options: DecodeOptions {
+            rename_s3_collisions: data.first().is_some_and(|b| b & 1 == 1),
+            include_sqs_side_records: data.first().is_some_and(|b| b & 2 == 2),
+            ..DecodeOptions::default()
+        },
+        memory_budget: 1 << 20,
+        warn: adapter::silent_warn(),
+    };
+    let _ = decode::decode_stream(data, ctx, &CancelToken::new());
+});
