@@ -697,4 +697,54 @@ mod tests {
         assert_eq!(n, 2);
         r.into_inner().verify().unwrap_or_else(|e| panic!("{e}"));
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        type Parts = (Vec<u8>, u64, u64, Vec<u8>);
+
+        fn entry() -> impl Strategy<Value = Parts> {
+            (
+                proptest::collection::vec(any::<u8>(), 0..64),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..256),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn write_then_read_is_identity(
+                ts in any::<u64>(),
+                entries in proptest::collection::vec(entry(), 0..32),
+            ) {
+                let mut w = FsmWriter::new(Vec::new(), ts).unwrap();
+                for (k, cts, exp, body) in &entries {
+                    w.write_entry(k, *cts, *exp, body).unwrap();
+                }
+                prop_assert_eq!(w.entries(), entries.len() as u64);
+                let bytes = w.into_inner();
+                let mut r = FsmReader::new(bytes.as_slice()).unwrap();
+                prop_assert_eq!(r.last_commit_ts(), ts);
+                let mut got: Vec<Parts> = Vec::new();
+                while let Some(e) = r.next_entry().unwrap() {
+                    prop_assert!(!e.tombstone);
+                    got.push((e.user_key.to_vec(), e.commit_ts, e.expire_at, e.body.to_vec()));
+                }
+                prop_assert_eq!(got, entries);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let mut with_magic = MAGIC.to_vec();
+                with_magic.extend_from_slice(&bytes);
+                for input in [bytes.as_slice(), with_magic.as_slice()] {
+                    if let Ok(mut r) = FsmReader::new(input) {
+                        while let Ok(Some(_)) = r.next_entry() {}
+                    }
+                }
+            }
+        }
+    }
 }

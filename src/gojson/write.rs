@@ -348,4 +348,36 @@ mod tests {
             "{\"a\":[null,1.5],\"b\":\"aGk=\"}\n"
         );
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any valid UTF-8 string survives a round trip through a
+            /// standard JSON parser, in both escaping modes; invalid bytes
+            /// come back as U+FFFD exactly where `from_utf8_lossy` puts them
+            /// (Go replaces each invalid byte, lossy each maximal invalid
+            /// sequence, so only the all-valid case is compared for those).
+            #[test]
+            fn strings_round_trip(s in any::<String>(), html in any::<bool>()) {
+                let esc = if html { Escape::Html } else { Escape::NoHtml };
+                let mut out = Vec::new();
+                write_string(&mut out, s.as_bytes(), esc);
+                let back: String = serde_json::from_slice(&out).unwrap();
+                prop_assert_eq!(back, s);
+                if html {
+                    prop_assert!(!out.iter().any(|&b| b == b'<' || b == b'>' || b == b'&'));
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes_give_valid_json(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let mut out = Vec::new();
+                write_string(&mut out, &b, Escape::Html);
+                let back: String = serde_json::from_slice(&out).unwrap();
+                prop_assert!(back.chars().count() <= b.len());
+            }
+        }
+    }
 }
