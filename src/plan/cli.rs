@@ -1,10 +1,19 @@
 //! `ekvplan validate` and `ekvplan schema`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::error::exit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Diagnostics for people (fancy on a terminal, plain otherwise).
+    Human,
+    /// One stable JSON document on stdout (see docs/plan.md).
+    Json,
+}
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
@@ -13,25 +22,88 @@ pub struct ValidateArgs {
     /// Also verify every input's CHECKSUMS file.
     #[arg(long)]
     pub verify_checksums: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Show the expanded jobs, every setting and where it came from.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Args, Debug)]
-pub struct SchemaArgs {}
+pub struct SchemaArgs {
+    /// Write the schema to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
 
 pub fn validate_main(a: ValidateArgs) -> i32 {
     let opts = super::ValidateOptions {
         verify_checksums: a.verify_checksums,
     };
-    match super::load_and_validate(&a.plan, &opts) {
-        Ok(_) => exit::OK,
-        Err(p) => {
-            p.eprint();
-            p.exit_code()
+    let (report, jobs) = match super::validate(&a.plan, &opts) {
+        Ok(x) => x,
+        Err(e) => {
+            if a.format == Format::Json {
+                let v = serde_json::json!({
+                    "format": "ekvplan-validate",
+                    "format_version": 1,
+                    "plan": a.plan.display().to_string(),
+                    "valid": false,
+                    "fatal": e.to_string(),
+                });
+                println!("{v:#}");
+            }
+            eprintln!("ekvplan: error: {e}");
+            return e.exit_code();
+        }
+    };
+    let code = if report.is_valid() {
+        exit::OK
+    } else {
+        exit::DATA
+    };
+    let mut stdout = std::io::stdout().lock();
+    let res = match a.format {
+        Format::Json => writeln!(stdout, "{:#}", report.to_json(&jobs)),
+        Format::Human => {
+            let style = super::Style::for_stderr();
+            if report.diagnostics.is_empty() {
+                eprintln!("{}", report.summary(&jobs));
+            } else {
+                eprint!("{}", report.render(&jobs, style));
+            }
+            if a.explain {
+                write!(stdout, "{}", super::explain::render(&report, &jobs))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    match res.and_then(|_| stdout.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            eprintln!("ekvplan: error: write stdout: {e}");
+            exit::USAGE_OR_IO
         }
     }
 }
 
-pub fn schema_main(_a: SchemaArgs) -> i32 {
-    eprintln!("ekvplan: error: the plan schema is not available yet");
-    exit::USAGE_OR_IO
+pub fn schema_main(a: SchemaArgs) -> i32 {
+    let text = super::schema::schema_text();
+    let res = match &a.output {
+        Some(p) => std::fs::write(p, &text).map_err(|e| format!("write {}: {e}", p.display())),
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("write stdout: {e}")),
+    };
+    match res {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("ekvplan: error: {e}");
+            exit::USAGE_OR_IO
+        }
+    }
 }

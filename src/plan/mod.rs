@@ -3,13 +3,54 @@
 //!
 //! The executor depends only on [`load_and_validate`], [`ValidatedPlan`],
 //! [`ResolvedJob`] and [`PlanProblems`]; everything else is internal.
+//!
+//! Pipeline: read → parse TOML with spans ([`source`]) → JSON Schema
+//! ([`schema_check`]) → defaults, batches and templates ([`expand`]) →
+//! inputs, manifests, exclusions and outputs ([`check`]). Every stage reports
+//! all it finds; a later stage skips only the entries an earlier one
+//! rejected, so one run lists every problem of every job.
 
+pub mod check;
 pub mod cli;
+pub mod diag;
+pub mod expand;
+pub mod explain;
+pub mod model;
+pub mod schema;
+pub mod schema_check;
+pub mod source;
+pub mod template;
 
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use miette::NamedSource;
+use serde_json::{Value, json};
+
+use crate::error::{Error, IoResultExt, exit};
 use crate::job::EncodeJob;
+
+pub use diag::{Level, PlanDiagnostic, Style};
+
+/// Where a resolved setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The `[[job]]` with this index (0-based, in file order).
+    Job(usize),
+    /// The `[[batch]]` with this index.
+    Batch(usize),
+    Defaults,
+    /// Not set anywhere: ekvplan's default.
+    BuiltIn,
+}
+
+/// Which plan entry produced a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobSource {
+    Job { index: usize },
+    Batch { index: usize, matched: PathBuf },
+}
 
 /// One job after defaults, batch expansion and path resolution.
 #[derive(Debug, Clone)]
@@ -18,6 +59,59 @@ pub struct ResolvedJob {
     pub id: String,
     /// The exact single-dump pipeline this job runs.
     pub job: EncodeJob,
+    /// The entry that defined the job.
+    pub source: JobSource,
+    /// Byte span of that entry in the plan (`[[job]]` table or the batch
+    /// glob that matched).
+    pub span: Option<Range<usize>>,
+    /// Where each setting came from; keys are [`expand::SETTING_NAMES`].
+    pub origins: BTreeMap<&'static str, Origin>,
+    /// The input manifest's `last_commit_ts`, when it could be read.
+    pub manifest_last_commit_ts: Option<u64>,
+    /// For batch jobs: the pointer of the glob that matched the input.
+    pub input_pointer: Option<String>,
+}
+
+impl ResolvedJob {
+    /// A job built outside a plan (tests, embedders).
+    pub fn new(id: impl Into<String>, job: EncodeJob) -> Self {
+        ResolvedJob {
+            id: id.into(),
+            job,
+            source: JobSource::Job { index: 0 },
+            span: None,
+            origins: BTreeMap::new(),
+            manifest_last_commit_ts: None,
+            input_pointer: None,
+        }
+    }
+
+    /// The T the job will stamp: the override, else the manifest's.
+    pub fn effective_last_commit_ts(&self) -> Option<u64> {
+        self.job.last_commit_ts.or(self.manifest_last_commit_ts)
+    }
+
+    /// Canonical compact JSON of every resolved setting that can change the
+    /// job's output or sidecar (input and output paths, adapters, override,
+    /// exclusions, self-test), for up-to-date fingerprints. Memory budget
+    /// and scratch root are left out: they do not change the bytes.
+    pub fn settings_fingerprint(&self) -> String {
+        let j = &self.job;
+        let v = json!({
+            "input": j.input.to_string_lossy(),
+            "output": j.output.to_string_lossy(),
+            "adapters": j.adapters.names(),
+            "last_commit_ts": j.last_commit_ts.map(|t| t.to_string()),
+            "self_test": j.self_test,
+            "exclude": {
+                "dynamodb.tables": j.exclusions.dynamodb_tables,
+                "s3.buckets": j.exclusions.s3_buckets,
+                "sqs.queues": j.exclusions.sqs_queues,
+                "redis.databases": j.exclusions.redis_databases,
+            },
+        });
+        serde_json::to_string(&v).unwrap_or_default()
+    }
 }
 
 /// A plan that passed schema and dump validation.
@@ -25,6 +119,22 @@ pub struct ResolvedJob {
 pub struct ValidatedPlan {
     pub path: PathBuf,
     pub jobs: Vec<ResolvedJob>,
+    /// Warnings found while validating (never errors).
+    pub report: Report,
+}
+
+impl ValidatedPlan {
+    /// Print the warnings, if any, to stderr.
+    pub fn eprint_warnings(&self) {
+        if !self.report.diagnostics.is_empty() {
+            eprint!("{}", self.report.render(&self.jobs, Style::for_stderr()));
+        }
+    }
+
+    /// The expanded jobs with every setting and where it came from.
+    pub fn explain(&self) -> String {
+        explain::render(&self.report, &self.jobs)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,30 +143,262 @@ pub struct ValidateOptions {
     pub verify_checksums: bool,
 }
 
+/// Everything validation found, with the source it points into.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub path: PathBuf,
+    pub source: String,
+    /// Plan-level problems first (by position), then each job's, in job order.
+    pub diagnostics: Vec<PlanDiagnostic>,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == Level::Error)
+            .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.errors() == 0
+    }
+
+    fn named_source(&self) -> NamedSource<String> {
+        NamedSource::new(self.path.display().to_string(), self.source.clone())
+    }
+
+    /// Every diagnostic, grouped (plan-level, then by job), and a summary.
+    pub fn render(&self, jobs: &[ResolvedJob], style: Style) -> String {
+        let src = self.named_source();
+        let mut out = String::new();
+        let mut current: Option<&str> = None;
+        for d in &self.diagnostics {
+            if d.job.as_deref() != current {
+                current = d.job.as_deref();
+                if let Some(id) = current {
+                    let n = self
+                        .diagnostics
+                        .iter()
+                        .filter(|x| x.job.as_deref() == Some(id))
+                        .count();
+                    out.push_str(&format!(
+                        "── job {id}: {n} problem{} ──\n",
+                        if n == 1 { "" } else { "s" }
+                    ));
+                }
+            }
+            out.push_str(&diag::render(d, &src, style));
+            out.push('\n');
+        }
+        out.push_str(&self.summary(jobs));
+        out.push('\n');
+        out
+    }
+
+    /// One line: valid or not, and the counts.
+    pub fn summary(&self, jobs: &[ResolvedJob]) -> String {
+        let (e, w) = (self.errors(), self.warnings());
+        let plural = |n: usize, s: &str| format!("{n} {s}{}", if n == 1 { "" } else { "s" });
+        let affected = {
+            let mut ids: Vec<&str> = self
+                .diagnostics
+                .iter()
+                .filter(|d| d.level == Level::Error)
+                .filter_map(|d| d.job.as_deref())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.len()
+        };
+        if e == 0 {
+            format!(
+                "{}: valid, {}{}",
+                self.path.display(),
+                plural(jobs.len(), "job"),
+                if w > 0 {
+                    format!(", {}", plural(w, "warning"))
+                } else {
+                    String::new()
+                }
+            )
+        } else {
+            format!(
+                "{}: invalid: {}, {} ({} of {} affected)",
+                self.path.display(),
+                plural(e, "error"),
+                plural(w, "warning"),
+                plural(affected, "job"),
+                jobs.len()
+            )
+        }
+    }
+
+    /// The stable JSON result of `validate --format json`.
+    pub fn to_json(&self, jobs: &[ResolvedJob]) -> Value {
+        let idx = diag::LineIndex::new(&self.source);
+        let file = self.path.display().to_string();
+        let mut with_problems: Vec<&str> = self
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.job.as_deref())
+            .collect();
+        with_problems.sort_unstable();
+        with_problems.dedup();
+        json!({
+            "format": "ekvplan-validate",
+            "format_version": 1,
+            "plan": file,
+            "valid": self.is_valid(),
+            "counts": {
+                "jobs": jobs.len(),
+                "errors": self.errors(),
+                "warnings": self.warnings(),
+                "jobs_with_problems": with_problems.len(),
+            },
+            "jobs": jobs.iter().map(|j| explain::job_json(j, &idx)).collect::<Vec<_>>(),
+            "diagnostics": self
+                .diagnostics
+                .iter()
+                .map(|d| diag::to_json(d, &file, &idx))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// Why a plan cannot run: either a list of diagnostics (exit 2) or a
 /// usage/IO failure (exit 1).
 #[derive(Debug)]
 pub struct PlanProblems {
-    fatal: Error,
+    fatal: Option<Error>,
+    report: Option<Report>,
+    jobs: Vec<ResolvedJob>,
 }
 
 impl PlanProblems {
     pub fn exit_code(&self) -> i32 {
-        self.fatal.exit_code()
+        match &self.fatal {
+            Some(e) => e.exit_code(),
+            None => exit::DATA,
+        }
     }
 
     /// Print every diagnostic to stderr (fancy on a TTY, plain otherwise).
     pub fn eprint(&self) {
-        eprintln!("ekvplan: error: {}", self.fatal);
+        match (&self.fatal, &self.report) {
+            (Some(e), _) => eprintln!("ekvplan: error: {e}"),
+            (None, Some(r)) => eprint!("{}", r.render(&self.jobs, Style::for_stderr())),
+            (None, None) => eprintln!("ekvplan: error: invalid plan"),
+        }
     }
+
+    /// The diagnostics (empty for a usage/IO failure).
+    pub fn diagnostics(&self) -> &[PlanDiagnostic] {
+        self.report.as_ref().map_or(&[], |r| &r.diagnostics)
+    }
+
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_ref()
+    }
+
+    /// The usage/IO failure, if that is what happened.
+    pub fn fatal(&self) -> Option<&Error> {
+        self.fatal.as_ref()
+    }
+
+    /// The jobs that could be expanded despite the problems.
+    pub fn jobs(&self) -> &[ResolvedJob] {
+        &self.jobs
+    }
+}
+
+/// Validate a plan and return everything found (an `Err` only when the plan
+/// file itself cannot be read).
+pub fn validate(
+    path: &Path,
+    opts: &ValidateOptions,
+) -> Result<(Report, Vec<ResolvedJob>), Error> {
+    let bytes = std::fs::read(path).io_at(path, "read plan")?;
+    let (source, utf8_error) = match String::from_utf8(bytes) {
+        Ok(s) => (s, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+        }
+    };
+    let plan_dir = match path.parent() {
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::new(),
+    };
+    let finish = |diagnostics: Vec<PlanDiagnostic>, jobs: Vec<ResolvedJob>, source: String| {
+        let report = Report {
+            path: path.to_path_buf(),
+            source,
+            diagnostics: order(diagnostics, &jobs),
+        };
+        Ok((report, jobs))
+    };
+    if let Some(at) = utf8_error {
+        let d = PlanDiagnostic::error(
+            "syntax",
+            format!("the plan is not valid UTF-8 (first bad byte at offset {at})"),
+        )
+        .help("TOML files are UTF-8 text");
+        return finish(vec![d], Vec::new(), source);
+    }
+    let (doc, mut diags) = match source::parse(&source) {
+        Ok(x) => x,
+        Err(syntax) => return finish(syntax, Vec::new(), source),
+    };
+    let (schema_diags, rejected) = schema_check::check(&doc);
+    diags.extend(schema_diags);
+    let mut ex = expand::Expander::new(&doc, plan_dir, rejected);
+    let mut jobs = ex.expand();
+    diags.append(&mut ex.diags);
+    let checker = check::Checker::new(&doc, opts);
+    diags.extend(checker.check(&mut jobs));
+    finish(diags, jobs, source)
+}
+
+/// Plan-level diagnostics first by position, then each job's in job order
+/// (keeping the order the checks produced them in).
+fn order(mut diags: Vec<PlanDiagnostic>, jobs: &[ResolvedJob]) -> Vec<PlanDiagnostic> {
+    let pos: std::collections::HashMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
+    diags.sort_by_key(|d| match &d.job {
+        None => (0, 0, d.sort_offset()),
+        Some(id) => (1, pos.get(id.as_str()).copied().unwrap_or(usize::MAX), 0),
+    });
+    diags
 }
 
 /// Load, schema-check, expand and validate a plan file.
 pub fn load_and_validate(
     path: &Path,
-    _opts: &ValidateOptions,
+    opts: &ValidateOptions,
 ) -> std::result::Result<ValidatedPlan, PlanProblems> {
-    Err(PlanProblems {
-        fatal: Error::usage(format!("{}: plans are not supported yet", path.display())),
-    })
+    match validate(path, opts) {
+        Err(e) => Err(PlanProblems {
+            fatal: Some(e),
+            report: None,
+            jobs: Vec::new(),
+        }),
+        Ok((report, jobs)) if report.is_valid() => Ok(ValidatedPlan {
+            path: path.to_path_buf(),
+            jobs,
+            report,
+        }),
+        Ok((report, jobs)) => Err(PlanProblems {
+            fatal: None,
+            report: Some(report),
+            jobs,
+        }),
+    }
 }

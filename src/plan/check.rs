@@ -1,0 +1,644 @@
+//! Validation of resolved jobs against the filesystem, before anything runs:
+//! inputs and their manifests (with the encoder's own gates), adapter scope,
+//! the commit-timestamp override, scope exclusions, outputs and scratch
+//! directories, and optionally each input's CHECKSUMS.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::fs;
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::diag::PlanDiagnostic;
+use super::schema_check::suggest;
+use super::source::Doc;
+use super::{JobSource, Origin, ResolvedJob, ValidateOptions};
+use crate::adapter::{AdapterKind, AdapterSet, ScopeExclusions};
+use crate::error::Error;
+use crate::job;
+use crate::manifest::{self, Manifest};
+use crate::tree::{checksums, filename};
+
+/// What reading one input directory produced (shared by jobs on it).
+struct InputState {
+    /// The canonical path, when the input exists.
+    canonical: Option<PathBuf>,
+    manifest: Result<Manifest, InputProblem>,
+    checksums: Option<Result<usize, String>>,
+}
+
+enum InputProblem {
+    NotFound(String),
+    NotDir,
+    ManifestUnreadable(String),
+    ManifestInvalid(String),
+}
+
+fn read_input(dir: &Path, verify: bool) -> InputState {
+    let md = match fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) => {
+            return InputState {
+                canonical: None,
+                manifest: Err(InputProblem::NotFound(e.to_string())),
+                checksums: None,
+            };
+        }
+    };
+    let canonical = fs::canonicalize(dir).ok();
+    if !md.is_dir() {
+        return InputState {
+            canonical,
+            manifest: Err(InputProblem::NotDir),
+            checksums: None,
+        };
+    }
+    let manifest = match job::read_input_manifest(dir) {
+        Ok(m) => Ok(m),
+        Err(Error::Io { source, .. }) => Err(InputProblem::ManifestUnreadable(source.to_string())),
+        Err(e) => Err(InputProblem::ManifestInvalid(strip_prefix_path(
+            &e.to_string(),
+            &dir.join(manifest::FILE_NAME),
+        ))),
+    };
+    let checksums = (verify && manifest.is_ok())
+        .then(|| checksums::verify(dir).map_err(|e| e.to_string()));
+    InputState {
+        canonical,
+        manifest,
+        checksums,
+    }
+}
+
+/// `path: message` → `message` (the path is shown separately).
+fn strip_prefix_path(msg: &str, path: &Path) -> String {
+    let p = format!("{}: ", path.display());
+    msg.strip_prefix(&p).unwrap_or(msg).to_string()
+}
+
+pub struct Checker<'a> {
+    doc: &'a Doc,
+    opts: &'a ValidateOptions,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(doc: &'a Doc, opts: &'a ValidateOptions) -> Self {
+        Checker { doc, opts }
+    }
+
+    /// The span of a job's setting where it was written, if it was.
+    fn setting_span(&self, j: &ResolvedJob, name: &str) -> Option<Range<usize>> {
+        if name == "input" {
+            if let Some(p) = &j.input_pointer {
+                return self.doc.value_span(p);
+            }
+        }
+        let origin = j.origins.get(name)?;
+        self.doc.value_span(&origin.setting_pointer(name)?)
+    }
+
+    /// The setting's span, else the job's own table.
+    fn span_or_job(&self, j: &ResolvedJob, name: &str) -> Option<Range<usize>> {
+        self.setting_span(j, name).or_else(|| j.span.clone())
+    }
+
+    fn origin_note(&self, j: &ResolvedJob, name: &str) -> Option<String> {
+        match j.origins.get(name) {
+            Some(Origin::Defaults) => Some(format!("`{name}` is inherited from [defaults]")),
+            Some(o @ Origin::Batch(_)) => Some(format!("`{name}` is set by {}", o.describe())),
+            _ => None,
+        }
+    }
+
+    /// Check every job; fills `manifest_last_commit_ts` where readable.
+    pub fn check(&self, jobs: &mut [ResolvedJob]) -> Vec<PlanDiagnostic> {
+        // Each distinct input is read once, in parallel.
+        let mut inputs: Vec<&Path> = jobs.iter().map(|j| j.job.input.as_path()).collect();
+        inputs.sort();
+        inputs.dedup();
+        let verify = self.opts.verify_checksums;
+        let states: HashMap<PathBuf, InputState> = inputs
+            .par_iter()
+            .map(|p| (p.to_path_buf(), read_input(p, verify)))
+            .collect();
+
+        let per_job: Vec<Vec<PlanDiagnostic>> = jobs
+            .par_iter()
+            .map(|j| self.check_job(j, &states[&j.job.input]))
+            .collect();
+        for j in jobs.iter_mut() {
+            if let Some(Ok(m)) = states.get(&j.job.input).map(|s| &s.manifest) {
+                j.manifest_last_commit_ts = Some(m.last_commit_ts);
+            }
+        }
+        let mut out: Vec<PlanDiagnostic> = per_job.into_iter().flatten().collect();
+        out.extend(self.check_outputs(jobs, &states));
+        out
+    }
+
+    fn check_job(&self, j: &ResolvedJob, st: &InputState) -> Vec<PlanDiagnostic> {
+        let mut out = Vec::new();
+        let id = Some(j.id.as_str());
+        let input_span = self.span_or_job(j, "input");
+        let input_label = match &j.source {
+            JobSource::Batch { matched, .. } => format!("matched {}", matched.display()),
+            JobSource::Job { .. } => "this input".to_string(),
+        };
+        let shown = j.job.input.display();
+        let manifest_path = j.job.input.join(manifest::FILE_NAME);
+        let m = match &st.manifest {
+            Ok(m) => m,
+            Err(p) => {
+                let d = match p {
+                    InputProblem::NotFound(e) => PlanDiagnostic::error(
+                        "input_not_found",
+                        format!("input {shown} does not exist"),
+                    )
+                    .note(e.clone())
+                    .help("input paths are relative to the plan file's directory"),
+                    InputProblem::NotDir => PlanDiagnostic::error(
+                        "input_not_found",
+                        format!("input {shown} is not a directory"),
+                    )
+                    .help("an input is a dump tree: a directory holding MANIFEST.json"),
+                    InputProblem::ManifestUnreadable(e) => PlanDiagnostic::error(
+                        "manifest_unreadable",
+                        format!("cannot read {}", manifest_path.display()),
+                    )
+                    .note(e.clone())
+                    .help("an input is a dump tree: a directory holding MANIFEST.json"),
+                    InputProblem::ManifestInvalid(e) => PlanDiagnostic::error(
+                        "manifest_invalid",
+                        format!("{} is rejected by the encoder", manifest_path.display()),
+                    )
+                    .note(e.clone()),
+                };
+                let mut d = d.job(id).at(input_span, input_label);
+                if let Some(n) = self.origin_note(j, "input") {
+                    d = d.note(n);
+                }
+                out.push(d);
+                return out;
+            }
+        };
+
+        // Adapter scope: every selected adapter named in the manifest.
+        let adapters_span = self.span_or_job(j, "adapters");
+        let present: Vec<&str> = j
+            .job
+            .adapters
+            .iter()
+            .filter(|k| single_ok(m, *k, &manifest_path))
+            .map(AdapterKind::name)
+            .collect();
+        let in_manifest: Vec<&str> = AdapterKind::FAN_OUT
+            .into_iter()
+            .filter(|k| single_ok(m, *k, &manifest_path))
+            .map(AdapterKind::name)
+            .collect();
+        if m.adapters.is_none() {
+            out.push(
+                PlanDiagnostic::error(
+                    "adapter_not_in_manifest",
+                    format!("{} has no adapters object", manifest_path.display()),
+                )
+                .job(id)
+                .at(input_span.clone(), input_label.clone())
+                .note("the encoder refuses a manifest without `adapters`"),
+            );
+        } else {
+            for k in j.job.adapters.iter() {
+                if present.contains(&k.name()) {
+                    continue;
+                }
+                let mut d = PlanDiagnostic::error(
+                    "adapter_not_in_manifest",
+                    format!("adapter {k} is selected but {} does not list it", manifest_path.display()),
+                )
+                .job(id)
+                .at(adapters_span.clone(), format!("selects {k}"))
+                .note(format!("the manifest lists: {}", list_or_none(&in_manifest)))
+                .help(if in_manifest.is_empty() {
+                    "this dump holds no adapter data".to_string()
+                } else {
+                    format!(
+                        "select only what the dump has: adapters = [{}]",
+                        in_manifest
+                            .iter()
+                            .map(|n| format!("{n:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                });
+                if let Some(n) = self.origin_note(j, "adapters") {
+                    d = d.note(n);
+                }
+                out.push(d);
+            }
+        }
+        for (k, flag) in job::unsupported_manifest_features(m, j.job.adapters) {
+            out.push(
+                PlanDiagnostic::error(
+                    "unsupported_manifest_feature",
+                    format!(
+                        "{} sets {flag}, and the {k} encoder cannot rebuild those records",
+                        manifest_path.display()
+                    ),
+                )
+                .job(id)
+                .at(adapters_span.clone(), format!("selects {k}"))
+                .help(format!(
+                    "leave {k} out of `adapters`, or use a dump exported without {}",
+                    flag.trim_start_matches("exclusions.")
+                )),
+            );
+        }
+
+        // The commit timestamp override.
+        if let Err(e) = job::resolve_commit_ts(m.last_commit_ts, j.job.last_commit_ts) {
+            let t = j.job.last_commit_ts.unwrap_or(0);
+            let mut d = PlanDiagnostic::error(
+                "commit_ts_below_manifest",
+                format!(
+                    "last_commit_ts {t} is below the manifest's last_commit_ts {}",
+                    m.last_commit_ts
+                ),
+            )
+            .job(id)
+            .at(self.span_or_job(j, "last_commit_ts"), format!("{t} ({t:#x})"))
+            .note(format!(
+                "{} has last_commit_ts = {} ({:#x})",
+                manifest_path.display(),
+                m.last_commit_ts,
+                m.last_commit_ts
+            ))
+            .note(format!("the encoder says: {e}"))
+            .help(format!(
+                "use a value of at least {}, or remove the override to use the manifest's",
+                m.last_commit_ts
+            ));
+            if let Some(n) = self.origin_note(j, "last_commit_ts") {
+                d = d.note(n);
+            }
+            out.push(d);
+        }
+
+        self.check_exclusions(j, &mut out);
+
+        if let Some(Err(e)) = &st.checksums {
+            out.push(
+                PlanDiagnostic::error(
+                    "checksum_mismatch",
+                    format!("{}/CHECKSUMS does not verify", j.job.input.display()),
+                )
+                .job(id)
+                .at(self.span_or_job(j, "input"), input_label)
+                .note(e.clone())
+                .help("the dump changed or is damaged since it was exported; re-export it"),
+            );
+        }
+        out
+    }
+
+    fn check_exclusions(&self, j: &ResolvedJob, out: &mut Vec<PlanDiagnostic>) {
+        let ex = &j.job.exclusions;
+        let lists: [(AdapterKind, &str, &str, Vec<String>); 4] = [
+            (
+                AdapterKind::DynamoDb,
+                "exclude.dynamodb.tables",
+                "table",
+                ex.dynamodb_tables.clone(),
+            ),
+            (
+                AdapterKind::S3,
+                "exclude.s3.buckets",
+                "bucket",
+                ex.s3_buckets.clone(),
+            ),
+            (
+                AdapterKind::Sqs,
+                "exclude.sqs.queues",
+                "queue",
+                ex.sqs_queues.clone(),
+            ),
+            (
+                AdapterKind::Redis,
+                "exclude.redis.databases",
+                "database",
+                ex.redis_databases.iter().map(u32::to_string).collect(),
+            ),
+        ];
+        let id = Some(j.id.as_str());
+        for (kind, setting, noun, names) in lists {
+            if names.is_empty() {
+                continue;
+            }
+            let origin = j.origins.get(setting).cloned().unwrap_or(Origin::BuiltIn);
+            let list_ptr = origin.setting_pointer(setting).unwrap_or_default();
+            if !j.job.adapters.contains(kind) {
+                out.push(
+                    PlanDiagnostic::warning(
+                        "exclusion_unused",
+                        format!("`{setting}` has no effect: adapter {kind} is not selected"),
+                    )
+                    .job(id)
+                    .at(self.doc.value_span(&list_ptr), "ignored for this job"),
+                );
+                continue;
+            }
+            let adapter_dir = j.job.input.join(kind.name());
+            let mut existing: Option<Vec<String>> = None;
+            for (i, name) in names.iter().enumerate() {
+                let rel = subtree(kind, name);
+                let path = j.job.input.join(&rel);
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                    continue;
+                }
+                let present = existing.get_or_insert_with(|| list_names(kind, &adapter_dir));
+                let mut d = PlanDiagnostic::error(
+                    "exclusion_not_found",
+                    format!(
+                        "excluded {noun} {name:?} does not exist in {}",
+                        j.job.input.display()
+                    ),
+                )
+                .job(id)
+                .at(
+                    self.doc.value_span(&format!("{list_ptr}/{i}")),
+                    format!("no {rel}"),
+                );
+                if let Some(s) = suggest(name, present.iter().map(String::as_str)) {
+                    d = d.help(format!("did you mean {s:?}?"));
+                } else {
+                    d = d.help(format!(
+                        "exclusions must name a {noun} that is in the dump; a typo would silently keep it"
+                    ));
+                }
+                d = d.note(format!(
+                    "{noun}s in this dump: {}",
+                    list_or_none(&present.iter().map(String::as_str).collect::<Vec<_>>())
+                ));
+                if let Some(n) = self.origin_note(j, setting) {
+                    d = d.note(n);
+                }
+                out.push(d);
+            }
+        }
+    }
+
+    /// Outputs: unique, outside every input tree, not a directory, in a
+    /// writable place. Scratch roots: usable and outside every input.
+    fn check_outputs(
+        &self,
+        jobs: &[ResolvedJob],
+        states: &HashMap<PathBuf, InputState>,
+    ) -> Vec<PlanDiagnostic> {
+        let mut out = Vec::new();
+        let input_roots: HashSet<&Path> = states
+            .values()
+            .filter_map(|s| s.canonical.as_deref())
+            .collect();
+        let inside_input = |p: &Path| -> Option<PathBuf> {
+            p.ancestors()
+                .find(|a| input_roots.contains(a))
+                .map(Path::to_path_buf)
+        };
+        let mut seen: HashMap<PathBuf, usize> = HashMap::new();
+        for (n, j) in jobs.iter().enumerate() {
+            let id = Some(j.id.as_str());
+            let span = self.span_or_job(j, "output");
+            let shown = j.job.output.display();
+            let key = comparable(&j.job.output);
+            if let Some(&f) = seen.get(&key) {
+                let fj = &jobs[f];
+                let fspan = self.span_or_job(fj, "output");
+                let mut d = PlanDiagnostic::error(
+                    "duplicate_output",
+                    format!("output {shown} is also the output of job {:?}", fj.id),
+                )
+                .job(id)
+                .at(span.clone(), format!("{shown}"));
+                if fspan != span {
+                    d = d.also(fspan, format!("job {:?} writes here too", fj.id));
+                }
+                out.push(
+                    d.note(format!("both resolve to {}", key.display()))
+                        .help("every job needs its own output; use a template such as \"out/{id}.fsm\""),
+                );
+            } else {
+                seen.insert(key.clone(), n);
+            }
+            if let Some(root) = inside_input(&key) {
+                out.push(
+                    PlanDiagnostic::error(
+                        "output_inside_input",
+                        format!("output {shown} is inside the input tree {}", root.display()),
+                    )
+                    .job(id)
+                    .at(span.clone(), "inside an input")
+                    .help("write outputs outside every dump: the encoder reads the whole tree"),
+                );
+            }
+            if fs::metadata(&j.job.output).is_ok_and(|m| m.is_dir()) {
+                out.push(
+                    PlanDiagnostic::error(
+                        "output_unwritable",
+                        format!("output {shown} is a directory"),
+                    )
+                    .job(id)
+                    .at(span.clone(), "a directory")
+                    .help("an output is the path of the .fsm file itself"),
+                );
+            } else if let Err(why) = writable_dir_for(&j.job.output) {
+                out.push(
+                    PlanDiagnostic::error(
+                        "output_unwritable",
+                        format!("cannot write output {shown}: {why}"),
+                    )
+                    .job(id)
+                    .at(span.clone(), "not writable")
+                    .help("the output's directory must be writable (missing directories are created)"),
+                );
+            }
+            if let Some(scratch) = &j.job.scratch_root {
+                let sspan = self.span_or_job(j, "scratch_root");
+                let skey = comparable(scratch);
+                let problem = if let Some(root) = inside_input(&skey) {
+                    Some(format!("is inside the input tree {}", root.display()))
+                } else if fs::metadata(scratch).is_ok_and(|m| !m.is_dir()) {
+                    Some("is not a directory".to_string())
+                } else {
+                    writable_dir_for(&scratch.join("x")).err()
+                };
+                if let Some(why) = problem {
+                    out.push(
+                        PlanDiagnostic::error(
+                            "scratch_root_unusable",
+                            format!("scratch_root {} {why}", scratch.display()),
+                        )
+                        .job(id)
+                        .at(sspan, "unusable scratch root")
+                        .help("spill files and the self-test tree go here: use a writable directory outside every dump"),
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+fn single_ok(m: &Manifest, k: AdapterKind, manifest_path: &Path) -> bool {
+    let mut one = AdapterSet::NONE;
+    one.insert(k);
+    job::check_adapters_in_manifest(m, one, manifest_path).is_ok()
+}
+
+fn list_or_none(v: &[&str]) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The subtree an exclusion removes (the mapping the encoder uses).
+fn subtree(kind: AdapterKind, name: &str) -> String {
+    let mut one = ScopeExclusions::default();
+    match kind {
+        AdapterKind::DynamoDb => one.dynamodb_tables.push(name.to_string()),
+        AdapterKind::S3 => one.s3_buckets.push(name.to_string()),
+        AdapterKind::Sqs => one.sqs_queues.push(name.to_string()),
+        AdapterKind::Redis => one.redis_databases.push(name.parse().unwrap_or(u32::MAX)),
+    }
+    one.excluded_subtrees().pop().unwrap_or_default()
+}
+
+/// The names present in an adapter directory (decoded from their segments),
+/// for suggestions.
+fn list_names(kind: AdapterKind, dir: &Path) -> Vec<String> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let seg = e.file_name().to_string_lossy().into_owned();
+            match kind {
+                AdapterKind::Redis => seg.strip_prefix("db_").map(str::to_string),
+                _ => filename::decode_segment(&seg)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok()),
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// An absolute path with symlinks resolved in the part that exists and the
+/// rest normalized lexically, so two spellings of one file compare equal.
+pub fn comparable(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut existing = abs.clone();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    loop {
+        if let Ok(c) = fs::canonicalize(&existing) {
+            let mut out = c;
+            for seg in rest.iter().rev() {
+                if seg == ".." {
+                    out.pop();
+                } else if seg != "." {
+                    out.push(seg);
+                }
+            }
+            return out;
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_path_buf();
+            }
+            _ => return lexical(&abs),
+        }
+    }
+}
+
+fn lexical(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Whether a file could be created at `path`: its nearest existing ancestor
+/// must be a directory we may write into (missing ones get created).
+fn writable_dir_for(path: &Path) -> Result<(), String> {
+    let mut dir = crate::fsutil::parent_dir(path).to_path_buf();
+    loop {
+        match fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {
+                return if access_w(&dir) {
+                    Ok(())
+                } else {
+                    Err(format!("{} is not writable", dir.display()))
+                };
+            }
+            Ok(_) => return Err(format!("{} is not a directory", dir.display())),
+            Err(_) => match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+                _ => dir = PathBuf::from("."),
+            },
+        }
+    }
+}
+
+fn access_w(dir: &Path) -> bool {
+    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparable_paths_normalize() {
+        let t = tempfile::tempdir().unwrap();
+        let a = comparable(&t.path().join("x/../y/./z.fsm"));
+        let b = comparable(&t.path().join("y/z.fsm"));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn writable_checks_the_nearest_existing_ancestor() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(writable_dir_for(&t.path().join("a/b/c.fsm")).is_ok());
+        fs::write(t.path().join("file"), b"x").unwrap();
+        let e = writable_dir_for(&t.path().join("file/c.fsm")).unwrap_err();
+        assert!(e.contains("not a directory"), "{e}");
+    }
+
+    #[test]
+    fn subtrees_use_the_encoder_mapping() {
+        assert_eq!(subtree(AdapterKind::DynamoDb, "a/b"), "dynamodb/a%2Fb");
+        assert_eq!(subtree(AdapterKind::Redis, "3"), "redis/db_3");
+    }
+}

@@ -1,0 +1,706 @@
+//! From the typed plan to resolved jobs: settings inherited from
+//! `[defaults]`, `[[batch]]` globs expanded (deterministically: matches in
+//! byte order of their paths), templates filled, paths resolved against the
+//! plan's directory, ids checked for shape and uniqueness.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::diag::PlanDiagnostic;
+use super::model::{
+    self, AdapterSelection, BatchEntry, ByteSize, CommitTs, CommonSettings, Defaults, JobEntry,
+};
+use super::source::{Doc, child};
+use super::template;
+use super::{JobSource, Origin, ResolvedJob};
+use crate::adapter::{AdapterSet, ScopeExclusions};
+use crate::job::{self, EncodeJob};
+use crate::sorter::DEFAULT_MEMORY_BUDGET;
+
+/// Settings of one level (`[defaults]`, a `[[job]]` or a `[[batch]]`),
+/// parsed into their final types.
+#[derive(Debug, Clone, Default)]
+struct Level {
+    input: Option<String>,
+    output: Option<String>,
+    adapters: Option<AdapterSet>,
+    last_commit_ts: Option<u64>,
+    self_test: Option<bool>,
+    scratch_root: Option<String>,
+    memory_budget: Option<u64>,
+    tables: Option<Vec<String>>,
+    buckets: Option<Vec<String>>,
+    queues: Option<Vec<String>>,
+    databases: Option<Vec<u32>>,
+}
+
+/// The keys of [`ResolvedJob::origins`], in explain order.
+pub const SETTING_NAMES: &[&str] = &[
+    "input",
+    "output",
+    "adapters",
+    "last_commit_ts",
+    "self_test",
+    "scratch_root",
+    "memory_budget",
+    "exclude.dynamodb.tables",
+    "exclude.s3.buckets",
+    "exclude.sqs.queues",
+    "exclude.redis.databases",
+];
+
+impl Origin {
+    /// The JSON pointer of the table that set a value.
+    pub fn pointer(&self) -> Option<String> {
+        match self {
+            Origin::Job(i) => Some(format!("/job/{i}")),
+            Origin::Batch(i) => Some(format!("/batch/{i}")),
+            Origin::Defaults => Some("/defaults".into()),
+            Origin::BuiltIn => None,
+        }
+    }
+
+    /// The pointer of one setting (`exclude.s3.buckets` → `/…/exclude/s3/buckets`).
+    pub fn setting_pointer(&self, name: &str) -> Option<String> {
+        let base = self.pointer()?;
+        Some(
+            name.split('.')
+                .fold(base, |acc, seg| child(&acc, seg)),
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Job(i) => format!("[[job]] #{}", i + 1),
+            Origin::Batch(i) => format!("[[batch]] #{}", i + 1),
+            Origin::Defaults => "[defaults]".into(),
+            Origin::BuiltIn => "built-in default".into(),
+        }
+    }
+}
+
+pub struct Expander<'a> {
+    doc: &'a Doc,
+    plan_dir: PathBuf,
+    /// Pointers of values already reported (by the schema or the parser).
+    rejected: Vec<String>,
+    pub diags: Vec<PlanDiagnostic>,
+}
+
+/// Deserialize one schema-valid entry (None if it has no JSON value).
+fn typed<T: DeserializeOwned>(doc: &Doc, ptr: &str, diags: &mut Vec<PlanDiagnostic>) -> Option<T> {
+    let v = doc.json.pointer(ptr)?;
+    match serde_json::from_value(v.clone()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            // The schema should have caught this; report rather than panic.
+            diags.push(
+                PlanDiagnostic::error("invalid_value", format!("cannot read {ptr}: {e}"))
+                    .at(doc.value_span(ptr), "here"),
+            );
+            None
+        }
+    }
+}
+
+/// Placeholders each template may use.
+const JOB_PATH_VARS: &[&str] = &["id"];
+const BATCH_ID_VARS: &[&str] = &["name", "parent"];
+const BATCH_PATH_VARS: &[&str] = &["id", "name", "parent"];
+
+impl<'a> Expander<'a> {
+    pub fn new(doc: &'a Doc, plan_dir: PathBuf, rejected: Vec<String>) -> Self {
+        Expander {
+            doc,
+            plan_dir,
+            rejected,
+            diags: Vec::new(),
+        }
+    }
+
+    /// Whether anything at or below `ptr` was rejected.
+    fn rejected(&self, ptr: &str) -> bool {
+        self.doc.already_reported(ptr)
+            || self.rejected.iter().any(|r| {
+                r == ptr || (r.starts_with(ptr) && r.as_bytes().get(ptr.len()) == Some(&b'/'))
+            })
+            || self.doc.reported_below(ptr)
+    }
+
+    fn span(&self, ptr: &str) -> Option<Range<usize>> {
+        self.doc.value_span(ptr)
+    }
+
+    fn template_ok(&mut self, ptr: &str, t: &str, allowed: &[&str]) -> bool {
+        match template::check(t, allowed) {
+            Ok(()) => true,
+            Err(msg) => {
+                let field = super::schema_check::field_path(self.doc, ptr);
+                let (entry, _) = super::schema_check::entry_of(self.doc, ptr);
+                self.diags.push(
+                    PlanDiagnostic::error(
+                        "invalid_template",
+                        format!("`{field}` in {entry}: {msg}"),
+                    )
+                    .at(self.span(ptr), "in this template"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Parse one level's settings; false if any of them is unusable.
+    fn level(
+        &mut self,
+        ptr: &str,
+        common: &CommonSettings,
+        input: Option<&String>,
+        output: Option<&String>,
+        path_vars: &[&str],
+    ) -> Option<Level> {
+        let mut ok = true;
+        let mut l = Level::default();
+        if let Some(t) = input {
+            ok &= self.template_ok(&child(ptr, "input"), t, JOB_PATH_VARS);
+            l.input = Some(t.clone());
+        }
+        if let Some(t) = output {
+            ok &= self.template_ok(&child(ptr, "output"), t, path_vars);
+            l.output = Some(t.clone());
+        }
+        l.adapters = match &common.adapters {
+            None => None,
+            Some(AdapterSelection::All(_)) => Some(AdapterSet::ALL),
+            Some(AdapterSelection::List(v)) => match AdapterSet::parse_encode_flag(&v.join(",")) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    ok = false;
+                    let p = child(ptr, "adapters");
+                    self.diags.push(
+                        PlanDiagnostic::error("invalid_value", e.to_string())
+                            .at(self.span(&p), "here"),
+                    );
+                    None
+                }
+            },
+        };
+        l.last_commit_ts = match &common.last_commit_ts {
+            None => None,
+            Some(CommitTs::Int(n)) => Some(*n),
+            Some(CommitTs::Str(s)) => match job::parse_commit_ts(s) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    ok = false;
+                    let p = child(ptr, "last_commit_ts");
+                    self.diags.push(
+                        PlanDiagnostic::error(
+                            "invalid_value",
+                            format!("last_commit_ts {s:?} does not fit in a uint64"),
+                        )
+                        .at(self.span(&p), "out of range")
+                        .help("HLC timestamps are at most 18446744073709551615 (0xffffffffffffffff)"),
+                    );
+                    None
+                }
+            },
+        };
+        l.self_test = common.self_test;
+        l.scratch_root = common.scratch_root.clone();
+        l.memory_budget = match &common.memory_budget {
+            None => None,
+            Some(ByteSize::Int(n)) => Some(*n),
+            Some(ByteSize::Str(s)) => match crate::cli::parse_size(s) {
+                Ok(0) | Err(_) => {
+                    ok = false;
+                    let p = child(ptr, "memory_budget");
+                    self.diags.push(
+                        PlanDiagnostic::error(
+                            "invalid_value",
+                            format!("memory_budget {s:?} is not a usable size"),
+                        )
+                        .at(self.span(&p), "zero or too large")
+                        .help("use a positive size below 16 EiB, e.g. \"512MiB\""),
+                    );
+                    None
+                }
+                Ok(n) => Some(n),
+            },
+        };
+        if let Some(ex) = &common.exclude {
+            l.tables = ex.dynamodb.as_ref().map(|x| x.tables.clone());
+            l.buckets = ex.s3.as_ref().map(|x| x.buckets.clone());
+            l.queues = ex.sqs.as_ref().map(|x| x.queues.clone());
+            l.databases = ex.redis.as_ref().map(|x| x.databases.clone());
+        }
+        ok.then_some(l)
+    }
+
+    /// Resolve paths against the plan's directory (lexically; `..` kept).
+    fn resolve(&self, p: &str) -> PathBuf {
+        let path = Path::new(p);
+        if path.is_absolute() || self.plan_dir.as_os_str().is_empty() {
+            path.to_path_buf()
+        } else {
+            self.plan_dir.join(path)
+        }
+    }
+
+    /// Expand every entry of a schema-valid plan into jobs. Entries with
+    /// their own problems are skipped (their problems are reported).
+    pub fn expand(&mut self) -> Vec<ResolvedJob> {
+        let doc = self.doc;
+        let defaults: Option<Level> = if self.rejected("/defaults") {
+            None
+        } else if doc.json.get("defaults").is_some() {
+            let d: Option<Defaults> = typed(doc, "/defaults", &mut self.diags);
+            match d {
+                Some(d) => self.level(
+                    "/defaults",
+                    &d.common,
+                    d.input.as_ref(),
+                    d.output.as_ref(),
+                    BATCH_PATH_VARS,
+                ),
+                None => None,
+            }
+        } else {
+            Some(Level::default())
+        };
+        let Some(defaults) = defaults else {
+            // Every job inherits from a broken [defaults]: stop here.
+            return Vec::new();
+        };
+
+        let mut jobs = Vec::new();
+        let n_jobs = doc.json.get("job").and_then(|v| v.as_array()).map_or(0, Vec::len);
+        for i in 0..n_jobs {
+            let ptr = format!("/job/{i}");
+            if self.rejected(&ptr) {
+                continue;
+            }
+            let Some(e): Option<JobEntry> = typed(doc, &ptr, &mut self.diags) else {
+                continue;
+            };
+            let Some(level) = self.level(
+                &ptr,
+                &e.common,
+                e.input.as_ref(),
+                e.output.as_ref(),
+                JOB_PATH_VARS,
+            ) else {
+                continue;
+            };
+            let vars = |v: &str| (v == "id").then(|| e.id.clone());
+            if let Some(j) = self.build(
+                e.id.clone(),
+                JobSource::Job { index: i },
+                Origin::Job(i),
+                &level,
+                &defaults,
+                &vars,
+                self.doc.value_span(&ptr),
+            ) {
+                jobs.push(j);
+            }
+        }
+
+        let n_batches = doc.json.get("batch").and_then(|v| v.as_array()).map_or(0, Vec::len);
+        for b in 0..n_batches {
+            let ptr = format!("/batch/{b}");
+            if self.rejected(&ptr) {
+                continue;
+            }
+            let Some(e): Option<BatchEntry> = typed(doc, &ptr, &mut self.diags) else {
+                continue;
+            };
+            let id_ok = match &e.id {
+                Some(t) => self.template_ok(&child(&ptr, "id"), t, BATCH_ID_VARS),
+                None => true,
+            };
+            let Some(level) =
+                self.level(&ptr, &e.common, None, e.output.as_ref(), BATCH_PATH_VARS)
+            else {
+                continue;
+            };
+            if !id_ok {
+                continue;
+            }
+            let Some(matches) = self.batch_matches(b, &e) else {
+                continue;
+            };
+            let id_template = e.id.clone().unwrap_or_else(|| "{name}".into());
+            for (dir, pattern_ptr) in matches {
+                let name = dir
+                    .file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let parent = dir
+                    .parent()
+                    .and_then(Path::file_name)
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let base_vars = |v: &str| match v {
+                    "name" => Some(name.clone()),
+                    "parent" => Some(parent.clone()),
+                    _ => None,
+                };
+                let id = match template::render(&id_template, base_vars) {
+                    Ok(id) => id,
+                    Err(msg) => {
+                        self.diags.push(
+                            PlanDiagnostic::error("invalid_template", msg)
+                                .at(self.span(&child(&ptr, "id")), "in this template"),
+                        );
+                        continue;
+                    }
+                };
+                let vars = |v: &str| match v {
+                    "id" => Some(id.clone()),
+                    other => base_vars(other),
+                };
+                let mut lvl = level.clone();
+                // The match is the input; [defaults].input does not apply.
+                lvl.input = Some(template_escape(&dir.to_string_lossy()));
+                if let Some(mut j) = self.build(
+                    id.clone(),
+                    JobSource::Batch {
+                        index: b,
+                        matched: dir.clone(),
+                    },
+                    Origin::Batch(b),
+                    &lvl,
+                    &defaults,
+                    &vars,
+                    self.doc.value_span(&pattern_ptr),
+                ) {
+                    // The matched path is already resolved.
+                    j.job.input = dir.clone();
+                    j.job.input_display = dir.display().to_string();
+                    j.input_pointer = Some(pattern_ptr.clone());
+                    jobs.push(j);
+                }
+            }
+        }
+        self.check_ids(&mut jobs);
+        if jobs.is_empty() && n_jobs == 0 && n_batches == 0 {
+            self.diags.push(
+                PlanDiagnostic::error("no_jobs", "the plan defines no jobs")
+                    .help("add a [[job]] with an id, input and output, or a [[batch]] with inputs and output"),
+            );
+        }
+        jobs
+    }
+
+    /// Merge a level over the defaults and fill templates.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &mut self,
+        id: String,
+        source: JobSource,
+        origin: Origin,
+        level: &Level,
+        defaults: &Level,
+        vars: &dyn Fn(&str) -> Option<String>,
+        span: Option<Range<usize>>,
+    ) -> Option<ResolvedJob> {
+        let mut origins: BTreeMap<&'static str, Origin> = BTreeMap::new();
+        macro_rules! pick {
+            ($field:ident, $name:expr) => {{
+                if let Some(v) = &level.$field {
+                    origins.insert($name, origin.clone());
+                    Some(v.clone())
+                } else if let Some(v) = &defaults.$field {
+                    origins.insert($name, Origin::Defaults);
+                    Some(v.clone())
+                } else {
+                    origins.insert($name, Origin::BuiltIn);
+                    None
+                }
+            }};
+        }
+        let input_t = pick!(input, "input");
+        let output_t = pick!(output, "output");
+        let adapters = pick!(adapters, "adapters").unwrap_or(AdapterSet::ALL);
+        let last_commit_ts = pick!(last_commit_ts, "last_commit_ts");
+        let self_test = pick!(self_test, "self_test").unwrap_or(false);
+        let scratch_root = pick!(scratch_root, "scratch_root");
+        let memory_budget = pick!(memory_budget, "memory_budget").unwrap_or(DEFAULT_MEMORY_BUDGET);
+        let exclusions = ScopeExclusions {
+            dynamodb_tables: pick!(tables, "exclude.dynamodb.tables").unwrap_or_default(),
+            s3_buckets: pick!(buckets, "exclude.s3.buckets").unwrap_or_default(),
+            sqs_queues: pick!(queues, "exclude.sqs.queues").unwrap_or_default(),
+            redis_databases: pick!(databases, "exclude.redis.databases").unwrap_or_default(),
+        };
+        let entry_ptr = origin.pointer().unwrap_or_default();
+        let mut ok = true;
+        let mut path = |name: &'static str, t: Option<String>, me: &mut Self| -> Option<PathBuf> {
+            let o = &origins[name];
+            let Some(t) = t else {
+                me.diags.push(
+                    PlanDiagnostic::error(
+                        "missing_key",
+                        format!("job {id:?} has no `{name}`, and [defaults] sets none"),
+                    )
+                    .job(Some(&id))
+                    .at(me.doc.value_span(&entry_ptr), format!("`{name}` is required")),
+                );
+                ok = false;
+                return None;
+            };
+            match template::render(&t, vars) {
+                Ok(s) => Some(me.resolve(&s)),
+                Err(msg) => {
+                    let p = o.setting_pointer(name).unwrap_or_default();
+                    let d = PlanDiagnostic::error(
+                        "invalid_template",
+                        format!("`{name}` of job {id:?}: {msg}"),
+                    )
+                    .job(Some(&id))
+                    .at(me.doc.value_span(&p), "in this template")
+                    .also(me.doc.value_span(&entry_ptr), "used by this job");
+                    let d = if *o == Origin::Defaults {
+                        d.help("{name} and {parent} exist only for jobs expanded from a [[batch]]")
+                    } else {
+                        d
+                    };
+                    me.diags.push(d);
+                    ok = false;
+                    None
+                }
+            }
+        };
+        let input = if matches!(source, JobSource::Batch { .. }) {
+            Some(PathBuf::new())
+        } else {
+            path("input", input_t, self)
+        };
+        let output = path("output", output_t, self);
+        if !ok {
+            return None;
+        }
+        let (input, output) = (input?, output?);
+        let mut job = EncodeJob::new(&input, &output);
+        job.adapters = adapters;
+        job.last_commit_ts = last_commit_ts;
+        job.self_test = self_test;
+        job.scratch_root = scratch_root.map(|s| self.resolve(&s));
+        job.memory_budget = memory_budget;
+        job.exclusions = exclusions;
+        Some(ResolvedJob {
+            id,
+            job,
+            source,
+            span,
+            origins,
+            manifest_last_commit_ts: None,
+            input_pointer: None,
+        })
+    }
+
+    /// The directories a batch matches, each with the pointer of the glob
+    /// that matched it first, in byte order of their paths.
+    fn batch_matches(&mut self, b: usize, e: &BatchEntry) -> Option<Vec<(PathBuf, String)>> {
+        let ptr = format!("/batch/{b}");
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let pattern_ptr = |i: usize, many: bool, key: &str| {
+            if many {
+                format!("{ptr}/{key}/{i}")
+            } else {
+                format!("{ptr}/{key}")
+            }
+        };
+        let mut skips = Vec::new();
+        let mut ok = true;
+        if let Some(skip) = &e.skip {
+            let many = matches!(skip, model::Globs::Many(_));
+            for (i, p) in skip.patterns().into_iter().enumerate() {
+                let full = self.glob_path(p);
+                match glob::Pattern::new(&full) {
+                    Ok(pat) => skips.push(pat),
+                    Err(err) => {
+                        ok = false;
+                        self.bad_glob(&pattern_ptr(i, many, "skip"), p, &err.to_string());
+                    }
+                }
+            }
+        }
+        let many = matches!(e.inputs, model::Globs::Many(_));
+        let mut found: BTreeMap<Vec<u8>, (PathBuf, String)> = BTreeMap::new();
+        let mut skipped = 0usize;
+        let mut searched = Vec::new();
+        for (i, p) in e.inputs.patterns().into_iter().enumerate() {
+            let pptr = pattern_ptr(i, many, "inputs");
+            let full = self.glob_path(p);
+            searched.push(full.clone());
+            let paths = match glob::glob_with(&full, opts) {
+                Ok(paths) => paths,
+                Err(err) => {
+                    ok = false;
+                    self.bad_glob(&pptr, p, &err.to_string());
+                    continue;
+                }
+            };
+            for entry in paths {
+                let Ok(path) = entry else {
+                    // An unreadable directory on the way: nothing matched there.
+                    continue;
+                };
+                if !path.is_dir() {
+                    continue;
+                }
+                if skips.iter().any(|s| s.matches_path_with(&path, opts)) {
+                    skipped += 1;
+                    continue;
+                }
+                let key = path.as_os_str().as_bytes().to_vec();
+                found.entry(key).or_insert((path, pptr.clone()));
+            }
+        }
+        if !ok {
+            return None;
+        }
+        if found.is_empty() {
+            let mut d = PlanDiagnostic::error(
+                "batch_no_match",
+                format!("[[batch]] #{} matches no input directory", b + 1),
+            )
+            .at(self.span(&child(&ptr, "inputs")), "matches nothing");
+            for s in &searched {
+                d = d.note(format!("searched: {s}"));
+            }
+            if skipped > 0 {
+                d = d.note(format!("{skipped} match(es) were removed by `skip`"));
+            }
+            self.diags.push(d.help(
+                "globs are relative to the plan file's directory; only directories match",
+            ));
+            return None;
+        }
+        Some(found.into_values().collect())
+    }
+
+    fn bad_glob(&mut self, ptr: &str, pattern: &str, err: &str) {
+        self.diags.push(
+            PlanDiagnostic::error("invalid_glob", format!("invalid glob {pattern:?}: {err}"))
+                .at(self.span(ptr), "bad pattern"),
+        );
+    }
+
+    /// A glob relative to the plan's directory, whose own name is escaped.
+    fn glob_path(&self, p: &str) -> String {
+        if Path::new(p).is_absolute() || self.plan_dir.as_os_str().is_empty() {
+            p.to_string()
+        } else {
+            let dir = glob::Pattern::escape(&self.plan_dir.to_string_lossy());
+            format!("{}/{p}", dir.trim_end_matches('/'))
+        }
+    }
+
+    /// Ids must be well-formed (batch ids come from directory names) and
+    /// unique across the plan.
+    fn check_ids(&mut self, jobs: &mut Vec<ResolvedJob>) {
+        let mut first: HashMap<String, usize> = HashMap::new();
+        let mut keep = vec![true; jobs.len()];
+        for (n, j) in jobs.iter().enumerate() {
+            let id_span = self.id_span(j);
+            if !valid_id(&j.id) {
+                let mut d = PlanDiagnostic::error(
+                    "invalid_id",
+                    format!("job id {:?} is not a valid id", j.id),
+                )
+                .at(id_span, "expands to an invalid id")
+                .help("ids use letters, digits and . _ : @ + = -, start with a letter or digit, and have at most 128 characters");
+                if let JobSource::Batch { matched, .. } = &j.source {
+                    d = d
+                        .note(format!("from the input {}", matched.display()))
+                        .help("set an `id` template in the [[batch]], e.g. id = \"prod-{name}\"");
+                }
+                self.diags.push(d);
+                keep[n] = false;
+                continue;
+            }
+            if let Some(&f) = first.get(&j.id) {
+                let fj = &jobs[f];
+                let mut d = PlanDiagnostic::error(
+                    "duplicate_id",
+                    format!("job id {:?} is used twice", j.id),
+                )
+                .at(id_span.clone(), "second use");
+                let fspan = self.id_span(fj);
+                if fspan != id_span {
+                    d = d.also(fspan, "first use");
+                }
+                for x in [fj, j] {
+                    if let JobSource::Batch { matched, .. } = &x.source {
+                        d = d.note(format!("expanded from the input {}", matched.display()));
+                    }
+                }
+                self.diags
+                    .push(d.help("job ids must be unique; give one of them another id"));
+                keep[n] = false;
+            } else {
+                first.insert(j.id.clone(), n);
+            }
+        }
+        let mut it = keep.into_iter();
+        jobs.retain(|_| it.next().unwrap_or(true));
+    }
+
+    fn id_span(&self, j: &ResolvedJob) -> Option<Range<usize>> {
+        match &j.source {
+            JobSource::Job { index } => self.doc.value_span(&format!("/job/{index}/id")),
+            JobSource::Batch { index, .. } => {
+                let p = format!("/batch/{index}/id");
+                self.doc.value_span(&p).or_else(|| j.span.clone())
+            }
+        }
+    }
+}
+
+/// A literal path used where a template is expected.
+fn template_escape(s: &str) -> String {
+    s.replace('{', "{{").replace('}', "}}")
+}
+
+/// The job-id shape of [`model::ID_PATTERN`], checked without a regex.
+pub fn valid_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= model::ID_MAX_LEN
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b"._:@+=-".contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("cluster-1"));
+        assert!(valid_id("a.b_c:d@e+f=g"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("-a"));
+        assert!(!valid_id("a b"));
+        assert!(!valid_id("a,b"));
+        assert!(!valid_id(&"a".repeat(129)));
+    }
+
+    #[test]
+    fn origins_name_their_settings() {
+        assert_eq!(
+            Origin::Batch(2).setting_pointer("exclude.s3.buckets").unwrap(),
+            "/batch/2/exclude/s3/buckets"
+        );
+        assert_eq!(Origin::BuiltIn.setting_pointer("input"), None);
+    }
+}
