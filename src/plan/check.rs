@@ -3,7 +3,7 @@
 //! the commit-timestamp override, scope exclusions, outputs and scratch
 //! directories, and optionally each input's CHECKSUMS.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::ops::Range;
@@ -210,16 +210,32 @@ impl<'a> Checker<'a> {
                 .note("the encoder refuses a manifest without `adapters`"),
             );
         } else {
-            for k in j.job.adapters.iter() {
-                if present.contains(&k.name()) {
-                    continue;
-                }
+            let missing: Vec<&str> = j
+                .job
+                .adapters
+                .iter()
+                .map(AdapterKind::name)
+                .filter(|n| !present.contains(n))
+                .collect();
+            if !missing.is_empty() {
+                let (what, verb) = if missing.len() == 1 {
+                    (format!("adapter {}", missing[0]), "it")
+                } else {
+                    (format!("adapters {}", missing.join(", ")), "them")
+                };
+                let label = match j.origins.get("adapters") {
+                    Some(Origin::BuiltIn) | None => "adapters defaults to \"all\"".to_string(),
+                    _ => format!("selects {}", missing.join(", ")),
+                };
                 let mut d = PlanDiagnostic::error(
                     "adapter_not_in_manifest",
-                    format!("adapter {k} is selected but {} does not list it", manifest_path.display()),
+                    format!(
+                        "{what} selected, but {} does not list {verb}",
+                        manifest_path.display()
+                    ),
                 )
                 .job(id)
-                .at(adapters_span.clone(), format!("selects {k}"))
+                .at(adapters_span.clone(), label)
                 .note(format!("the manifest lists: {}", list_or_none(&in_manifest)))
                 .help(if in_manifest.is_empty() {
                     "this dump holds no adapter data".to_string()
@@ -397,14 +413,15 @@ impl<'a> Checker<'a> {
         states: &HashMap<PathBuf, InputState>,
     ) -> Vec<PlanDiagnostic> {
         let mut out = Vec::new();
-        let input_roots: HashSet<&Path> = states
-            .values()
-            .filter_map(|s| s.canonical.as_deref())
+        // Canonical input root → the input as the plan spelled it.
+        let input_roots: HashMap<&Path, &Path> = states
+            .iter()
+            .filter_map(|(p, s)| Some((s.canonical.as_deref()?, p.as_path())))
             .collect();
         let inside_input = |p: &Path| -> Option<PathBuf> {
             p.ancestors()
-                .find(|a| input_roots.contains(a))
-                .map(Path::to_path_buf)
+                .find_map(|a| input_roots.get(a))
+                .map(|p| p.to_path_buf())
         };
         let mut seen: HashMap<PathBuf, usize> = HashMap::new();
         for (n, j) in jobs.iter().enumerate() {
@@ -420,12 +437,12 @@ impl<'a> Checker<'a> {
                     format!("output {shown} is also the output of job {:?}", fj.id),
                 )
                 .job(id)
-                .at(span.clone(), format!("{shown}"));
+                .at(span.clone(), "same file");
                 if fspan != span {
                     d = d.also(fspan, format!("job {:?} writes here too", fj.id));
                 }
                 out.push(
-                    d.note(format!("both resolve to {}", key.display()))
+                    d.note(format!("both resolve to {}", relative_to_cwd(&key).display()))
                         .help("every job needs its own output; use a template such as \"out/{id}.fsm\""),
                 );
             } else {
@@ -537,6 +554,18 @@ fn list_names(kind: AdapterKind, dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// `p` relative to the working directory when it lies below it (messages
+/// stay short and stable across checkouts).
+fn relative_to_cwd(p: &Path) -> PathBuf {
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|c| fs::canonicalize(c).ok());
+    match cwd.as_deref().and_then(|c| p.strip_prefix(c).ok()) {
+        Some(rel) if !rel.as_os_str().is_empty() => rel.to_path_buf(),
+        _ => p.to_path_buf(),
+    }
 }
 
 /// An absolute path with symlinks resolved in the part that exists and the

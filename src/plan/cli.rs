@@ -65,7 +65,7 @@ pub fn validate_main(a: ValidateArgs) -> i32 {
     };
     let mut stdout = std::io::stdout().lock();
     let res = match a.format {
-        Format::Json => writeln!(stdout, "{:#}", report.to_json(&jobs)),
+        Format::Json => writeln!(stdout, "{:#}", report.to_json(&jobs, a.explain)),
         Format::Human => {
             let style = super::Style::for_stderr();
             if report.diagnostics.is_empty() {

@@ -443,7 +443,7 @@ impl<'a> Expander<'a> {
                 me.diags.push(
                     PlanDiagnostic::error(
                         "missing_key",
-                        format!("job {id:?} has no `{name}`, and [defaults] sets none"),
+                        format!("no `{name}`: neither the job nor [defaults] sets one"),
                     )
                     .job(Some(&id))
                     .at(me.doc.value_span(&entry_ptr), format!("`{name}` is required")),
@@ -527,7 +527,8 @@ impl<'a> Expander<'a> {
                     Ok(pat) => skips.push(pat),
                     Err(err) => {
                         ok = false;
-                        self.bad_glob(&pattern_ptr(i, many, "skip"), p, &err.to_string());
+                        let at = err.pos.saturating_sub(full.len().saturating_sub(p.len()));
+                        self.bad_glob(&pattern_ptr(i, many, "skip"), p, err.msg, at);
                     }
                 }
             }
@@ -544,7 +545,8 @@ impl<'a> Expander<'a> {
                 Ok(paths) => paths,
                 Err(err) => {
                     ok = false;
-                    self.bad_glob(&pptr, p, &err.to_string());
+                    let at = err.pos.saturating_sub(full.len().saturating_sub(p.len()));
+                    self.bad_glob(&pptr, p, err.msg, at);
                     continue;
                 }
             };
@@ -587,10 +589,14 @@ impl<'a> Expander<'a> {
         Some(found.into_values().collect())
     }
 
-    fn bad_glob(&mut self, ptr: &str, pattern: &str, err: &str) {
+    fn bad_glob(&mut self, ptr: &str, pattern: &str, err: &str, at: usize) {
         self.diags.push(
-            PlanDiagnostic::error("invalid_glob", format!("invalid glob {pattern:?}: {err}"))
-                .at(self.span(ptr), "bad pattern"),
+            PlanDiagnostic::error(
+                "invalid_glob",
+                format!("invalid glob {pattern:?}: {err} (at character {})", at + 1),
+            )
+            .at(self.span(ptr), "bad pattern")
+            .help("globs use *, ?, [abc], [!abc] and **; write [[] or []] for a literal bracket"),
         );
     }
 

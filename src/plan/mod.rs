@@ -204,17 +204,19 @@ impl Report {
     pub fn summary(&self, jobs: &[ResolvedJob]) -> String {
         let (e, w) = (self.errors(), self.warnings());
         let plural = |n: usize, s: &str| format!("{n} {s}{}", if n == 1 { "" } else { "s" });
-        let affected = {
-            let mut ids: Vec<&str> = self
-                .diagnostics
-                .iter()
-                .filter(|d| d.level == Level::Error)
-                .filter_map(|d| d.job.as_deref())
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.len()
-        };
+        let mut ids: Vec<&str> = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.level == Level::Error)
+            .filter_map(|d| d.job.as_deref())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let plan_level = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.level == Level::Error && d.job.is_none())
+            .count();
         if e == 0 {
             format!(
                 "{}: valid, {}{}",
@@ -227,19 +229,26 @@ impl Report {
                 }
             )
         } else {
+            let mut wheres = Vec::new();
+            if plan_level > 0 {
+                wheres.push(format!("{plan_level} in the plan itself"));
+            }
+            if !ids.is_empty() {
+                wheres.push(format!("{} in {}", e - plan_level, plural(ids.len(), "job")));
+            }
             format!(
-                "{}: invalid: {}, {} ({} of {} affected)",
+                "{}: invalid: {}, {} ({})",
                 self.path.display(),
                 plural(e, "error"),
                 plural(w, "warning"),
-                plural(affected, "job"),
-                jobs.len()
+                wheres.join(", ")
             )
         }
     }
 
-    /// The stable JSON result of `validate --format json`.
-    pub fn to_json(&self, jobs: &[ResolvedJob]) -> Value {
+    /// The stable JSON result of `validate --format json`; the expanded
+    /// jobs are included with `with_jobs` (`--explain`).
+    pub fn to_json(&self, jobs: &[ResolvedJob], with_jobs: bool) -> Value {
         let idx = diag::LineIndex::new(&self.source);
         let file = self.path.display().to_string();
         let mut with_problems: Vec<&str> = self
@@ -249,7 +258,7 @@ impl Report {
             .collect();
         with_problems.sort_unstable();
         with_problems.dedup();
-        json!({
+        let mut v = json!({
             "format": "ekvplan-validate",
             "format_version": 1,
             "plan": file,
@@ -260,13 +269,16 @@ impl Report {
                 "warnings": self.warnings(),
                 "jobs_with_problems": with_problems.len(),
             },
-            "jobs": jobs.iter().map(|j| explain::job_json(j, &idx)).collect::<Vec<_>>(),
             "diagnostics": self
                 .diagnostics
                 .iter()
                 .map(|d| diag::to_json(d, &file, &idx))
                 .collect::<Vec<_>>(),
-        })
+        });
+        if with_jobs {
+            v["jobs"] = jobs.iter().map(|j| explain::job_json(j, &idx)).collect();
+        }
+        v
     }
 }
 

@@ -18,6 +18,18 @@ pub fn schema_value() -> Value {
     let schema = generator.into_root_schema_for::<PlanFile>();
     let mut v = schema.to_value();
     tidy(&mut v);
+    // Header keywords first, so the committed file reads top-down.
+    if let Value::Object(map) = v {
+        let mut ordered = serde_json::Map::new();
+        let mut rest = map;
+        for k in ["$schema", "title", "description"] {
+            if let Some(x) = rest.remove(k) {
+                ordered.insert(k.into(), x);
+            }
+        }
+        ordered.extend(rest);
+        v = Value::Object(ordered);
+    }
     v
 }
 
