@@ -16,7 +16,9 @@ fn valid_plan_exits_zero() {
         .args(["validate", "examples/plan.toml"])
         .assert()
         .code(0)
-        .stderr(predicate::str::contains("examples/plan.toml: valid, 3 jobs"));
+        .stderr(predicate::str::contains(
+            "examples/plan.toml: valid, 3 jobs",
+        ));
 }
 
 #[test]
@@ -98,11 +100,23 @@ fn explain_shows_every_job_and_origin() {
         .clone();
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.starts_with("plan examples/plan.toml: 3 jobs"), "{s}");
-    assert!(s.contains("job cluster-3  ([[batch]] #1, line 26, matched examples/dumps/cluster-3)"), "{s}");
-    assert!(s.contains("self_test                [defaults] true"), "{s}");
+    assert!(
+        s.contains("job cluster-3  ([[batch]] #1, line 26, matched examples/dumps/cluster-3)"),
+        "{s}"
+    );
+    assert!(
+        s.contains("self_test                [defaults] true"),
+        "{s}"
+    );
 
     let out = ekvplan()
-        .args(["validate", "--explain", "--format", "json", "examples/plan.toml"])
+        .args([
+            "validate",
+            "--explain",
+            "--format",
+            "json",
+            "examples/plan.toml",
+        ])
         .assert()
         .code(0)
         .get_output()

@@ -63,7 +63,10 @@ fn shipped_plans_point_at_the_schema_and_validate_clean() {
         // The committed schema (as editors load it) accepts the plan.
         let doc: toml::Value = toml::from_str(&src).unwrap();
         let json = serde_json::to_value(&doc).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", p.display());
         // And the full validation finds nothing, not even a warning.
         let (report, jobs) = plan::validate(&p, &ValidateOptions::default()).unwrap();

@@ -64,8 +64,8 @@ fn read_input(dir: &Path, verify: bool) -> InputState {
             &dir.join(manifest::FILE_NAME),
         ))),
     };
-    let checksums = (verify && manifest.is_ok())
-        .then(|| checksums::verify(dir).map_err(|e| e.to_string()));
+    let checksums =
+        (verify && manifest.is_ok()).then(|| checksums::verify(dir).map_err(|e| e.to_string()));
     InputState {
         canonical,
         manifest,
@@ -236,7 +236,10 @@ impl<'a> Checker<'a> {
                 )
                 .job(id)
                 .at(adapters_span.clone(), label)
-                .note(format!("the manifest lists: {}", list_or_none(&in_manifest)))
+                .note(format!(
+                    "the manifest lists: {}",
+                    list_or_none(&in_manifest)
+                ))
                 .help(if in_manifest.is_empty() {
                     "this dump holds no adapter data".to_string()
                 } else {
@@ -284,7 +287,10 @@ impl<'a> Checker<'a> {
                 ),
             )
             .job(id)
-            .at(self.span_or_job(j, "last_commit_ts"), format!("{t} ({t:#x})"))
+            .at(
+                self.span_or_job(j, "last_commit_ts"),
+                format!("{t} ({t:#x})"),
+            )
             .note(format!(
                 "{} has last_commit_ts = {} ({:#x})",
                 manifest_path.display(),
@@ -442,8 +448,13 @@ impl<'a> Checker<'a> {
                     d = d.also(fspan, format!("job {:?} writes here too", fj.id));
                 }
                 out.push(
-                    d.note(format!("both resolve to {}", relative_to_cwd(&key).display()))
-                        .help("every job needs its own output; use a template such as \"out/{id}.fsm\""),
+                    d.note(format!(
+                        "both resolve to {}",
+                        relative_to_cwd(&key).display()
+                    ))
+                    .help(
+                        "every job needs its own output; use a template such as \"out/{id}.fsm\"",
+                    ),
                 );
             } else {
                 seen.insert(key.clone(), n);
@@ -477,7 +488,9 @@ impl<'a> Checker<'a> {
                     )
                     .job(id)
                     .at(span.clone(), "not writable")
-                    .help("the output's directory must be writable (missing directories are created)"),
+                    .help(
+                        "the output's directory must be writable (missing directories are created)",
+                    ),
                 );
             }
             if let Some(scratch) = &j.job.scratch_root {

@@ -353,6 +353,9 @@ mod tests {
         assert!(out.contains("not a plan key"), "{out}");
         assert!(out.contains("did you mean `version`?"), "{out}");
         assert!(out.contains("keys are case-sensitive"), "{out}");
-        assert!(!out.contains('\u{1b}'), "plain output has no escapes: {out:?}");
+        assert!(
+            !out.contains('\u{1b}'),
+            "plain output has no escapes: {out:?}"
+        );
     }
 }

@@ -67,10 +67,7 @@ impl Origin {
     /// The pointer of one setting (`exclude.s3.buckets` → `/…/exclude/s3/buckets`).
     pub fn setting_pointer(&self, name: &str) -> Option<String> {
         let base = self.pointer()?;
-        Some(
-            name.split('.')
-                .fold(base, |acc, seg| child(&acc, seg)),
-        )
+        Some(name.split('.').fold(base, |acc, seg| child(&acc, seg)))
     }
 
     pub fn describe(&self) -> String {
@@ -191,12 +188,13 @@ impl<'a> Expander<'a> {
         l.last_commit_ts = match &common.last_commit_ts {
             None => None,
             Some(CommitTs::Int(n)) => Some(*n),
-            Some(CommitTs::Str(s)) => match job::parse_commit_ts(s) {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    ok = false;
-                    let p = child(ptr, "last_commit_ts");
-                    self.diags.push(
+            Some(CommitTs::Str(s)) => {
+                match job::parse_commit_ts(s) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        ok = false;
+                        let p = child(ptr, "last_commit_ts");
+                        self.diags.push(
                         PlanDiagnostic::error(
                             "invalid_value",
                             format!("last_commit_ts {s:?} does not fit in a uint64"),
@@ -204,9 +202,10 @@ impl<'a> Expander<'a> {
                         .at(self.span(&p), "out of range")
                         .help("HLC timestamps are at most 18446744073709551615 (0xffffffffffffffff)"),
                     );
-                    None
+                        None
+                    }
                 }
-            },
+            }
         };
         l.self_test = common.self_test;
         l.scratch_root = common.scratch_root.clone();
@@ -276,7 +275,11 @@ impl<'a> Expander<'a> {
         };
 
         let mut jobs = Vec::new();
-        let n_jobs = doc.json.get("job").and_then(|v| v.as_array()).map_or(0, Vec::len);
+        let n_jobs = doc
+            .json
+            .get("job")
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len);
         for i in 0..n_jobs {
             let ptr = format!("/job/{i}");
             if self.rejected(&ptr) {
@@ -308,7 +311,11 @@ impl<'a> Expander<'a> {
             }
         }
 
-        let n_batches = doc.json.get("batch").and_then(|v| v.as_array()).map_or(0, Vec::len);
+        let n_batches = doc
+            .json
+            .get("batch")
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len);
         for b in 0..n_batches {
             let ptr = format!("/batch/{b}");
             if self.rejected(&ptr) {
@@ -321,8 +328,7 @@ impl<'a> Expander<'a> {
                 Some(t) => self.template_ok(&child(&ptr, "id"), t, BATCH_ID_VARS),
                 None => true,
             };
-            let Some(level) =
-                self.level(&ptr, &e.common, None, e.output.as_ref(), BATCH_PATH_VARS)
+            let Some(level) = self.level(&ptr, &e.common, None, e.output.as_ref(), BATCH_PATH_VARS)
             else {
                 continue;
             };
@@ -446,7 +452,10 @@ impl<'a> Expander<'a> {
                         format!("no `{name}`: neither the job nor [defaults] sets one"),
                     )
                     .job(Some(&id))
-                    .at(me.doc.value_span(&entry_ptr), format!("`{name}` is required")),
+                    .at(
+                        me.doc.value_span(&entry_ptr),
+                        format!("`{name}` is required"),
+                    ),
                 );
                 ok = false;
                 return None;
@@ -581,9 +590,9 @@ impl<'a> Expander<'a> {
             if skipped > 0 {
                 d = d.note(format!("{skipped} match(es) were removed by `skip`"));
             }
-            self.diags.push(d.help(
-                "globs are relative to the plan file's directory; only directories match",
-            ));
+            self.diags.push(
+                d.help("globs are relative to the plan file's directory; only directories match"),
+            );
             return None;
         }
         Some(found.into_values().collect())
@@ -704,7 +713,9 @@ mod tests {
     #[test]
     fn origins_name_their_settings() {
         assert_eq!(
-            Origin::Batch(2).setting_pointer("exclude.s3.buckets").unwrap(),
+            Origin::Batch(2)
+                .setting_pointer("exclude.s3.buckets")
+                .unwrap(),
             "/batch/2/exclude/s3/buckets"
         );
         assert_eq!(Origin::BuiltIn.setting_pointer("input"), None);

@@ -34,7 +34,11 @@ fn source_text(j: &ResolvedJob, idx: &LineIndex<'_>) -> String {
     match &j.source {
         JobSource::Job { index } => format!("[[job]] #{}{line}", index + 1),
         JobSource::Batch { index, matched } => {
-            format!("[[batch]] #{}{line}, matched {}", index + 1, matched.display())
+            format!(
+                "[[batch]] #{}{line}, matched {}",
+                index + 1,
+                matched.display()
+            )
         }
     }
 }
@@ -64,7 +68,9 @@ fn setting_text(j: &ResolvedJob, name: &str) -> String {
         "scratch_root" => e
             .scratch_root
             .as_ref()
-            .map_or("system temporary directory".into(), |p| p.display().to_string()),
+            .map_or("system temporary directory".into(), |p| {
+                p.display().to_string()
+            }),
         "memory_budget" => format_size(e.memory_budget),
         "exclude.dynamodb.tables" => list(&e.exclusions.dynamodb_tables),
         "exclude.s3.buckets" => list(&e.exclusions.s3_buckets),

@@ -234,7 +234,11 @@ impl Report {
                 wheres.push(format!("{plan_level} in the plan itself"));
             }
             if !ids.is_empty() {
-                wheres.push(format!("{} in {}", e - plan_level, plural(ids.len(), "job")));
+                wheres.push(format!(
+                    "{} in {}",
+                    e - plan_level,
+                    plural(ids.len(), "job")
+                ));
             }
             format!(
                 "{}: invalid: {}, {} ({})",
@@ -285,7 +289,10 @@ impl Report {
 /// Why a plan cannot run: either a list of diagnostics (exit 2) or a
 /// usage/IO failure (exit 1).
 #[derive(Debug)]
-pub struct PlanProblems {
+pub struct PlanProblems(Box<Problems>);
+
+#[derive(Debug)]
+struct Problems {
     fatal: Option<Error>,
     report: Option<Report>,
     jobs: Vec<ResolvedJob>,
@@ -293,7 +300,7 @@ pub struct PlanProblems {
 
 impl PlanProblems {
     pub fn exit_code(&self) -> i32 {
-        match &self.fatal {
+        match &self.0.fatal {
             Some(e) => e.exit_code(),
             None => exit::DATA,
         }
@@ -301,39 +308,36 @@ impl PlanProblems {
 
     /// Print every diagnostic to stderr (fancy on a TTY, plain otherwise).
     pub fn eprint(&self) {
-        match (&self.fatal, &self.report) {
+        match (&self.0.fatal, &self.0.report) {
             (Some(e), _) => eprintln!("ekvplan: error: {e}"),
-            (None, Some(r)) => eprint!("{}", r.render(&self.jobs, Style::for_stderr())),
+            (None, Some(r)) => eprint!("{}", r.render(&self.0.jobs, Style::for_stderr())),
             (None, None) => eprintln!("ekvplan: error: invalid plan"),
         }
     }
 
     /// The diagnostics (empty for a usage/IO failure).
     pub fn diagnostics(&self) -> &[PlanDiagnostic] {
-        self.report.as_ref().map_or(&[], |r| &r.diagnostics)
+        self.0.report.as_ref().map_or(&[], |r| &r.diagnostics)
     }
 
     pub fn report(&self) -> Option<&Report> {
-        self.report.as_ref()
+        self.0.report.as_ref()
     }
 
     /// The usage/IO failure, if that is what happened.
     pub fn fatal(&self) -> Option<&Error> {
-        self.fatal.as_ref()
+        self.0.fatal.as_ref()
     }
 
     /// The jobs that could be expanded despite the problems.
     pub fn jobs(&self) -> &[ResolvedJob] {
-        &self.jobs
+        &self.0.jobs
     }
 }
 
 /// Validate a plan and return everything found (an `Err` only when the plan
 /// file itself cannot be read).
-pub fn validate(
-    path: &Path,
-    opts: &ValidateOptions,
-) -> Result<(Report, Vec<ResolvedJob>), Error> {
+pub fn validate(path: &Path, opts: &ValidateOptions) -> Result<(Report, Vec<ResolvedJob>), Error> {
     let bytes = std::fs::read(path).io_at(path, "read plan")?;
     let (source, utf8_error) = match String::from_utf8(bytes) {
         Ok(s) => (s, None),
@@ -397,20 +401,20 @@ pub fn load_and_validate(
     opts: &ValidateOptions,
 ) -> std::result::Result<ValidatedPlan, PlanProblems> {
     match validate(path, opts) {
-        Err(e) => Err(PlanProblems {
+        Err(e) => Err(PlanProblems(Box::new(Problems {
             fatal: Some(e),
             report: None,
             jobs: Vec::new(),
-        }),
+        }))),
         Ok((report, jobs)) if report.is_valid() => Ok(ValidatedPlan {
             path: path.to_path_buf(),
             jobs,
             report,
         }),
-        Ok((report, jobs)) => Err(PlanProblems {
+        Ok((report, jobs)) => Err(PlanProblems(Box::new(Problems {
             fatal: None,
             report: Some(report),
             jobs,
-        }),
+        }))),
     }
 }

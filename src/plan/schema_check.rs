@@ -226,7 +226,9 @@ fn map_error(doc: &Doc, e: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) 
             .at(doc.value_span(ptr), format!("`{prop}` is required here"));
             d = match (ptr, prop) {
                 ("", "version") => d.help("add `version = 1` at the top of the plan"),
-                (_, "inputs") => d.help("add a glob of dump directories, e.g. inputs = \"dumps/*\""),
+                (_, "inputs") => {
+                    d.help("add a glob of dump directories, e.g. inputs = \"dumps/*\"")
+                }
                 (_, "id") => d.help("add a unique id, e.g. id = \"cluster-1\""),
                 _ => d,
             };
@@ -256,7 +258,8 @@ fn map_error(doc: &Doc, e: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) 
                 type_error(doc, ptr, out);
             }
         }
-        ValidationErrorKind::Enum { options } | ValidationErrorKind::Constant {
+        ValidationErrorKind::Enum { options }
+        | ValidationErrorKind::Constant {
             expected_value: options,
         } if ptr == "/version" => {
             let _ = options;
@@ -265,7 +268,8 @@ fn map_error(doc: &Doc, e: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) 
                     "unsupported_version",
                     format!(
                         "plan version {} is not supported (this ekvplan reads version {})",
-                        e.instance, model::PLAN_VERSION
+                        e.instance,
+                        model::PLAN_VERSION
                     ),
                 )
                 .at(doc.value_span(ptr), "unsupported version")
@@ -278,8 +282,8 @@ fn map_error(doc: &Doc, e: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) 
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let is_adapter_item = segments(ptr).iter().rev().nth(1).map(String::as_str)
-                == Some("adapters");
+            let is_adapter_item =
+                segments(ptr).iter().rev().nth(1).map(String::as_str) == Some("adapters");
             let mut d = if is_adapter_item {
                 PlanDiagnostic::error("invalid_value", format!("unknown adapter {}", e.instance))
                     .at(doc.value_span(ptr), "not an adapter")
@@ -369,20 +373,29 @@ fn map_error(doc: &Doc, e: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) 
                     format!("`{field}` in {entry} lists {} twice", e.instance[dup]),
                 )
                 .at(doc.value_span(&format!("{ptr}/{dup}")), "repeated here")
-                .also(doc.value_span(&format!("{ptr}/{first}")), "first listed here"),
+                .also(
+                    doc.value_span(&format!("{ptr}/{first}")),
+                    "first listed here",
+                ),
             );
         }
         ValidationErrorKind::Minimum { limit } => out.push(
             PlanDiagnostic::error(
                 "invalid_value",
-                format!("`{field}` in {entry} must be at least {limit}, found {}", e.instance),
+                format!(
+                    "`{field}` in {entry} must be at least {limit}, found {}",
+                    e.instance
+                ),
             )
             .at(doc.value_span(ptr), "too small"),
         ),
         ValidationErrorKind::Maximum { limit } => out.push(
             PlanDiagnostic::error(
                 "invalid_value",
-                format!("`{field}` in {entry} must be at most {limit}, found {}", e.instance),
+                format!(
+                    "`{field}` in {entry} must be at most {limit}, found {}",
+                    e.instance
+                ),
             )
             .at(doc.value_span(ptr), "too large"),
         ),
@@ -434,12 +447,10 @@ fn misplaced_key_help(ptr: &str, key: &str) -> Option<String> {
             Some("globs belong in a [[batch]]; a [[job]] takes one `input`".into())
         }
         (Some("defaults"), 1, "id") => Some("ids are set per [[job]] or [[batch]]".into()),
-        (Some("defaults"), 1, "inputs" | "skip") => {
-            Some("globs belong in a [[batch]]".into())
-        }
-        (None, 0, k) if model::COMMON_KEYS.contains(&k) || k == "input" || k == "output" => {
-            Some(format!("`{k}` belongs in [defaults], a [[job]] or a [[batch]]"))
-        }
+        (Some("defaults"), 1, "inputs" | "skip") => Some("globs belong in a [[batch]]".into()),
+        (None, 0, k) if model::COMMON_KEYS.contains(&k) || k == "input" || k == "output" => Some(
+            format!("`{k}` belongs in [defaults], a [[job]] or a [[batch]]"),
+        ),
         _ => None,
     }
 }

@@ -78,9 +78,9 @@ impl Doc {
 
     /// Whether something at or below `ptr` was reported during conversion.
     pub fn reported_below(&self, ptr: &str) -> bool {
-        self.reported.iter().any(|r| {
-            r == ptr || (r.starts_with(ptr) && r.as_bytes().get(ptr.len()) == Some(&b'/'))
-        })
+        self.reported
+            .iter()
+            .any(|r| r == ptr || (r.starts_with(ptr) && r.as_bytes().get(ptr.len()) == Some(&b'/')))
     }
 
     pub fn kind(&self, ptr: &str) -> &'static str {
@@ -201,7 +201,10 @@ impl Converter {
 pub fn last_field(ptr: &str) -> String {
     ptr.rsplit('/')
         .find(|s| !s.is_empty() && !s.bytes().all(|b| b.is_ascii_digit()))
-        .map_or_else(|| "plan".to_string(), |s| s.replace("~1", "/").replace("~0", "~"))
+        .map_or_else(
+            || "plan".to_string(),
+            |s| s.replace("~1", "/").replace("~0", "~"),
+        )
 }
 
 #[cfg(test)]
@@ -230,7 +233,13 @@ mod tests {
         assert_eq!(probs.len(), 2);
         assert_eq!(probs[0].kind, "invalid_type");
         assert_eq!(probs[1].kind, "integer_out_of_range");
-        assert!(probs[1].help.as_deref().unwrap().contains("\"18446744073709551615\""));
+        assert!(
+            probs[1]
+                .help
+                .as_deref()
+                .unwrap()
+                .contains("\"18446744073709551615\"")
+        );
         assert!(doc.already_reported("/version"));
         assert!(!doc.already_reported("/versions"));
     }

@@ -121,9 +121,21 @@ mod tests {
     #[test]
     fn checks_syntax_and_names() {
         assert!(check("out/{name}.fsm", &["name", "id"]).is_ok());
-        assert!(check("out/{nme}.fsm", &["name"]).unwrap_err().contains("{name}"));
-        assert!(check("out/{name.fsm", &["name"]).unwrap_err().contains("unclosed"));
-        assert!(check("out/name}.fsm", &["name"]).unwrap_err().contains("stray"));
+        assert!(
+            check("out/{nme}.fsm", &["name"])
+                .unwrap_err()
+                .contains("{name}")
+        );
+        assert!(
+            check("out/{name.fsm", &["name"])
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            check("out/name}.fsm", &["name"])
+                .unwrap_err()
+                .contains("stray")
+        );
         assert_eq!(vars("{a}/{b}{{c}}"), ["a", "b"]);
     }
 
