@@ -92,3 +92,24 @@ fn every_problem_of_every_job_is_reported() {
         ]
     );
 }
+
+#[test]
+fn every_documented_kind_has_a_fixture() {
+    let doc = std::fs::read_to_string("docs/plan.md").unwrap();
+    let kinds: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            l.split_once("` | error |")
+                .or(l.split_once("` | warning |"))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert!(kinds.len() >= 25, "{kinds:?}");
+    for k in kinds {
+        let found = ["invalid", "warnings"]
+            .iter()
+            .any(|d| Path::new(&format!("tests/plans/{d}/{k}.toml")).exists());
+        assert!(found, "no fixture for documented kind {k}");
+    }
+}
