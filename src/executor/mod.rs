@@ -16,6 +16,8 @@ pub mod report;
 pub mod scratch;
 pub mod select;
 pub mod signals;
+#[doc(hidden)]
+pub mod testing;
 pub mod verify;
 
 use std::collections::HashMap;

@@ -163,10 +163,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn job(id: &str) -> ResolvedJob {
-        ResolvedJob {
-            id: id.into(),
-            job: EncodeJob::new("in", format!("{id}.fsm")),
-        }
+        crate::executor::testing::resolved_job(id, EncodeJob::new("in", format!("{id}.fsm")))
     }
 
     #[test]

@@ -65,16 +65,10 @@ impl Fixture {
         let mut j = EncodeJob::new(input, self.path(&format!("out/{id}.fsm")));
         j.scratch_root = Some(self.path("scratch"));
         j.self_test = true;
-        ResolvedJob {
-            id: id.into(),
-            job: j,
-        }
+        testing::resolved_job(id, j)
     }
     fn plan(&self, jobs: Vec<ResolvedJob>) -> ValidatedPlan {
-        ValidatedPlan {
-            path: self.path("plan.toml"),
-            jobs,
-        }
+        testing::validated_plan(self.path("plan.toml"), jobs)
     }
     fn out(&self, id: &str) -> PathBuf {
         self.path(&format!("out/{id}.fsm"))
