@@ -7,7 +7,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use run_common::{bad_dump, good_dump, temp_files, tree, wait_for};
+use run_common::{failing_dump, good_dump, temp_files, tree, wait_for};
 
 fn ekvplan() -> Command {
     let mut c = Command::cargo_bin("ekvplan").unwrap();
@@ -26,7 +26,7 @@ fn write_plan(root: &Path, n: usize, bad: &[&str]) -> std::path::PathBuf {
         ));
     }
     for b in bad {
-        bad_dump(root, b);
+        failing_dump(root, b);
         s.push_str(&format!(
             "\n[[job]]\nid = \"{b}\"\ninput = \"dumps/{b}\"\noutput = \"out/{b}.fsm\"\n"
         ));

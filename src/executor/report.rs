@@ -396,7 +396,9 @@ fn is_data_failure(j: &JobRecord) -> bool {
 }
 
 pub fn format_duration(ms: u64) -> String {
-    if ms < 60_000 {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
         format!("{}.{:02}s", ms / 1000, (ms % 1000) / 10)
     } else {
         format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
@@ -576,7 +578,9 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(format_duration(0), "0.00s");
+        assert_eq!(format_duration(0), "0ms");
+        assert_eq!(format_duration(999), "999ms");
+        assert_eq!(format_duration(1000), "1.00s");
         assert_eq!(format_duration(59_999), "59.99s");
         assert_eq!(format_duration(61_000), "1m01s");
     }

@@ -52,6 +52,16 @@ pub fn bad_dump(root: &Path, name: &str) -> PathBuf {
     d
 }
 
+/// A dump that passes plan validation (valid manifest) but fails to encode
+/// on data: a malformed DynamoDB `_schema.json` (exit 2).
+pub fn failing_dump(root: &Path, name: &str) -> PathBuf {
+    let d = root.join("dumps").join(name);
+    std::fs::create_dir_all(d.join("dynamodb/t")).unwrap();
+    std::fs::write(d.join("MANIFEST.json"), MANIFEST).unwrap();
+    std::fs::write(d.join("dynamodb/t/_schema.json"), b"{not json").unwrap();
+    d
+}
+
 /// Jobs `j0..jn` over good dumps, outputs in `<root>/out`, scratch in
 /// `<root>/scratch`, self-test on.
 pub fn plan(root: &Path, n: usize) -> ValidatedPlan {
