@@ -42,13 +42,14 @@ pub struct RunArgs {
     /// Rerun jobs even when their outputs are up to date.
     #[arg(long)]
     pub force: bool,
-    /// Write a JSON report of the run to FILE.
+    /// Write a JSON report of the run to FILE ("{shard}" in FILE becomes M-of-N).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Write a JUnit XML report (one testcase per job) to FILE.
+    /// Write a JUnit XML report (one testcase per job) to FILE ("{shard}" as above).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Total memory budget shared by running jobs [default: half of RAM].
+    /// Total memory budget shared by running jobs [default: half of RAM or of
+    /// the cgroup's memory limit].
     #[arg(long, value_parser = parse_size)]
     pub memory_budget: Option<u64>,
     /// Never draw progress bars (they are drawn only on a terminal anyway).
@@ -86,6 +87,20 @@ pub struct VerifyArgs {
 fn parse_shard(spec: Option<&str>) -> Result<Option<Shard>> {
     let env = std::env::var(COMPLETION_INDEX_ENV).ok();
     spec.map(|s| Shard::parse(s, env.as_deref())).transpose()
+}
+
+/// `{shard}` in a report path becomes `M-of-N` (or `all`), so every shard
+/// of a CI matrix or Indexed Job can name its own report.
+pub fn expand_shard_placeholder(path: &std::path::Path, shard: Option<Shard>) -> PathBuf {
+    let s = path.to_string_lossy();
+    if !s.contains("{shard}") {
+        return path.to_path_buf();
+    }
+    let tag = shard.map_or_else(
+        || "all".to_string(),
+        |s| format!("{}-of-{}", s.index, s.count),
+    );
+    PathBuf::from(s.replace("{shard}", &tag))
 }
 
 fn load(plan: &std::path::Path, verify_checksums: bool) -> std::result::Result<ValidatedPlan, i32> {
@@ -147,7 +162,8 @@ pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
         (&a.junit, rep.to_junit().into_bytes()),
     ] {
         if let Some(p) = path {
-            if let Err(e) = report::write_atomic(p, &bytes) {
+            let p = expand_shard_placeholder(p, shard);
+            if let Err(e) = report::write_atomic(&p, &bytes) {
                 eprintln!("ekvplan: error: report: {e}");
                 if code == exit::OK {
                     code = exit::USAGE_OR_IO;
@@ -199,6 +215,7 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
     print!("{}", verify::render(&records));
     let mut code = verify::exit_code(ctl.is_interrupted(), &records);
     if let Some(p) = &a.report {
+        let p = &expand_shard_placeholder(p, shard);
         let mut bytes = serde_json::to_vec_pretty(&serde_json::json!({
             "verify_report_version": 1,
             "ekvplan_version": env!("CARGO_PKG_VERSION"),
@@ -217,4 +234,27 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn shard_placeholder() {
+        let s = Some(Shard { index: 2, count: 4 });
+        assert_eq!(
+            expand_shard_placeholder(Path::new("r/run-{shard}.json"), s),
+            Path::new("r/run-2-of-4.json")
+        );
+        assert_eq!(
+            expand_shard_placeholder(Path::new("run-{shard}.json"), None),
+            Path::new("run-all.json")
+        );
+        assert_eq!(
+            expand_shard_placeholder(Path::new("plain.json"), s),
+            Path::new("plain.json")
+        );
+    }
 }

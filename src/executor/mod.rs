@@ -98,7 +98,8 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Half the machine's physical memory (at least 256 MiB).
+/// Half of the memory this process may use: the machine's physical memory,
+/// or the cgroup's limit when lower (containers), at least 256 MiB.
 pub fn default_total_memory() -> u64 {
     // SAFETY: sysconf only reads system configuration.
     let (pages, page) = unsafe {
@@ -110,9 +111,50 @@ pub fn default_total_memory() -> u64 {
     let phys = if pages > 0 && page > 0 {
         (pages as u64).saturating_mul(page as u64)
     } else {
-        0
+        u64::MAX
     };
-    (phys / 2).max(crate::sorter::DEFAULT_MEMORY_BUDGET)
+    let limit = phys.min(cgroup_memory_limit().unwrap_or(u64::MAX));
+    if limit == u64::MAX {
+        return crate::sorter::DEFAULT_MEMORY_BUDGET * default_jobs() as u64;
+    }
+    (limit / 2).max(crate::sorter::DEFAULT_MEMORY_BUDGET)
+}
+
+/// The memory limit of this process's cgroup (v2 `memory.max`, else v1
+/// `memory.limit_in_bytes`), when one is set.
+fn cgroup_memory_limit() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let parse = |s: String| s.trim().parse::<u64>().ok();
+    let cg = read("/proc/self/cgroup").unwrap_or_default();
+    // v2: a line "0::<path>"; v1: a line "<n>:memory:<path>".
+    if let Some(rel) = cg.lines().find_map(|l| l.strip_prefix("0::")) {
+        let rel = rel.trim().trim_start_matches('/');
+        for dir in [
+            format!("/sys/fs/cgroup/{rel}"),
+            "/sys/fs/cgroup".to_string(),
+        ] {
+            if let Some(v) = read(&format!("{dir}/memory.max")) {
+                return parse(v); // "max" → None
+            }
+        }
+    }
+    let v1 = cg
+        .lines()
+        .find_map(|l| {
+            l.split_once(":memory:")
+                .map(|(_, p)| p.trim().trim_start_matches('/'))
+        })
+        .unwrap_or("");
+    for dir in [
+        format!("/sys/fs/cgroup/memory/{v1}"),
+        "/sys/fs/cgroup/memory".to_string(),
+    ] {
+        if let Some(v) = read(&format!("{dir}/memory.limit_in_bytes")) {
+            // An unlimited v1 group reports a huge page-rounded number.
+            return parse(v).filter(|&v| v < (1 << 60));
+        }
+    }
+    None
 }
 
 /// A selected job after fingerprinting.
@@ -580,3 +622,15 @@ pub fn dry_run(plan: &ValidatedPlan, opts: &RunOptions) -> Result<String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod memory_tests {
+    #[test]
+    fn default_total_memory_is_sane() {
+        let m = super::default_total_memory();
+        assert!(m >= crate::sorter::DEFAULT_MEMORY_BUDGET);
+        if let Some(l) = super::cgroup_memory_limit() {
+            assert!(m <= (l / 2).max(crate::sorter::DEFAULT_MEMORY_BUDGET));
+        }
+    }
+}
