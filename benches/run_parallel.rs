@@ -149,8 +149,11 @@ fn main() {
         }
         return;
     }
-    if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --benches` probes harness=false benches this way.
+    // `cargo bench` passes --bench; `cargo test --benches` does not, and
+    // must not spend minutes generating dumps.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("run_parallel: skipped (run it with `cargo bench --bench run_parallel`)");
+        return;
     }
     let scale: f64 = env_or("EKVPLAN_BENCH_SCALE", 0.25);
     let par: usize = env_or("EKVPLAN_BENCH_PARALLEL_JOBS", 2);

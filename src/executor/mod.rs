@@ -446,8 +446,8 @@ pub fn run_plan(
     for b in &bases {
         stale += scratch::sweep_stale(b).len();
     }
-    for &i in &queue {
-        stale += fingerprint::remove_stale_temps(&prepared[i].job.output).len();
+    for p in &prepared {
+        stale += fingerprint::remove_stale_temps(&p.job.output).len();
     }
     if stale > 0 {
         ui.println(&format!(

@@ -35,7 +35,9 @@ impl Ui {
                 .progress_chars("=> "),
         );
         overall.set_message("0 B written");
-        overall.enable_steady_tick(Duration::from_millis(250));
+        if !mp.is_hidden() {
+            overall.enable_steady_tick(Duration::from_millis(250));
+        }
         Arc::new(Ui {
             mp,
             overall,
@@ -73,7 +75,9 @@ impl Ui {
         );
         bar.set_prefix(id.to_string());
         bar.set_message("starting");
-        bar.enable_steady_tick(Duration::from_millis(120));
+        if !self.mp.is_hidden() {
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
         JobBar {
             bar,
             ui: self.clone(),
