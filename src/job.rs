@@ -43,10 +43,12 @@ impl Phase {
     }
 }
 
-/// Observer of a job's progress (phase changes, entries staged).
+/// Observer of a job's progress (phase changes, entries staged, bytes of
+/// the `.fsm` written so far).
 pub trait Progress: Send + Sync {
     fn phase(&self, _phase: Phase) {}
     fn entries(&self, _staged: u64) {}
+    fn bytes_written(&self, _total: u64) {}
 }
 
 struct NoProgress;
@@ -223,6 +225,30 @@ impl EntrySink for SorterSink<'_> {
     }
 }
 
+/// Reports the bytes written through it to a progress observer (about
+/// every MiB, so the observer stays cheap).
+struct ProgressWriter<'a, W: Write> {
+    inner: W,
+    progress: &'a dyn Progress,
+    written: u64,
+    reported: u64,
+}
+
+impl<W: Write> Write for ProgressWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.reported >= 1 << 20 {
+            self.reported = self.written;
+            self.progress.bytes_written(self.written);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Deletes a file when dropped unless disarmed (temp outputs).
 struct RemoveFileOnDrop(Option<PathBuf>);
 
@@ -319,8 +345,15 @@ pub fn run_encode(
     let hw = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     progress.phase(Phase::Writing);
     let entries = sorter.entries();
-    let (hw, stats) = sorter.write_to(hw)?;
-    let (bw, digest, bytes) = hw.finish();
+    let pw = ProgressWriter {
+        inner: hw,
+        progress,
+        written: 0,
+        reported: 0,
+    };
+    let (pw, stats) = sorter.write_to(pw)?;
+    let (bw, digest, bytes) = pw.inner.finish();
+    progress.bytes_written(bytes);
     let file = bw
         .into_inner()
         .map_err(|e| Error::io_at(&tmp_path, "write", e.into_error()))?;
@@ -370,6 +403,8 @@ pub fn run_encode(
     }
 
     // 6. Publish, then the sidecar; a sidecar failure rolls the output back.
+    // A job cancelled during its self-test publishes nothing.
+    cancel.check()?;
     progress.phase(Phase::Publishing);
     fsutil::publish(&tmp_path, &job.output)?;
     tmp_guard.disarm();

@@ -1,0 +1,597 @@
+//! What a run produced: per-job records, the end-of-run summary table, the
+//! versioned JSON report (`--report`) and JUnit XML (`--junit`). The JSON
+//! format is documented in `docs/run.md`; bump [`REPORT_VERSION`] on any
+//! incompatible change (adding fields is compatible).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, IoResultExt, Result, exit};
+use crate::fsutil;
+
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Encoded and published in this run.
+    Succeeded,
+    /// Skipped: the output's sidecar matches the job's fingerprint.
+    UpToDate,
+    Failed,
+    /// Was running when the run was interrupted or stopped by --fail-fast.
+    Cancelled,
+    /// Never started because the run was interrupted or stopped.
+    NotStarted,
+}
+
+impl JobStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            JobStatus::Succeeded => "ok",
+            JobStatus::UpToDate => "up to date",
+            JobStatus::Failed => "FAILED",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::NotStarted => "not started",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelfTest {
+    Matched,
+    Mismatched,
+    NotRun,
+}
+
+impl SelfTest {
+    pub fn from_flags(ran: bool, matched: bool) -> Self {
+        match (ran, matched) {
+            (false, _) => SelfTest::NotRun,
+            (true, true) => SelfTest::Matched,
+            (true, false) => SelfTest::Mismatched,
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            SelfTest::Matched => "matched",
+            SelfTest::Mismatched => "MISMATCH",
+            SelfTest::NotRun => "-",
+        }
+    }
+}
+
+/// Why a job failed, classified like the process exit codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobError {
+    /// `data`, `self_test_mismatch`, `io`, `usage`, `interrupted` or `internal`.
+    pub class: &'static str,
+    /// The exit code this error alone would give (1, 2 or 130).
+    pub exit_code: i32,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn from_error(e: &Error) -> Self {
+        let class = match e {
+            Error::Usage(_) => "usage",
+            Error::Io { .. } => "io",
+            Error::Data(_) | Error::Fsm { .. } => "data",
+            Error::SelfTestMismatch(_) => "self_test_mismatch",
+            Error::Interrupted => "interrupted",
+        };
+        JobError {
+            class,
+            exit_code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+
+    pub fn internal(message: String) -> Self {
+        JobError {
+            class: "internal",
+            exit_code: exit::USAGE_OR_IO,
+            message,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub status: JobStatus,
+    /// Why the job ran or was skipped (`no output yet`, `input changed`,
+    /// `forced`, `fingerprint matches`, …).
+    pub reason: String,
+    pub input: String,
+    pub output: String,
+    pub duration_ms: u64,
+    pub output_bytes: Option<u64>,
+    pub output_sha256: Option<String>,
+    pub entries: Option<u64>,
+    pub last_commit_ts: Option<u64>,
+    pub last_commit_ts_overridden: Option<bool>,
+    pub adapters: Vec<String>,
+    pub self_test: SelfTest,
+    pub fingerprint: Option<String>,
+    pub error: Option<JobError>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    /// Jobs in the plan.
+    pub plan: usize,
+    /// Jobs selected by --only / --shard.
+    pub selected: usize,
+    pub succeeded: usize,
+    pub up_to_date: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub not_started: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportOptions {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub force: bool,
+    pub only: Vec<String>,
+    pub shard: Option<String>,
+    pub memory_budget: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub report_version: u32,
+    pub ekvplan_version: String,
+    pub plan: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub exit_code: i32,
+    pub interrupted: bool,
+    pub options: ReportOptions,
+    pub counts: Counts,
+    pub jobs: Vec<JobRecord>,
+}
+
+impl Counts {
+    pub fn tally(plan: usize, jobs: &[JobRecord]) -> Counts {
+        let mut c = Counts {
+            plan,
+            selected: jobs.len(),
+            ..Counts::default()
+        };
+        for j in jobs {
+            match j.status {
+                JobStatus::Succeeded => c.succeeded += 1,
+                JobStatus::UpToDate => c.up_to_date += 1,
+                JobStatus::Failed => c.failed += 1,
+                JobStatus::Cancelled => c.cancelled += 1,
+                JobStatus::NotStarted => c.not_started += 1,
+            }
+        }
+        c
+    }
+}
+
+/// The run's exit code: 130 when interrupted; else 2 if any job failed on
+/// data (including a self-test mismatch); else 1 if any failed on usage or
+/// I/O; else 0.
+pub fn exit_code(interrupted: bool, jobs: &[JobRecord]) -> i32 {
+    if interrupted {
+        return exit::INTERRUPTED;
+    }
+    let codes = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Failed)
+        .filter_map(|j| j.error.as_ref().map(|e| e.exit_code));
+    let mut worst = exit::OK;
+    for c in codes {
+        if c == exit::DATA {
+            return exit::DATA;
+        }
+        worst = exit::USAGE_OR_IO;
+    }
+    worst
+}
+
+impl RunReport {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("report serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// JUnit XML: one `<testcase>` per selected job. Data failures are
+    /// `<failure>`, usage/I/O/internal ones `<error>`; up-to-date, cancelled
+    /// and not-started jobs are `<skipped>` with the reason.
+    pub fn to_junit(&self) -> String {
+        let c = &self.counts;
+        let errors = self
+            .jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::Failed && !is_data_failure(j))
+            .count();
+        let failures = c.failed - errors;
+        let skipped = c.up_to_date + c.cancelled + c.not_started;
+        let secs = |ms: u64| format!("{}.{:03}", ms / 1000, ms % 1000);
+        let suite = Path::new(&self.plan)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plan".into());
+        let mut x = String::new();
+        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            x,
+            "<testsuites name=\"ekvplan run\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\">",
+            c.selected,
+            secs(self.duration_ms)
+        );
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
+            xml_escape(&suite),
+            c.selected,
+            secs(self.duration_ms),
+            xml_escape(&self.started_at)
+        );
+        let _ = writeln!(
+            x,
+            "    <properties>\n      <property name=\"plan\" value=\"{}\"/>\n      <property name=\"ekvplan_version\" value=\"{}\"/>\n    </properties>",
+            xml_escape(&self.plan),
+            xml_escape(&self.ekvplan_version)
+        );
+        for j in &self.jobs {
+            let _ = write!(
+                x,
+                "    <testcase name=\"{}\" classname=\"ekvplan.{}\" time=\"{}\"",
+                xml_escape(&j.id),
+                xml_escape(&suite),
+                secs(j.duration_ms)
+            );
+            let body = match j.status {
+                JobStatus::Succeeded => None,
+                JobStatus::UpToDate => Some(
+                    "      <skipped message=\"up to date\"/>
+"
+                    .to_string(),
+                ),
+                JobStatus::Cancelled | JobStatus::NotStarted => Some(format!(
+                    "      <skipped message=\"{}\"/>\n",
+                    j.status.label()
+                )),
+                JobStatus::Failed => {
+                    let (class, message) = j
+                        .error
+                        .as_ref()
+                        .map(|e| (e.class, e.message.as_str()))
+                        .unwrap_or(("internal", "failed"));
+                    let tag = if is_data_failure(j) {
+                        "failure"
+                    } else {
+                        "error"
+                    };
+                    let first = message.lines().next().unwrap_or("");
+                    Some(format!(
+                        "      <{tag} type=\"{class}\" message=\"{}\">{}</{tag}>\n",
+                        xml_escape(first),
+                        xml_escape(message)
+                    ))
+                }
+            };
+            let out = format!(
+                "input {}\noutput {}{}{}",
+                j.input,
+                j.output,
+                j.output_sha256
+                    .as_deref()
+                    .map(|s| format!("\nsha256 {s}"))
+                    .unwrap_or_default(),
+                j.warnings
+                    .iter()
+                    .map(|w| format!("\nwarning: {w}"))
+                    .collect::<String>()
+            );
+            x.push_str(">\n");
+            if let Some(b) = body {
+                x.push_str(&b);
+            }
+            let _ = writeln!(x, "      <system-out>{}</system-out>", xml_escape(&out));
+            x.push_str("    </testcase>\n");
+        }
+        x.push_str("  </testsuite>\n</testsuites>\n");
+        x
+    }
+
+    /// The human summary printed at the end of a run.
+    pub fn summary_table(&self) -> String {
+        let headers = ["JOB", "STATUS", "DURATION", "SIZE", "SHA256", "SELF-TEST"];
+        let rows: Vec<[String; 6]> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                [
+                    j.id.clone(),
+                    j.status.label().to_string(),
+                    match j.status {
+                        JobStatus::UpToDate | JobStatus::NotStarted => "-".into(),
+                        _ => format_duration(j.duration_ms),
+                    },
+                    j.output_bytes
+                        .map(|b| indicatif::HumanBytes(b).to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    j.output_sha256
+                        .as_deref()
+                        .map(|s| s.chars().take(12).collect())
+                        .unwrap_or_else(|| "-".into()),
+                    j.self_test.label().to_string(),
+                ]
+            })
+            .collect();
+        let mut width = headers.map(|h| h.chars().count());
+        for r in &rows {
+            for (w, cell) in width.iter_mut().zip(r) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut s = String::new();
+        let line = |s: &mut String, cells: &[String]| {
+            let mut l = String::new();
+            for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+                if i + 1 == cells.len() {
+                    l.push_str(cell);
+                } else {
+                    let _ = write!(l, "{cell:<w$}  ");
+                }
+            }
+            s.push_str(l.trim_end());
+            s.push('\n');
+        };
+        line(&mut s, &headers.map(String::from));
+        for r in &rows {
+            line(&mut s, r);
+        }
+        for j in self.jobs.iter().filter(|j| j.status == JobStatus::Failed) {
+            if let Some(e) = &j.error {
+                let _ = writeln!(s, "\n{}: {}", j.id, e.message);
+            }
+        }
+        let c = &self.counts;
+        let mut parts = vec![format!("{} succeeded", c.succeeded)];
+        for (n, what) in [
+            (c.up_to_date, "up to date"),
+            (c.failed, "failed"),
+            (c.cancelled, "cancelled"),
+            (c.not_started, "not started"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\n{} of {} job(s): {} in {}{}",
+            c.selected,
+            c.plan,
+            parts.join(", "),
+            format_duration(self.duration_ms),
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        );
+        s
+    }
+}
+
+fn is_data_failure(j: &JobRecord) -> bool {
+    j.error.as_ref().is_some_and(|e| e.exit_code == exit::DATA)
+}
+
+pub fn format_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{}.{:02}s", ms / 1000, (ms % 1000) / 10)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+/// Escape for XML 1.0 text and attributes; characters XML cannot carry at
+/// all (most C0 controls) become U+FFFD.
+pub fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            '\t' | '\n' | '\r' => o.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => o.push('\u{FFFD}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Write a report file atomically (temp file beside it, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fsutil::create_dir_all(parent)?;
+    }
+    let tmp = fsutil::sibling_temp_path(path, ".tmp-");
+    let res = (|| {
+        let mut f = fsutil::create_new_private(&tmp)?;
+        f.write_all(bytes).io_at(&tmp, "write")?;
+        f.sync_all().io_at(&tmp, "fsync")?;
+        std::fs::rename(&tmp, path).io_at(path, "rename into place")
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn record(id: &str, status: JobStatus, err: Option<Error>) -> JobRecord {
+        JobRecord {
+            id: id.into(),
+            status,
+            reason: "no output yet".into(),
+            input: format!("in/{id}"),
+            output: format!("out/{id}.fsm"),
+            duration_ms: 1234,
+            output_bytes: (status == JobStatus::Succeeded).then_some(2048),
+            output_sha256: (status == JobStatus::Succeeded).then(|| "ab".repeat(32)),
+            entries: None,
+            last_commit_ts: None,
+            last_commit_ts_overridden: None,
+            adapters: vec!["redis".into()],
+            self_test: SelfTest::NotRun,
+            fingerprint: None,
+            error: err.as_ref().map(JobError::from_error),
+            warnings: vec![],
+        }
+    }
+
+    fn report(jobs: Vec<JobRecord>) -> RunReport {
+        RunReport {
+            report_version: REPORT_VERSION,
+            ekvplan_version: "0.1.0".into(),
+            plan: "plans/nightly.toml".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:01Z".into(),
+            duration_ms: 1500,
+            exit_code: exit_code(false, &jobs),
+            interrupted: false,
+            options: ReportOptions {
+                jobs: 2,
+                fail_fast: false,
+                force: false,
+                only: vec![],
+                shard: None,
+                memory_budget: 1 << 30,
+            },
+            counts: Counts::tally(5, &jobs),
+            jobs,
+        }
+    }
+
+    #[test]
+    fn exit_code_precedence() {
+        let ok = record("a", JobStatus::Succeeded, None);
+        let io = record(
+            "b",
+            JobStatus::Failed,
+            Some(Error::io("x", std::io::Error::other("y"))),
+        );
+        let data = record("c", JobStatus::Failed, Some(Error::data("bad")));
+        assert_eq!(exit_code(false, std::slice::from_ref(&ok)), 0);
+        assert_eq!(exit_code(false, &[ok.clone(), io.clone()]), 1);
+        assert_eq!(exit_code(false, &[io.clone(), data.clone()]), 2);
+        assert_eq!(exit_code(true, &[ok, data]), 130);
+    }
+
+    #[test]
+    fn junit_shape_and_escaping() {
+        let r = report(vec![
+            record("ok", JobStatus::Succeeded, None),
+            record(
+                "bad<&>",
+                JobStatus::Failed,
+                Some(Error::data("x\u{1}\"y\"\nmore")),
+            ),
+            record(
+                "io",
+                JobStatus::Failed,
+                Some(Error::io("open f", std::io::Error::other("denied"))),
+            ),
+            record("fresh", JobStatus::UpToDate, None),
+        ]);
+        let x = r.to_junit();
+        assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ekvplan run\" tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\" time=\"1.500\">"), "{x}");
+        assert!(x.contains("<testsuite name=\"nightly\" tests=\"4\""));
+        assert!(x.contains(
+            "<testcase name=\"bad&lt;&amp;&gt;\" classname=\"ekvplan.nightly\" time=\"1.234\">"
+        ));
+        assert!(x.contains("<failure type=\"data\" message=\"x\u{FFFD}&quot;y&quot;\">x\u{FFFD}&quot;y&quot;\nmore</failure>"), "{x}");
+        assert!(x.contains("<error type=\"io\" message=\"open f: denied\">"));
+        assert!(x.contains("<skipped message=\"up to date\"/>"));
+        assert_eq!(x.matches("<testcase ").count(), 4);
+        assert_eq!(x.matches("</testcase>").count(), 4);
+    }
+
+    #[test]
+    fn json_is_versioned_and_complete() {
+        let r = report(vec![
+            record("ok", JobStatus::Succeeded, None),
+            record("bad", JobStatus::Failed, Some(Error::data("boom"))),
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+        assert_eq!(v["report_version"], 1);
+        assert_eq!(v["exit_code"], 2);
+        assert_eq!(v["counts"]["plan"], 5);
+        assert_eq!(v["counts"]["failed"], 1);
+        assert_eq!(v["jobs"][0]["status"], "succeeded");
+        assert_eq!(v["jobs"][0]["self_test"], "not_run");
+        assert_eq!(v["jobs"][1]["error"]["class"], "data");
+        assert_eq!(v["jobs"][1]["error"]["exit_code"], 2);
+        assert!(v["jobs"][1]["output_sha256"].is_null());
+    }
+
+    #[test]
+    fn summary_lists_jobs_and_errors() {
+        let r = report(vec![
+            record("ok", JobStatus::Succeeded, None),
+            record("bad", JobStatus::Failed, Some(Error::data("boom"))),
+            record("fresh", JobStatus::UpToDate, None),
+        ]);
+        let s = r.summary_table();
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(
+            lines[0].starts_with("JOB    STATUS      DURATION  SIZE"),
+            "{s}"
+        );
+        assert!(
+            lines[1].starts_with("ok     ok          1.23s     2.00 KiB  abababababab"),
+            "{s}"
+        );
+        assert!(s.contains("\nbad: boom\n"));
+        assert!(
+            s.contains("3 of 5 job(s): 1 succeeded, 1 up to date, 1 failed in 1.50s"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(0), "0ms");
+        assert_eq!(format_duration(999), "999ms");
+        assert_eq!(format_duration(1000), "1.00s");
+        assert_eq!(format_duration(59_999), "59.99s");
+        assert_eq!(format_duration(61_000), "1m01s");
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("sub/r.json");
+        write_atomic(&p, b"1").unwrap();
+        write_atomic(&p, b"2").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"2");
+        assert_eq!(std::fs::read_dir(t.path().join("sub")).unwrap().count(), 1);
+    }
+}

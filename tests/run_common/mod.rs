@@ -1,0 +1,131 @@
+//! Shared fixtures of the `run_*` integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use ekvplan::executor::testing::{resolved_job, validated_plan};
+use ekvplan::job::EncodeJob;
+use ekvplan::plan::ValidatedPlan;
+
+/// A valid manifest; a dump holding only it (empty adapter subtrees)
+/// encodes successfully with every adapter selected.
+pub const MANIFEST: &str = r#"{
+  "format_version": 1,
+  "phase": "phase0-snapshot-decode",
+  "elastickv_version": "dev",
+  "cluster_id": "test",
+  "last_commit_ts": 7000,
+  "wall_time_iso": "2026-01-01T00:00:00Z",
+  "adapters": {"dynamodb": {}, "s3": {}, "redis": {}, "sqs": {}},
+  "exclusions": {
+    "include_incomplete_uploads": false,
+    "include_orphans": false,
+    "preserve_sqs_visibility": false,
+    "include_sqs_side_records": false
+  },
+  "checksum_algorithm": "sha256",
+  "checksum_format": "sha256sum",
+  "encoded_filename_charset": "rfc3986-unreserved-plus-percent",
+  "key_segment_max_bytes": 240,
+  "s3_meta_suffix": ".elastickv-meta.json",
+  "s3_collision_strategy": "leaf-data-suffix",
+  "dynamodb_layout": "per-item"
+}
+"#;
+
+pub fn good_dump(root: &Path, name: &str) -> PathBuf {
+    let d = root.join("dumps").join(name);
+    std::fs::create_dir_all(d.join("redis")).unwrap();
+    std::fs::write(d.join("MANIFEST.json"), MANIFEST).unwrap();
+    d
+}
+
+/// Truncated JSON: a data error (exit 2) naming the manifest.
+pub fn bad_dump(root: &Path, name: &str) -> PathBuf {
+    let d = root.join("dumps").join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("MANIFEST.json"),
+        b"{\"format_version\": 1, \"phase\"",
+    )
+    .unwrap();
+    d
+}
+
+/// A dump that passes plan validation (valid manifest) but fails to encode
+/// on data: a malformed DynamoDB `_schema.json` (exit 2).
+pub fn failing_dump(root: &Path, name: &str) -> PathBuf {
+    let d = root.join("dumps").join(name);
+    std::fs::create_dir_all(d.join("dynamodb/t")).unwrap();
+    std::fs::write(d.join("MANIFEST.json"), MANIFEST).unwrap();
+    std::fs::write(d.join("dynamodb/t/_schema.json"), b"{not json").unwrap();
+    d
+}
+
+/// Jobs `j0..jn` over good dumps, outputs in `<root>/out`, scratch in
+/// `<root>/scratch`, self-test on.
+pub fn plan(root: &Path, n: usize) -> ValidatedPlan {
+    let jobs = (0..n)
+        .map(|i| {
+            let id = format!("j{i}");
+            let input = good_dump(root, &format!("d{i}"));
+            let mut job = EncodeJob::new(input, root.join("out").join(format!("{id}.fsm")));
+            job.scratch_root = Some(root.join("scratch"));
+            job.self_test = true;
+            resolved_job(id, job)
+        })
+        .collect();
+    validated_plan(root.join("plan.toml"), jobs)
+}
+
+/// Every entry under `<root>/<sub>` for each sub (files and directories),
+/// relative to root, sorted.
+pub fn tree(root: &Path, subs: &[&str]) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                out.push(format!("{rel}/"));
+                walk(base, &p, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    for s in subs {
+        walk(root, &root.join(s), &mut v);
+    }
+    v.sort();
+    v
+}
+
+/// Names in `dir` containing `.tmp-`.
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".tmp-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Poll `cond` every 10 ms for up to a minute (a bound, not a timing
+/// assertion: the condition is expected within milliseconds).
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..6000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
