@@ -66,7 +66,7 @@ fn malformed(msg: impl std::fmt::Display) -> Error {
 
 impl DynamoDecoder {
     pub fn new(ctx: &DecodeContext) -> Self {
-        let limit = (ctx.memory_budget / 4).clamp(1 << 20, usize::MAX as u64) as usize;
+        let limit = (ctx.memory_budget / 4).clamp(4096, usize::MAX as u64) as usize;
         DynamoDecoder {
             log: RecordLog::new(&ctx.out_root, limit),
             ctx: ctx.clone(),
@@ -201,7 +201,7 @@ impl DynamoDecoder {
         let jsonl = self.ctx.options.dynamodb_bundle_jsonl;
         let mut sorter = RecordSorter::new(
             &self.ctx.out_root,
-            (self.ctx.memory_budget / 2).clamp(1 << 20, usize::MAX as u64) as usize,
+            (self.ctx.memory_budget / 2).clamp(4096, usize::MAX as u64) as usize,
         );
         let mut seq: u64 = 0;
         let tables = &self.tables;

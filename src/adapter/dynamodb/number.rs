@@ -430,6 +430,19 @@ mod tests {
         assert_eq!(hexkey("-1000"), "00FDFEFBFFCE");
     }
 
+    /// Upstream's encoding has no terminator after the digits, so for two
+    /// negatives with the same exponent where one's digits prefix the
+    /// other's, byte order is the reverse of numeric order. Reproduced.
+    #[test]
+    fn negative_prefix_digits_sort_inverted_like_upstream() {
+        let a = numeric_key_bytes("-6e4").unwrap();
+        let b = numeric_key_bytes("-60000.1").unwrap();
+        assert!(a < b, "-60000 sorts before -60000.1, as upstream");
+        let c = numeric_key_bytes("6e4").unwrap();
+        let d = numeric_key_bytes("60000.1").unwrap();
+        assert!(c < d);
+    }
+
     #[test]
     fn malformed_numbers_are_rejected() {
         for bad in [
