@@ -52,7 +52,9 @@ fn decimal() -> impl Strategy<Value = (String, BigInt, i64)> {
         prop::option::of(-40i64..40),
         any::<bool>(),
     )
-        .prop_filter("needs a digit", |(_, i, f, _, _)| !(i.is_empty() && f.is_empty()))
+        .prop_filter("needs a digit", |(_, i, f, _, _)| {
+            !(i.is_empty() && f.is_empty())
+        })
         .prop_map(|(neg, int, frac, exp, upper)| {
             let mut s = String::new();
             if neg {

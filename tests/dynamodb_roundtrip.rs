@@ -40,10 +40,14 @@ impl Rng {
             'a', 'Z', '0', '.', '-', '_', '~', '%', '/', ' ', '<', '&', '>', '"', '\\', '\n',
             '\u{0}', '\u{2028}', 'é', '😀', '#', ':', '+',
         ];
-        (0..self.below(max + 1)).map(|_| *self.pick(PALETTE)).collect()
+        (0..self.below(max + 1))
+            .map(|_| *self.pick(PALETTE))
+            .collect()
     }
     fn bytes(&mut self, max: u64) -> Vec<u8> {
-        (0..self.below(max + 1)).map(|_| self.next() as u8).collect()
+        (0..self.below(max + 1))
+            .map(|_| self.next() as u8)
+            .collect()
     }
     fn attr(&mut self, depth: u32) -> AttrValue {
         let kinds = if depth < 3 { 10 } else { 8 };
@@ -144,7 +148,11 @@ fn random_table(rng: &mut Rng, idx: usize) -> Table {
         attribute_definitions: defs,
         primary_key: Some(KeySchema {
             hash_key: "h".into(),
-            range_key: if range_ty.is_some() { "r".into() } else { String::new() },
+            range_key: if range_ty.is_some() {
+                "r".into()
+            } else {
+                String::new()
+            },
         }),
         global_secondary_indexes: gsis,
         key_encoding_version: keys::KEY_ENCODING_V2,
@@ -208,7 +216,11 @@ fn write_per_item_tree(root: &Path, tables: &[Table]) {
     for t in tables {
         let dir = table_dir(root, t);
         fs::create_dir_all(dir.join("items")).unwrap();
-        fs::write(dir.join("_schema.json"), public::schema_file_bytes(&t.schema)).unwrap();
+        fs::write(
+            dir.join("_schema.json"),
+            public::schema_file_bytes(&t.schema),
+        )
+        .unwrap();
         for (i, it) in t.items.iter().enumerate() {
             let sub = if i % 3 == 0 { "x/" } else { "" };
             let p = dir.join(format!("items/{sub}item-{i}.json"));
@@ -225,7 +237,11 @@ fn write_jsonl_tree(root: &Path, tables: &[Table]) {
     for t in tables {
         let dir = table_dir(root, t);
         fs::create_dir_all(dir.join("items")).unwrap();
-        fs::write(dir.join("_schema.json"), public::schema_file_bytes(&t.schema)).unwrap();
+        fs::write(
+            dir.join("_schema.json"),
+            public::schema_file_bytes(&t.schema),
+        )
+        .unwrap();
         let mut parts = [Vec::new(), Vec::new()];
         for (i, it) in t.items.iter().rev().enumerate() {
             parts[i % 2].extend_from_slice(&public::item_line_bytes(it));
@@ -285,10 +301,18 @@ fn run_case(seed: u64) {
     // Jsonl, with a random bundle budget: same.
     let bundle = *rng.pick(&[1, 200, 4096, 64 << 20]);
     decode(&p("a.fsm"), &p("t2"), true, bundle);
-    assert_eq!(encode(&p("t2"), &p("a2.fsm"), true).unwrap(), a, "jsonl {bundle}");
+    assert_eq!(
+        encode(&p("t2"), &p("a2.fsm"), true).unwrap(),
+        a,
+        "jsonl {bundle}"
+    );
     // ... and a jsonl tree made by hand (other order and packing): same.
     write_jsonl_tree(&p("raw-jsonl"), &tables);
-    assert_eq!(encode(&p("raw-jsonl"), &p("a3.fsm"), false).unwrap(), a, "hand jsonl");
+    assert_eq!(
+        encode(&p("raw-jsonl"), &p("a3.fsm"), false).unwrap(),
+        a,
+        "hand jsonl"
+    );
 
     // The two decoded trees hold the same items.
     for tb in &tables {
@@ -299,7 +323,9 @@ fn run_case(seed: u64) {
         for (name, path) in ekvplan::tree::checksums::list_regular_files(&d2).unwrap() {
             assert!(name.starts_with(b"data-") && name.ends_with(b".jsonl"));
             let body = fs::read(path).unwrap();
-            assert!(body.len() as u64 <= bundle || body.iter().filter(|&&c| c == b'\n').count() == 1);
+            assert!(
+                body.len() as u64 <= bundle || body.iter().filter(|&&c| c == b'\n').count() == 1
+            );
             lines += body.iter().filter(|&&c| c == b'\n').count();
         }
         assert_eq!(lines, per_item.len());

@@ -136,7 +136,10 @@ impl DynamoDecoder {
             )));
         };
         Item::decode(body).map_err(|e| {
-            Error::data(format!("dynamodb: invalid !ddb|item value at {:?}: {e}", show()))
+            Error::data(format!(
+                "dynamodb: invalid !ddb|item value at {:?}: {e}",
+                show()
+            ))
         })?;
         let i = self.table(enc);
         *self.tables[i as usize]

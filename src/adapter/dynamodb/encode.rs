@@ -269,7 +269,10 @@ impl TableEncoder<'_, '_> {
                     at()
                 )));
             }
-            if line.iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+            if line
+                .iter()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+            {
                 continue;
             }
             let v = gojson::parse(&line).map_err(|e| Error::data(format!("{}: {e}", at())))?;

@@ -95,7 +95,11 @@ fn primary_key_schema(schema: &TableSchema) -> KeySchema {
 
 /// `!ddb|item|<b64url(table)>|<gen>|<hash seg>[<range seg>]`, plus the
 /// primary-key segments (reused by the GSI rows).
-pub fn item_key(table: &str, schema: &TableSchema, item: &Item) -> Result<(Vec<u8>, Vec<u8>), String> {
+pub fn item_key(
+    table: &str,
+    schema: &TableSchema,
+    item: &Item,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
     let pk = key_segments(item, &primary_key_schema(schema), false)?.unwrap_or_default();
     let mut k = ITEM_PREFIX.to_vec();
     k.extend_from_slice(b64url(table.as_bytes()).as_bytes());
@@ -143,7 +147,12 @@ pub fn parse_item_key(key: &[u8]) -> Result<(&[u8], u64), String> {
     let show = || String::from_utf8_lossy(key).into_owned();
     let table_end = match rest.iter().position(|&c| c == b'|') {
         Some(i) if i > 0 => i,
-        _ => return Err(format!("item key missing table/gen separator: {:?}", show())),
+        _ => {
+            return Err(format!(
+                "item key missing table/gen separator: {:?}",
+                show()
+            ));
+        }
     };
     let enc = &rest[..table_end];
     if std::str::from_utf8(enc)
@@ -151,7 +160,10 @@ pub fn parse_item_key(key: &[u8]) -> Result<(&[u8], u64), String> {
         .and_then(crate::tree::filename::decode_raw_url_lenient)
         .is_none()
     {
-        return Err(format!("item key table segment is not base64url: {:?}", show()));
+        return Err(format!(
+            "item key table segment is not base64url: {:?}",
+            show()
+        ));
     }
     let after = &rest[table_end + 1..];
     let gen_end = match after.iter().position(|&c| c == b'|') {
@@ -162,7 +174,10 @@ pub fn parse_item_key(key: &[u8]) -> Result<(&[u8], u64), String> {
     let generation = parse_go_uint(gen_text)
         .ok_or_else(|| format!("item key generation is not a uint64: {:?}", show()))?;
     if gen_end + 1 == after.len() {
-        return Err(format!("item key missing primary-key payload: {:?}", show()));
+        return Err(format!(
+            "item key missing primary-key payload: {:?}",
+            show()
+        ));
     }
     Ok((enc, generation))
 }
@@ -250,7 +265,10 @@ mod tests {
 
     #[test]
     fn item_key_parsing() {
-        assert_eq!(parse_item_key(b"!ddb|item|dA|12|x").unwrap(), (&b"dA"[..], 12));
+        assert_eq!(
+            parse_item_key(b"!ddb|item|dA|12|x").unwrap(),
+            (&b"dA"[..], 12)
+        );
         assert_eq!(parse_item_key(b"!ddb|item|dA|007|x").unwrap().1, 7);
         for bad in [
             &b"!ddb|item|"[..],
@@ -262,7 +280,11 @@ mod tests {
             b"!ddb|item|d*|1|x",
             b"!ddb|item|dA|18446744073709551616|x",
         ] {
-            assert!(parse_item_key(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_item_key(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

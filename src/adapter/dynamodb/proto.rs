@@ -75,10 +75,14 @@ pub struct TableSchema {
 
 impl TableSchema {
     pub fn hash_key(&self) -> &str {
-        self.primary_key.as_ref().map_or("", |k| k.hash_key.as_str())
+        self.primary_key
+            .as_ref()
+            .map_or("", |k| k.hash_key.as_str())
     }
     pub fn range_key(&self) -> &str {
-        self.primary_key.as_ref().map_or("", |k| k.range_key.as_str())
+        self.primary_key
+            .as_ref()
+            .map_or("", |k| k.range_key.as_str())
     }
 }
 
@@ -196,7 +200,11 @@ impl AttrValue {
                 out.push(u8::from(*b));
             }
             AttrValue::Ss(v) | AttrValue::Ns(v) => {
-                let field = if matches!(self, AttrValue::Ss(_)) { 6 } else { 7 };
+                let field = if matches!(self, AttrValue::Ss(_)) {
+                    6
+                } else {
+                    7
+                };
                 put_message(out, field, |m| {
                     for s in v {
                         put_bytes(m, 1, s.as_bytes());
@@ -282,7 +290,7 @@ impl<'a> Reader<'a> {
     fn tag(&mut self) -> PResult<(u32, u8)> {
         let t = self.varint()?;
         let num = t >> 3;
-        if num < 1 || num > MAX_FIELD_NUMBER {
+        if !(1..=MAX_FIELD_NUMBER).contains(&num) {
             return perr(format!("invalid field number {num}"));
         }
         Ok((num as u32, (t & 7) as u8))
@@ -397,12 +405,20 @@ fn decode_gsi(body: &[u8], into: &mut Gsi, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
         (1, WT_BYTES) => {
             let b = r.bytes()?;
-            decode_key_schema(b, into.key_schema.get_or_insert_with(Default::default), depth.saturating_sub(1))?;
+            decode_key_schema(
+                b,
+                into.key_schema.get_or_insert_with(Default::default),
+                depth.saturating_sub(1),
+            )?;
             Ok(true)
         }
         (2, WT_BYTES) => {
             let b = r.bytes()?;
-            decode_projection(b, into.projection.get_or_insert_with(Default::default), depth.saturating_sub(1))?;
+            decode_projection(
+                b,
+                into.projection.get_or_insert_with(Default::default),
+                depth.saturating_sub(1),
+            )?;
             Ok(true)
         }
         _ => Ok(false),
@@ -449,7 +465,11 @@ impl TableSchema {
                 }
                 (3, WT_BYTES) => {
                     let b = r.bytes()?;
-                    decode_key_schema(b, s.primary_key.get_or_insert_with(Default::default), depth.saturating_sub(1))?;
+                    decode_key_schema(
+                        b,
+                        s.primary_key.get_or_insert_with(Default::default),
+                        depth.saturating_sub(1),
+                    )?;
                 }
                 (4, WT_BYTES) => {
                     let mut g = Gsi::default();
@@ -501,11 +521,7 @@ fn decode_list(body: &[u8], into: &mut Vec<AttrValue>, depth: u32) -> PResult<()
     })
 }
 
-fn decode_attr_map(
-    body: &[u8],
-    into: &mut BTreeMap<String, AttrValue>,
-    depth: u32,
-) -> PResult<()> {
+fn decode_attr_map(body: &[u8], into: &mut BTreeMap<String, AttrValue>, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
         (1, WT_BYTES) => {
             let mut av = AttrValue::Unset;
@@ -640,7 +656,8 @@ mod tests {
         it.attrs.insert(String::new(), AttrValue::Unset);
         assert_eq!(hex::encode(it.encode()), "0a040a001200");
         let mut g = TableSchema::default();
-        g.global_secondary_indexes.insert(String::new(), Gsi::default());
+        g.global_secondary_indexes
+            .insert(String::new(), Gsi::default());
         assert_eq!(hex::encode(g.encode()), "22040a001200");
     }
 
@@ -679,7 +696,9 @@ mod tests {
             &[0x0a, 0x05, b'a'][..],
             &[0x00, 0x00][..],
             &[0x0c][..],
-            &[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..],
+            &[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+            ][..],
         ] {
             let mut av = AttrValue::Unset;
             assert!(decode_attr_value(bad, &mut av, 10).is_err(), "{bad:?}");

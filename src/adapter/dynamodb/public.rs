@@ -32,7 +32,11 @@ fn write_attr(w: &mut JsonWriter, av: &AttrValue) {
             w.key("NULL").bool(true);
         }
         AttrValue::Ss(v) | AttrValue::Ns(v) => {
-            w.key(if matches!(av, AttrValue::Ss(_)) { "SS" } else { "NS" });
+            w.key(if matches!(av, AttrValue::Ss(_)) {
+                "SS"
+            } else {
+                "NS"
+            });
             w.begin_array();
             for s in v {
                 w.string(s);
@@ -486,9 +490,7 @@ pub fn schema_from_json(v: &Value) -> Result<PublicSchema, String> {
             match val {
                 Value::Null => Ok(()),
                 _ => {
-                    s.format_version = val
-                        .go_u32()
-                        .map_err(|e| format!("format_version: {e}"))?;
+                    s.format_version = val.go_u32().map_err(|e| format!("format_version: {e}"))?;
                     Ok(())
                 }
             }
@@ -622,8 +624,10 @@ mod tests {
             String::from_utf8(item_line_bytes(&item)).unwrap(),
             "{\"count\":{\"N\":\"42\"},\"flags\":{\"BOOL\":true},\"session_id\":{\"S\":\"sess-abc123\"},\"tags\":{\"SS\":[]}}\n"
         );
-        let again = item_from_json(&parse(std::str::from_utf8(&item_file_bytes(&item)).unwrap()))
-            .unwrap();
+        let again = item_from_json(&parse(
+            std::str::from_utf8(&item_file_bytes(&item)).unwrap(),
+        ))
+        .unwrap();
         assert_eq!(again, item);
     }
 
@@ -660,7 +664,9 @@ mod tests {
         assert_eq!(d("QR==").unwrap(), b"A");
         assert_eq!(d("QUI=").unwrap(), b"AB");
         assert_eq!(d("Q\nQ=\r\n=\n").unwrap(), b"A");
-        for bad in ["QQ", "QUI", "Q===", "QQ=", "QQ==QQ==", "QQ==x", "====", "Q-==", "QQ=A"] {
+        for bad in [
+            "QQ", "QUI", "Q===", "QQ=", "QQ==QQ==", "QQ==x", "====", "Q-==", "QQ=A",
+        ] {
             assert!(d(bad).is_none(), "{bad}");
         }
     }
@@ -687,7 +693,10 @@ mod tests {
         assert_eq!(s.format_version, 1);
         assert_eq!(s.table_name, "t");
         assert_eq!(s.primary_key.hash_key, "h");
-        assert_eq!(s.attribute_definitions, [("h".into(), "S".into()), (String::new(), String::new())]);
+        assert_eq!(
+            s.attribute_definitions,
+            [("h".into(), "S".into()), (String::new(), String::new())]
+        );
         assert_eq!(s.global_secondary_indexes[0].key_schema.hash_key, "x");
         for bad in [
             r#"{"format_version":1.0}"#,

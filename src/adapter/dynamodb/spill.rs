@@ -89,7 +89,8 @@ impl RecordLog {
                 while !rest.is_empty() {
                     let table = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
                     let generation = u64::from_le_bytes(rest[4..12].try_into().expect("8 bytes"));
-                    let len = u64::from_le_bytes(rest[12..20].try_into().expect("8 bytes")) as usize;
+                    let len =
+                        u64::from_le_bytes(rest[12..20].try_into().expect("8 bytes")) as usize;
                     let body = &rest[LOG_HEADER..LOG_HEADER + len];
                     f(table, generation, body)?;
                     rest = &rest[LOG_HEADER + len..];
@@ -170,9 +171,9 @@ impl RecordSorter {
                 .and_then(|_| w.write_all(&v))
                 .io_at(&self.dir, "write temporary file in")?;
         }
-        let mut f = w
-            .into_inner()
-            .map_err(|e| crate::Error::io_at(&self.dir, "write temporary file in", e.into_error()))?;
+        let mut f = w.into_inner().map_err(|e| {
+            crate::Error::io_at(&self.dir, "write temporary file in", e.into_error())
+        })?;
         f.seek(SeekFrom::Start(0))
             .io_at(&self.dir, "seek temporary file in")?;
         self.runs.push(f);
@@ -237,7 +238,8 @@ mod tests {
             let t = tempfile::tempdir().unwrap();
             let mut log = RecordLog::new(t.path(), limit);
             for i in 0..50u32 {
-                log.append(i % 3, u64::from(i), &vec![i as u8; i as usize]).unwrap();
+                log.append(i % 3, u64::from(i), &vec![i as u8; i as usize])
+                    .unwrap();
             }
             for _ in 0..2 {
                 let mut seen = Vec::new();
