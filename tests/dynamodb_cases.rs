@@ -427,8 +427,16 @@ fn users_tree(root: &Path) {
 }
 
 fn encode(root: &Path) -> ekvplan::Result<job::EncodeOutcome> {
+    encode_excluding(root, &[])
+}
+
+fn encode_excluding(root: &Path, tables: &[&str]) -> ekvplan::Result<job::EncodeOutcome> {
     let out = root.parent().unwrap().join("out.fsm");
     let mut j = EncodeJob::new(root, &out);
+    j.exclusions.dynamodb_tables = tables.iter().map(|t| t.to_string()).collect();
+    // The self-test must skip excluded tables (the others here are not in
+    // canonical form, so it only runs with an exclusion).
+    j.self_test = !tables.is_empty();
     j.adapters = AdapterSet::parse_encode_flag("dynamodb").unwrap();
     j.scratch_root = Some(root.parent().unwrap().to_path_buf());
     let r = job::run_encode(
@@ -473,6 +481,11 @@ fn valid_tree_encodes() {
     // A symlinked table directory is not a table.
     std::os::unix::fs::symlink(root.join("dynamodb/users"), root.join("dynamodb/link")).unwrap();
     assert_eq!(encode(&root).unwrap().entries, 5);
+    // A plan exclusion skips the table (and the self-test ignores it).
+    fs::write(root.join("dynamodb/users/items/bad.json"), "not json").unwrap();
+    fs::remove_file(root.join("dynamodb/link")).unwrap();
+    assert_eq!(encode_excluding(&root, &["users"]).unwrap().entries, 0);
+    fs::remove_file(root.join("dynamodb/users/items/bad.json")).unwrap();
     // No items/ directory: schema and counter only.
     fs::remove_dir_all(root.join("dynamodb/users/items")).unwrap();
     assert_eq!(encode(&root).unwrap().entries, 2);
