@@ -191,3 +191,60 @@ proptest! {
         let _ = TableSchema::decode(&b);
     }
 }
+
+/// Arbitrary `!ddb|` rows never panic the decoder (either layout).
+mod decoder_robustness {
+    use ekvplan::adapter::dynamodb::keys::{ITEM_MAGIC, SCHEMA_MAGIC};
+    use ekvplan::adapter::{
+        self, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions,
+    };
+    use ekvplan::decode;
+    use ekvplan::fsm::FsmWriter;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn row() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+        let prefix = prop_oneof![
+            Just(b"!ddb|meta|table|".to_vec()),
+            Just(b"!ddb|meta|gen|".to_vec()),
+            Just(b"!ddb|item|".to_vec()),
+            Just(b"!ddb|gsi|".to_vec()),
+        ];
+        let suffix = prop_oneof![
+            vec(any::<u8>(), 0..12),
+            Just(b"dA".to_vec()),
+            Just(b"dA|1|x".to_vec()),
+            Just(b"dA|2|y".to_vec()),
+        ];
+        let magic = prop_oneof![
+            Just(SCHEMA_MAGIC.to_vec()),
+            Just(ITEM_MAGIC.to_vec()),
+            Just(Vec::new())
+        ];
+        (prefix, suffix, magic, vec(any::<u8>(), 0..40))
+            .prop_map(|(p, s, m, b)| ([p, s].concat(), [m, b].concat()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn arbitrary_rows_do_not_panic(rows in vec(row(), 0..8), jsonl in any::<bool>()) {
+            let mut w = FsmWriter::new(Vec::new(), 1).unwrap();
+            for (k, v) in &rows {
+                w.write_entry(k, 1, 0, v).unwrap();
+            }
+            let bytes = w.into_inner();
+            let dir = tempfile::tempdir().unwrap();
+            let mut adapters = AdapterSet::NONE;
+            adapters.insert(AdapterKind::DynamoDb);
+            let ctx = DecodeContext {
+                out_root: dir.path().to_path_buf(),
+                scratch_root: dir.path().join(".scratch"),
+                options: DecodeOptions { adapters, dynamodb_bundle_jsonl: jsonl, ..DecodeOptions::default() },
+                memory_budget: 1 << 16,
+                warn: adapter::silent_warn(),
+            };
+            let _ = decode::decode_stream(&bytes[..], ctx, &CancelToken::new());
+        }
+    }
+}
