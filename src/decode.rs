@@ -242,6 +242,7 @@ pub fn manifest_for(req: &DecodeRequest, last_commit_ts: u64) -> Manifest {
     });
     if o.dynamodb_bundle_jsonl {
         m.dynamodb_layout = manifest::LAYOUT_JSONL.into();
+        m.dynamodb_bundle_max_bytes = o.dynamodb_bundle_max_bytes;
     }
     m
 }
@@ -371,6 +372,10 @@ pub fn self_test_options(m: &Manifest, adapters: AdapterSet) -> DecodeOptions {
         preserve_sqs_visibility: e.preserve_sqs_visibility,
         include_sqs_side_records: e.include_sqs_side_records,
         dynamodb_bundle_jsonl: m.is_jsonl_layout(),
+        dynamodb_bundle_max_bytes: match m.dynamodb_bundle_max_bytes {
+            0 => DecodeOptions::default().dynamodb_bundle_max_bytes,
+            n => n,
+        },
         ..DecodeOptions::default()
     }
 }

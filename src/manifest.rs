@@ -82,6 +82,9 @@ pub struct Manifest {
     pub s3_meta_suffix: String,
     pub s3_collision_strategy: String,
     pub dynamodb_layout: String,
+    /// ekvplan only: the jsonl bundle size a jsonl tree was written with
+    /// (0 = not recorded), so a self-test re-packs bundles identically.
+    pub dynamodb_bundle_max_bytes: u64,
 }
 
 impl Manifest {
@@ -106,6 +109,7 @@ impl Manifest {
             s3_meta_suffix: ".elastickv-meta.json".into(),
             s3_collision_strategy: "leaf-data-suffix".into(),
             dynamodb_layout: LAYOUT_PER_ITEM.into(),
+            dynamodb_bundle_max_bytes: 0,
         }
     }
 
@@ -277,6 +281,10 @@ impl Manifest {
         w.key("s3_collision_strategy")
             .string(&self.s3_collision_strategy);
         w.key("dynamodb_layout").string(&self.dynamodb_layout);
+        if self.is_jsonl_layout() && self.dynamodb_bundle_max_bytes != 0 {
+            w.key("dynamodb_bundle_max_bytes")
+                .u64(self.dynamodb_bundle_max_bytes);
+        }
         w.end_object();
         Ok(w.finish_line())
     }
@@ -476,6 +484,7 @@ fn decode_struct(top: &Value) -> Result<Manifest, String> {
         s3_meta_suffix: get_str(top, "s3_meta_suffix")?,
         s3_collision_strategy: get_str(top, "s3_collision_strategy")?,
         dynamodb_layout: get_str(top, "dynamodb_layout")?,
+        dynamodb_bundle_max_bytes: get_u64(top, "dynamodb_bundle_max_bytes")?,
     })
 }
 

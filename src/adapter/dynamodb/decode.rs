@@ -1,0 +1,408 @@
+//! `.fsm` → `dynamodb/<table>/{_schema.json, items/...}`.
+//!
+//! In key order item rows (`!ddb|item|`) come before their schema
+//! (`!ddb|meta|table|`), so items are validated as they arrive and parked
+//! in a bounded [`RecordLog`]; `finalize` writes every table once all
+//! schemas are known. Per-item layout: one file per item, migration-source
+//! generation first and active generation last, so the active one wins a
+//! shared file name (as upstream). Jsonl layout (beyond upstream): the same
+//! set of items, one compact JSON object per line, lines in file-path order,
+//! packed into `items/data-<part>.jsonl` files up to the size budget.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use crate::adapter::{AdapterDecoder, DecodeContext};
+use crate::error::{Error, IoResultExt, Result};
+use crate::fsutil;
+use crate::tree::filename;
+
+use super::keys::{
+    GSI_PREFIX, ITEM_MAGIC, ITEM_PREFIX, META_GEN_PREFIX, META_TABLE_PREFIX, SCHEMA_MAGIC,
+    parse_item_key,
+};
+use super::number::canonical_number;
+use super::proto::{AttrValue, Item, TableSchema};
+use super::public::{item_file_bytes, item_line_bytes, schema_file_bytes};
+use super::spill::{RecordLog, RecordSorter};
+
+struct TableState {
+    /// The b64url segment of the keys (tables are keyed by it, as upstream).
+    encoded: String,
+    /// Decoded name bytes (from the meta key) and schema, once seen.
+    name: Vec<u8>,
+    schema: Option<TableSchema>,
+    items_by_gen: BTreeMap<u64, u64>,
+}
+
+impl TableState {
+    /// Generations written, in write order: the migration source (if any)
+    /// then the active one.
+    fn emit_generations(&self) -> Vec<u64> {
+        let s = self.schema.as_ref().expect("schema");
+        let mut v = Vec::new();
+        if s.migrating_from_generation != 0 && s.migrating_from_generation != s.generation {
+            v.push(s.migrating_from_generation);
+        }
+        v.push(s.generation);
+        v
+    }
+}
+
+pub struct DynamoDecoder {
+    ctx: DecodeContext,
+    tables: Vec<TableState>,
+    by_encoded: HashMap<String, u32>,
+    log: RecordLog,
+    /// A `handle` error already failed the decode; skip the finalize work.
+    failed: bool,
+}
+
+fn malformed(msg: impl std::fmt::Display) -> Error {
+    Error::data(format!("dynamodb: malformed DynamoDB key: {msg}"))
+}
+
+impl DynamoDecoder {
+    pub fn new(ctx: &DecodeContext) -> Self {
+        let limit = (ctx.memory_budget / 4).clamp(4096, usize::MAX as u64) as usize;
+        DynamoDecoder {
+            log: RecordLog::new(&ctx.out_root, limit),
+            ctx: ctx.clone(),
+            tables: Vec::new(),
+            by_encoded: HashMap::new(),
+            failed: false,
+        }
+    }
+
+    fn table(&mut self, encoded: &str) -> u32 {
+        if let Some(&i) = self.by_encoded.get(encoded) {
+            return i;
+        }
+        let i = self.tables.len() as u32;
+        self.tables.push(TableState {
+            encoded: encoded.to_string(),
+            name: Vec::new(),
+            schema: None,
+            items_by_gen: BTreeMap::new(),
+        });
+        self.by_encoded.insert(encoded.to_string(), i);
+        i
+    }
+
+    fn handle_meta(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let enc = &key[META_TABLE_PREFIX.len()..];
+        if enc.is_empty() {
+            return Err(malformed(format!(
+                "empty table segment: {:?}",
+                String::from_utf8_lossy(key)
+            )));
+        }
+        let enc = std::str::from_utf8(enc)
+            .ok()
+            .filter(|s| filename::decode_raw_url_lenient(s).is_some())
+            .ok_or_else(|| {
+                malformed(format!(
+                    "table segment is not base64url: {:?}",
+                    String::from_utf8_lossy(key)
+                ))
+            })?;
+        let name = filename::decode_raw_url_lenient(enc).unwrap_or_default();
+        let Some(body) = value.strip_prefix(SCHEMA_MAGIC) else {
+            return Err(Error::data(format!(
+                "dynamodb: invalid !ddb|meta|table value for table {enc:?}: missing magic prefix"
+            )));
+        };
+        let schema = TableSchema::decode(body).map_err(|e| {
+            Error::data(format!(
+                "dynamodb: invalid !ddb|meta|table value for table {enc:?}: {e}"
+            ))
+        })?;
+        let i = self.table(enc) as usize;
+        self.tables[i].name = name;
+        self.tables[i].schema = Some(schema);
+        Ok(())
+    }
+
+    fn handle_item(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let (enc, generation) = parse_item_key(key).map_err(malformed)?;
+        let enc = std::str::from_utf8(enc).map_err(|_| malformed("table segment"))?;
+        let show = || String::from_utf8_lossy(key).into_owned();
+        let Some(body) = value.strip_prefix(ITEM_MAGIC) else {
+            return Err(Error::data(format!(
+                "dynamodb: invalid !ddb|item value at {:?}: missing magic prefix",
+                show()
+            )));
+        };
+        Item::decode(body).map_err(|e| {
+            Error::data(format!(
+                "dynamodb: invalid !ddb|item value at {:?}: {e}",
+                show()
+            ))
+        })?;
+        let i = self.table(enc);
+        *self.tables[i as usize]
+            .items_by_gen
+            .entry(generation)
+            .or_default() += 1;
+        self.log.append(i, generation, body)
+    }
+
+    fn items_dir(&self, t: &TableState) -> PathBuf {
+        self.ctx
+            .out_root
+            .join("dynamodb")
+            .join(filename::encode(&t.name))
+            .join("items")
+    }
+
+    fn finalize_inner(&mut self) -> Result<()> {
+        let warn = self.ctx.warn.clone();
+        let mut order: Vec<usize> = (0..self.tables.len()).collect();
+        order.sort_by(|&a, &b| self.tables[a].encoded.cmp(&self.tables[b].encoded));
+        for &i in &order {
+            let t = &self.tables[i];
+            let Some(schema) = &t.schema else {
+                let n: u64 = t.items_by_gen.values().sum();
+                warn(&format!(
+                    "ddb_orphan_items: encoded_table={:?} buffered_items={n} (items without a table schema are skipped)",
+                    t.encoded
+                ));
+                continue;
+            };
+            let items_dir = self.items_dir(t);
+            fsutil::create_dir_all(&items_dir)?;
+            let schema_path = fsutil::parent_dir(&items_dir).join("_schema.json");
+            fsutil::write_tree_file(&schema_path, &schema_file_bytes(schema))?;
+            let emit = t.emit_generations();
+            let stale: u64 = t
+                .items_by_gen
+                .iter()
+                .filter(|(g, _)| !emit.contains(g))
+                .map(|(_, n)| n)
+                .sum();
+            if stale > 0 {
+                warn(&format!(
+                    "ddb_stale_generation_items: table={:?} active_generation={} migration_source_generation={} stale_count={stale} hint=\"stale-gen rows excluded; restore would otherwise emit them under the new schema\"",
+                    String::from_utf8_lossy(&t.name),
+                    schema.generation,
+                    schema.migrating_from_generation
+                ));
+            }
+        }
+        // Pass 0 writes migration-source rows, pass 1 active rows, so the
+        // active generation wins a shared file name.
+        let wanted = |t: &TableState, generation: u64, pass: usize| -> bool {
+            let Some(s) = &t.schema else { return false };
+            let emit = t.emit_generations();
+            match pass {
+                0 => emit.len() == 2 && generation == emit[0],
+                _ => generation == s.generation,
+            }
+        };
+        let jsonl = self.ctx.options.dynamodb_bundle_jsonl;
+        let mut sorter = RecordSorter::new(
+            &self.ctx.out_root,
+            (self.ctx.memory_budget / 2).clamp(4096, usize::MAX as u64) as usize,
+        );
+        let mut seq: u64 = 0;
+        let tables = &self.tables;
+        let dirs: Vec<PathBuf> = tables.iter().map(|t| self.items_dir(t)).collect();
+        for pass in 0..2 {
+            if pass == 0
+                && !tables
+                    .iter()
+                    .any(|t| t.schema.is_some() && t.emit_generations().len() == 2)
+            {
+                continue;
+            }
+            self.log.for_each(|ti, generation, body| {
+                let t = &tables[ti as usize];
+                if !wanted(t, generation, pass) {
+                    return Ok(());
+                }
+                let schema = t.schema.as_ref().expect("wanted implies schema");
+                let item = Item::decode(body)
+                    .map_err(|e| Error::data(format!("dynamodb: invalid !ddb|item value: {e}")))?;
+                let (hash_seg, range_seg) = item_segments(schema, &item).map_err(|e| {
+                    Error::data(format!(
+                        "dynamodb: table {:?}: invalid !ddb|item value: {e}",
+                        String::from_utf8_lossy(&t.name)
+                    ))
+                })?;
+                let rel = match &range_seg {
+                    None => format!("{hash_seg}.json"),
+                    Some(r) if hash_seg.is_empty() => format!("{r}.json"),
+                    Some(r) => format!("{hash_seg}/{r}.json"),
+                };
+                if jsonl {
+                    let mut key = Vec::with_capacity(rel.len() + 13);
+                    key.extend_from_slice(&ti.to_be_bytes());
+                    key.extend_from_slice(rel.as_bytes());
+                    key.push(0);
+                    key.extend_from_slice(&seq.to_be_bytes());
+                    seq += 1;
+                    return sorter.add(key, item_line_bytes(&item));
+                }
+                let dir = &dirs[ti as usize];
+                if range_seg.is_some() && !hash_seg.is_empty() {
+                    fsutil::create_dir_all(&dir.join(&hash_seg))?;
+                }
+                fsutil::write_tree_file(&dir.join(&rel), &item_file_bytes(&item))
+            })?;
+        }
+        if jsonl {
+            let max = self.ctx.options.dynamodb_bundle_max_bytes.max(1);
+            write_bundles(sorter, &dirs, max)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the sorted jsonl records: the last record of each (table, path)
+/// group wins, lines are packed into parts of at most `max` bytes (a longer
+/// line gets a part of its own).
+fn write_bundles(sorter: RecordSorter, dirs: &[PathBuf], max: u64) -> Result<()> {
+    let mut pending: Option<(Vec<u8>, Vec<u8>)> = None;
+    let mut out = BundleWriter::new(max);
+    sorter.finish(|key, line| {
+        let group = &key[..key.len() - 8];
+        if let Some((g, l)) = &pending {
+            if g.as_slice() != group {
+                out.write(dirs, g, l)?;
+            }
+        }
+        pending = Some((group.to_vec(), line.to_vec()));
+        Ok(())
+    })?;
+    if let Some((g, l)) = pending {
+        out.write(dirs, &g, &l)?;
+    }
+    out.close()
+}
+
+struct BundleWriter {
+    max: u64,
+    table: Option<u32>,
+    part: u32,
+    file: Option<(BufWriter<File>, u64, PathBuf)>,
+}
+
+impl BundleWriter {
+    fn new(max: u64) -> Self {
+        BundleWriter {
+            max,
+            table: None,
+            part: 0,
+            file: None,
+        }
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if let Some((mut w, _, path)) = self.file.take() {
+            w.flush().io_at(&path, "write")?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, dirs: &[PathBuf], group: &[u8], line: &[u8]) -> Result<()> {
+        let table = u32::from_be_bytes(group[..4].try_into().expect("4 bytes"));
+        if self.table != Some(table) {
+            self.close()?;
+            self.table = Some(table);
+            self.part = 0;
+        }
+        let len = line.len() as u64;
+        if let Some((_, size, _)) = &self.file {
+            if size.saturating_add(len) > self.max {
+                self.close()?;
+            }
+        }
+        if self.file.is_none() {
+            self.part += 1;
+            let path = dirs[table as usize].join(bundle_name(self.part));
+            let f = fsutil::create_tree_file(&path)?;
+            self.file = Some((BufWriter::with_capacity(1 << 20, f), 0, path));
+        }
+        let (w, size, path) = self.file.as_mut().expect("open bundle");
+        w.write_all(line).io_at(path, "write")?;
+        *size += len;
+        Ok(())
+    }
+}
+
+/// `data-00001.jsonl`, `data-00002.jsonl`, ...
+pub fn bundle_name(part: u32) -> String {
+    format!("data-{part:05}.jsonl")
+}
+
+/// The file-name segment of a key attribute (`ddbKeyAttrToSegment`).
+fn key_attr_segment(av: &AttrValue) -> std::result::Result<String, String> {
+    match av {
+        AttrValue::S(s) => Ok(filename::encode(s.as_bytes())),
+        AttrValue::N(n) => Ok(filename::encode(canonical_number(n).as_bytes())),
+        AttrValue::B(b) => Ok(filename::encode_binary_segment(b).0),
+        _ => Err("primary key has unsupported attribute kind".into()),
+    }
+}
+
+fn refuse_dot(seg: &str, role: &str) -> std::result::Result<(), String> {
+    if seg == "." || seg == ".." {
+        return Err(format!(
+            "{role}-key segment {seg:?} is a dot path (would escape items dir)"
+        ));
+    }
+    Ok(())
+}
+
+/// The hash (and range) file-name segments of an item, as upstream's
+/// `writeDDBItem` computes them, in its error order.
+pub fn item_segments(
+    schema: &TableSchema,
+    item: &Item,
+) -> std::result::Result<(String, Option<String>), String> {
+    let hash = schema.hash_key();
+    let hv = item
+        .attrs
+        .get(hash)
+        .ok_or_else(|| format!("item missing hash-key attribute {hash:?}"))?;
+    let h = key_attr_segment(hv)?;
+    refuse_dot(&h, "hash")?;
+    let range = schema.range_key();
+    if range.is_empty() {
+        return Ok((h, None));
+    }
+    let rv = item
+        .attrs
+        .get(range)
+        .ok_or_else(|| format!("item missing range-key attribute {range:?}"))?;
+    let r = key_attr_segment(rv)?;
+    refuse_dot(&r, "range")?;
+    Ok((h, Some(r)))
+}
+
+impl AdapterDecoder for DynamoDecoder {
+    fn handle(&mut self, prefix: &'static [u8], user_key: &[u8], value: &[u8]) -> Result<()> {
+        let r = if prefix == META_TABLE_PREFIX {
+            self.handle_meta(user_key, value)
+        } else if prefix == ITEM_PREFIX {
+            self.handle_item(user_key, value)
+        } else {
+            // Generation counters and GSI rows are derived state.
+            debug_assert!(prefix == META_GEN_PREFIX || prefix == GSI_PREFIX);
+            Ok(())
+        };
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn finalize(&mut self) -> Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        self.finalize_inner()
+    }
+}
