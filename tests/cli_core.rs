@@ -19,7 +19,8 @@ fn ekvplan() -> Command {
 fn empty_dump(dir: &Path) -> PathBuf {
     let root = dir.join("dump");
     fs::create_dir_all(&root).unwrap();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json");
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json");
     fs::copy(manifest, root.join("MANIFEST.json")).unwrap();
     root
 }
@@ -84,7 +85,10 @@ fn encode_override_is_recorded_and_hex_accepted() {
         .success();
     assert_eq!(fs::read(&out).unwrap(), header_only_fsm(t));
     let sidecar = fs::read_to_string(tmp.path().join("out.fsm.encode_info.json")).unwrap();
-    assert!(sidecar.contains("\"last_commit_ts_overridden\": true"), "{sidecar}");
+    assert!(
+        sidecar.contains("\"last_commit_ts_overridden\": true"),
+        "{sidecar}"
+    );
 }
 
 #[test]
@@ -123,7 +127,11 @@ fn encode_usage_errors_exit_1_and_data_errors_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("MANIFEST.json"));
-    assert_eq!(names_in(tmp.path()), ["dump"], "a failed encode leaves nothing");
+    assert_eq!(
+        names_in(tmp.path()),
+        ["dump"],
+        "a failed encode leaves nothing"
+    );
 }
 
 #[test]

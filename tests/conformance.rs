@@ -155,7 +155,12 @@ fn walk(root: &Path) -> Tree {
             n += 1;
             let e = e.unwrap();
             let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
             let ft = e.file_type().unwrap();
             if ft.is_dir() {
                 go(root, &p, t);
@@ -260,14 +265,21 @@ fn compare_trees(ours: &Path, golden: &Path, golden_empty_dirs: &[String]) -> Re
     } else {
         let n = problems.len();
         problems.truncate(20);
-        Err(format!("{n} tree differences:\n    {}", problems.join("\n    ")))
+        Err(format!(
+            "{n} tree differences:\n    {}",
+            problems.join("\n    ")
+        ))
     }
 }
 
 fn empty_dirs_of(case: &Value, tree: &str) -> Vec<String> {
     case["trees"][tree]["empty_dirs"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -322,7 +334,12 @@ fn encode_case(dir: &Path) -> CaseResult {
     }
     // The sidecar: identical but for wall-clock, paths and encoder_version
     // (ekvplan records its own version; see docs/compatibility.md).
-    let transient = ["wall_time_iso", "input_root", "output_fsm_path", "encoder_version"];
+    let transient = [
+        "wall_time_iso",
+        "input_root",
+        "output_fsm_path",
+        "encoder_version",
+    ];
     let ours = fs::read(tmp.path().join("out.fsm.encode_info.json")).unwrap();
     let golden = fs::read(dir.join("expected.fsm.encode_info.json")).unwrap();
     if blank_json_fields(&ours, &transient) != blank_json_fields(&golden, &transient) {
