@@ -87,7 +87,11 @@ fn s3_entries_match_upstream() {
                 b.0.escape_ascii()
             );
         }
-        eprintln!("s3_conformance: {} encode ok ({} s3 entries)", dir.display(), ours.len());
+        eprintln!(
+            "s3_conformance: {} encode ok ({} s3 entries)",
+            dir.display(),
+            ours.len()
+        );
     }
 }
 
@@ -102,7 +106,12 @@ fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, Node> {
         for e in fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
             let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
             let m = fs::symlink_metadata(&p).unwrap();
             if m.is_dir() {
                 if modes {
@@ -164,6 +173,10 @@ fn s3_trees_match_upstream() {
         }
         let scratch = root.join(".scratch");
         assert!(scratch.is_dir() && fs::read_dir(&scratch).unwrap().next().is_none());
-        eprintln!("s3_conformance: {} decode ok ({} paths)", dir.display(), ours.len());
+        eprintln!(
+            "s3_conformance: {} decode ok ({} paths)",
+            dir.display(),
+            ours.len()
+        );
     }
 }

@@ -104,7 +104,15 @@ impl Harness {
         part_version: u64,
         body: &[u8],
     ) {
-        let k = ck(bucket, generation, object, upload, part_no, chunk_no, part_version);
+        let k = ck(
+            bucket,
+            generation,
+            object,
+            upload,
+            part_no,
+            chunk_no,
+            part_version,
+        );
         self.ok(&keys::chunk_key(keys::BLOB, &k), body);
     }
 
@@ -191,7 +199,12 @@ fn multipart_assembles_in_part_chunk_order() {
         b"o",
         r#"{"upload_id":"u","size_bytes":12,"parts":[{"part_no":2,"chunk_count":2},{"part_no":1,"chunk_count":2}]}"#,
     );
-    for (p, c, body) in [(2, 1, "P2C1"), (1, 1, "p1c1"), (2, 0, "P2C0"), (1, 0, "p1c0")] {
+    for (p, c, body) in [
+        (2, 1, "P2C1"),
+        (1, 1, "p1c1"),
+        (2, 0, "P2C0"),
+        (1, 0, "p1c0"),
+    ] {
         h.blob("b", 1, b"o", "u", p, c, 0, body.as_bytes());
     }
     h.finish().unwrap();
@@ -302,7 +315,10 @@ fn orphan_chunks_warn_only_by_default() {
     h.finish().unwrap();
     let w = h.warnings();
     assert_eq!(w.len(), 1);
-    assert!(w[0].starts_with("s3_orphan_chunks:") && w[0].contains("chunks=1"), "{w:?}");
+    assert!(
+        w[0].starts_with("s3_orphan_chunks:") && w[0].contains("chunks=1"),
+        "{w:?}"
+    );
     assert!(!h.exists(b"b/_orphans"));
     assert!(!h.exists(b"b/ghost"));
 }
@@ -327,8 +343,17 @@ fn orphan_chunks_written_per_generation() {
         b"L"
     );
     let w = h.warnings();
-    assert!(w.iter().any(|m| m.starts_with("s3_stale_generation_objects") && m.contains("stale_count=2")), "{w:?}");
-    assert_eq!(w.iter().filter(|m| m.starts_with("s3_orphan_chunks")).count(), 3);
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("s3_stale_generation_objects") && m.contains("stale_count=2")),
+        "{w:?}"
+    );
+    assert_eq!(
+        w.iter()
+            .filter(|m| m.starts_with("s3_orphan_chunks"))
+            .count(),
+        3
+    );
 }
 
 // TestS3_MetaSuffixCollisionRejectedByDefault
@@ -523,7 +548,10 @@ fn last_modified_from_hlc() {
     );
     h.finish().unwrap();
     let side = String::from_utf8(h.read(b"b/o.elastickv-meta.json")).unwrap();
-    assert!(side.contains("\"last_modified\": \"2025-04-29T00:00:00.12Z\""), "{side}");
+    assert!(
+        side.contains("\"last_modified\": \"2025-04-29T00:00:00.12Z\""),
+        "{side}"
+    );
     assert_eq!(h.read(b"b/o"), b"");
 }
 
@@ -548,7 +576,12 @@ fn keymap_refuses_symlink() {
 fn stale_upload_chunks_filtered() {
     let mut h = Harness::new();
     h.meta("b", 1);
-    h.manifest("b", 1, b"o", r#"{"upload_id":"new","parts":[{"part_no":1,"chunk_count":1}]}"#);
+    h.manifest(
+        "b",
+        1,
+        b"o",
+        r#"{"upload_id":"new","parts":[{"part_no":1,"chunk_count":1}]}"#,
+    );
     h.blob("b", 1, b"o", "new", 1, 0, 0, b"NEW");
     h.blob("b", 1, b"o", "old", 1, 0, 0, b"OLD");
     h.finish().unwrap();
@@ -593,7 +626,12 @@ fn stale_generation_excluded() {
 fn no_meta_flushes_every_generation() {
     let mut h = Harness::new();
     for (g, u, body) in [(2, "u2", &b"two"[..]), (1, "u1", b"one")] {
-        h.manifest("b", g, b"k", &format!(r#"{{"upload_id":"{u}","parts":[{{"part_no":1,"chunk_count":1}}]}}"#));
+        h.manifest(
+            "b",
+            g,
+            b"k",
+            &format!(r#"{{"upload_id":"{u}","parts":[{{"part_no":1,"chunk_count":1}}]}}"#),
+        );
         h.blob("b", g, b"k", u, 1, 0, 0, body);
     }
     h.finish().unwrap();
@@ -630,15 +668,28 @@ fn zero_chunk_part_ignores_strays() {
 fn completeness_is_set_based() {
     let mut h = Harness::new();
     h.meta("b", 1);
-    h.manifest("b", 1, b"o", r#"{"upload_id":"","parts":[{"part_no":1,"chunk_count":3}]}"#);
+    h.manifest(
+        "b",
+        1,
+        b"o",
+        r#"{"upload_id":"","parts":[{"part_no":1,"chunk_count":3}]}"#,
+    );
     h.blob("b", 1, b"o", "x", 1, 0, 0, b"a");
     h.blob("b", 1, b"o", "y", 1, 2, 0, b"c");
     h.blob("b", 1, b"o", "z", 1, 2, 0, b"c");
     let e = err_text(h.finish());
-    assert!(e.contains("incomplete blob chunks") && e.contains("observed unique=2"), "{e}");
+    assert!(
+        e.contains("incomplete blob chunks") && e.contains("observed unique=2"),
+        "{e}"
+    );
     let mut h = Harness::new();
     h.meta("b", 1);
-    h.manifest("b", 1, b"o", r#"{"upload_id":"u","parts":[{"part_no":1,"chunk_count":2}]}"#);
+    h.manifest(
+        "b",
+        1,
+        b"o",
+        r#"{"upload_id":"u","parts":[{"part_no":1,"chunk_count":2}]}"#,
+    );
     h.blob("b", 1, b"o", "u", 1, 0, 0, b"a");
     h.blob("b", 1, b"o", "u", 1, 2, 0, b"c");
     let e = err_text(h.finish());
@@ -651,7 +702,12 @@ fn completeness_is_set_based() {
 fn repeated_chunk_key_last_write_wins() {
     let mut h = Harness::new();
     h.meta("b", 1);
-    h.manifest("b", 1, b"o", r#"{"upload_id":"u","parts":[{"part_no":1,"chunk_count":2}]}"#);
+    h.manifest(
+        "b",
+        1,
+        b"o",
+        r#"{"upload_id":"u","parts":[{"part_no":1,"chunk_count":2}]}"#,
+    );
     h.blob("b", 1, b"o", "u", 1, 0, 0, b"new0");
     h.blob("b", 1, b"o", "u", 1, 0, 0, b"old0");
     h.blob("b", 1, b"o", "u", 1, 1, 0, b"-1");
@@ -671,7 +727,10 @@ fn large_body_round_trips_through_scratch() {
         "b",
         1,
         b"big",
-        &format!(r#"{{"upload_id":"u","size_bytes":{},"parts":[{{"part_no":1,"chunk_count":{n}}}]}}"#, body.len()),
+        &format!(
+            r#"{{"upload_id":"u","size_bytes":{},"parts":[{{"part_no":1,"chunk_count":{n}}}]}}"#,
+            body.len()
+        ),
     );
     for (i, c) in body.chunks(chunk).enumerate() {
         h.blob("b", 1, b"big", "u", 1, i as u64, 0, c);
@@ -679,7 +738,10 @@ fn large_body_round_trips_through_scratch() {
     h.finish().unwrap();
     assert_eq!(h.read(b"b/big"), body);
     let mode = fs::metadata(h.path(b"b/big")).unwrap().permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
     assert!(list(&h.scratch).is_empty());
 }
 
@@ -688,7 +750,10 @@ fn large_body_round_trips_through_scratch() {
 fn malformed_chunk_keys() {
     let mut h = Harness::new();
     let e = err_text(h.put(b"!s3|blob|b\x00\x01short", b""));
-    assert!(e.contains("blob key") && e.contains("malformed S3 key"), "{e}");
+    assert!(
+        e.contains("blob key") && e.contains("malformed S3 key"),
+        "{e}"
+    );
     let e = err_text(h.put(
         &keys::chunk_key(keys::CHUNK_REF, &ck("b", 1, b"o", "u", 1, 0, 0)),
         b"\x01short",

@@ -109,8 +109,12 @@ fn blob_key(bucket: &str, object: &[u8], chunk_no: u64) -> Vec<u8> {
 
 fn manifest_of(recs: &BTreeMap<Vec<u8>, Vec<u8>>, bucket: &str, object: &[u8]) -> String {
     let k = keys::object_manifest_key(bucket.as_bytes(), 1, object);
-    String::from_utf8(recs.get(&k).unwrap_or_else(|| panic!("no manifest for {object:?}")).clone())
-        .unwrap()
+    String::from_utf8(
+        recs.get(&k)
+            .unwrap_or_else(|| panic!("no manifest for {object:?}"))
+            .clone(),
+    )
+    .unwrap()
 }
 
 // TestS3EncodeBucketRecordsLayout, TestS3EncodeMissingDirIsNoop
@@ -124,7 +128,10 @@ fn bucket_records_layout() {
         recs[&keys::bucket_meta_key(b"photos")],
         br#"{"bucket_name":"photos","generation":1,"created_at_hlc":0,"owner":"alice","region":"","acl":""}"#
     );
-    assert_eq!(recs[&keys::bucket_gen_key(b"photos")], [0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(
+        recs[&keys::bucket_gen_key(b"photos")],
+        [0, 0, 0, 0, 0, 0, 0, 1]
+    );
     fs::remove_dir_all(t.s3()).unwrap();
     assert!(t.encode().unwrap().is_empty());
 }
@@ -160,7 +167,10 @@ fn top_level_entries() {
     assert!(t.encode().is_ok());
     t.write("stray.txt", b"x");
     let e = err(&t).to_string();
-    assert!(e.contains("s3/stray.txt is not a directory (mode=----------)"), "{e}");
+    assert!(
+        e.contains("s3/stray.txt is not a directory (mode=----------)"),
+        "{e}"
+    );
     fs::remove_file(t.s3().join("stray.txt")).unwrap();
     std::os::unix::fs::symlink("b", t.s3().join("link")).unwrap();
     assert!(err(&t).to_string().contains("not a regular file"));
@@ -184,7 +194,10 @@ fn objects_are_chunked() {
     assert_eq!(recs[&blob_key("b", b"big", 0)], big[..1 << 20]);
     assert_eq!(recs[&blob_key("b", b"big", 1)], big[1 << 20..2 << 20]);
     assert_eq!(recs[&blob_key("b", b"big", 2)], big[2 << 20..]);
-    assert!(manifest_of(&recs, "b", b"big").contains(r#""chunk_count":3,"chunk_sizes":[1048576,1048576,5]"#));
+    assert!(
+        manifest_of(&recs, "b", b"big")
+            .contains(r#""chunk_count":3,"chunk_sizes":[1048576,1048576,5]"#)
+    );
     assert_eq!(
         manifest_of(&recs, "b", b"empty"),
         r#"{"upload_id":"elastickv-restore","etag":"\"e\"","size_bytes":0,"last_modified_hlc":0,"content_type":"text/plain","content_encoding":"","cache_control":"","content_disposition":"","user_metadata":null,"parts":null}"#
@@ -193,7 +206,9 @@ fn objects_are_chunked() {
         manifest_of(&recs, "b", b"a/b/c.txt"),
         r#"{"upload_id":"elastickv-restore","etag":"\"e\"","size_bytes":5,"last_modified_hlc":0,"content_type":"text/plain","content_encoding":"","cache_control":"","content_disposition":"","user_metadata":null,"parts":[{"part_no":1,"etag":"\"e\"","size_bytes":5,"chunk_count":1,"chunk_sizes":[5],"part_version":0,"chunk_ref_version":0,"offloaded":false}]}"#
     );
-    assert!(manifest_of(&recs, "b", b"exact").contains(r#""chunk_count":1,"chunk_sizes":[1048576]"#));
+    assert!(
+        manifest_of(&recs, "b", b"exact").contains(r#""chunk_count":1,"chunk_sizes":[1048576]"#)
+    );
     // 2 bucket records, 3+0+1+1 blobs, 4 manifests.
     assert_eq!(recs.len(), 2 + 5 + 4);
 }
@@ -211,7 +226,10 @@ fn sidecar_fields_and_times() {
     let hlc = 1_745_884_800_123u64 << 16;
     assert!(m.contains(&format!(r#""last_modified_hlc":{hlc}"#)), "{m}");
     assert!(m.contains(r#""cache_control":"no-cache""#), "{m}");
-    assert!(m.contains(r#""user_metadata":{"a":"2","z":"\u003c1\u003e"}"#), "{m}");
+    assert!(
+        m.contains(r#""user_metadata":{"a":"2","z":"\u003c1\u003e"}"#),
+        "{m}"
+    );
 }
 
 // TestOpenRootRegularRejectsNonRegular, TestReadObjectSidecarRejectsNonRegular,
@@ -225,7 +243,10 @@ fn bodies_and_sidecars_must_be_regular() {
     fs::remove_file(t.s3().join("b/hello.txt")).unwrap();
     std::os::unix::fs::symlink("target", t.s3().join("b/hello.txt")).unwrap();
     let e = err(&t).to_string();
-    assert!(e.contains("(mode=Lrwxrwxrwx)") && e.contains("not a regular file"), "{e}");
+    assert!(
+        e.contains("(mode=Lrwxrwxrwx)") && e.contains("not a regular file"),
+        "{e}"
+    );
     fs::remove_file(t.s3().join("b/hello.txt")).unwrap();
     t.write("b/hello.txt", b"hi!");
     let e = err(&t).to_string();
@@ -236,12 +257,18 @@ fn bodies_and_sidecars_must_be_regular() {
     fs::remove_file(t.root().join("hl")).unwrap();
     fs::remove_file(t.s3().join("b/hello.txt.elastickv-meta.json")).unwrap();
     let e = err(&t);
-    assert!(e.to_string().contains("hello.txt.elastickv-meta.json"), "{e}");
+    assert!(
+        e.to_string().contains("hello.txt.elastickv-meta.json"),
+        "{e}"
+    );
     assert_eq!(e.exit_code(), 2);
     fs::create_dir(t.s3().join("b/hello.txt.elastickv-meta.json")).unwrap();
     assert!(err(&t).to_string().contains("not a regular file"));
     fs::remove_dir(t.s3().join("b/hello.txt.elastickv-meta.json")).unwrap();
-    t.write("b/hello.txt.elastickv-meta.json", br#"{"format_version":2}"#);
+    t.write(
+        "b/hello.txt.elastickv-meta.json",
+        br#"{"format_version":2}"#,
+    );
     assert!(err(&t).to_string().contains("invalid object sidecar"));
 }
 
@@ -261,7 +288,11 @@ fn control_names_as_user_objects() {
     let t = Tree::new();
     t.bucket("b");
     t.object("b/KEYMAP.jsonl/inner", b"i");
-    assert!(t.encode().unwrap().contains_key(&blob_key("b", b"KEYMAP.jsonl/inner", 0)));
+    assert!(
+        t.encode()
+            .unwrap()
+            .contains_key(&blob_key("b", b"KEYMAP.jsonl/inner", 0))
+    );
 }
 
 // TestS3EncodeRejectsUserObjectUnderReservedDir, TestS3EncodeSkipsLegitimateReservedDumpDirs
@@ -304,7 +335,10 @@ fn keymap_reverses_renames() {
     t.object("b/KEYMAP.jsonl.elastickv-meta.json/k", b"k");
     let recs = t.encode().unwrap();
     assert_eq!(recs[&blob_key("b", b"path/to", 0)], b"short");
-    assert_eq!(recs[&blob_key("b", b"KEYMAP.jsonl.elastickv-meta.json/k", 0)], b"k");
+    assert_eq!(
+        recs[&blob_key("b", b"KEYMAP.jsonl.elastickv-meta.json/k", 0)],
+        b"k"
+    );
 }
 
 // TestS3EncodeRejects{KeymapTargetingReservedSubtree,OrphanKeymapEntry,
@@ -312,12 +346,24 @@ fn keymap_reverses_renames() {
 #[test]
 fn keymap_failures() {
     let cases: [(&str, &str); 6] = [
-        ("{\"encoded\":\"gone.elastickv-leaf-data\",\"original\":\"Z29uZQ\",\"kind\":\"s3-leaf-data\"}\n", "orphan keymap record"),
-        ("{\"encoded\":\"a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"s3-leaf-data\"}\n{\"encoded\":\"a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"s3-leaf-data\"}\n", "duplicate encoded"),
-        ("{\"encoded\":\"_orphans/a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"s3-leaf-data\"}\n", "reserved dump subtree"),
+        (
+            "{\"encoded\":\"gone.elastickv-leaf-data\",\"original\":\"Z29uZQ\",\"kind\":\"s3-leaf-data\"}\n",
+            "orphan keymap record",
+        ),
+        (
+            "{\"encoded\":\"a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"s3-leaf-data\"}\n{\"encoded\":\"a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"s3-leaf-data\"}\n",
+            "duplicate encoded",
+        ),
+        (
+            "{\"encoded\":\"_orphans/a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"s3-leaf-data\"}\n",
+            "reserved dump subtree",
+        ),
         ("not json\n", "line 1"),
         ("\n", "blank line"),
-        ("{\"encoded\":\"a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"weird\"}\n", "unknown kind"),
+        (
+            "{\"encoded\":\"a.elastickv-leaf-data\",\"original\":\"YQ\",\"kind\":\"weird\"}\n",
+            "unknown kind",
+        ),
     ];
     for (keymap, want) in cases {
         let t = Tree::new();
@@ -326,7 +372,10 @@ fn keymap_failures() {
         t.write("b/KEYMAP.jsonl", keymap.as_bytes());
         let e = err(&t);
         let s = e.to_string();
-        assert!(s.contains(want) && s.contains("invalid _bucket.json"), "{want}: {s}");
+        assert!(
+            s.contains(want) && s.contains("invalid _bucket.json"),
+            "{want}: {s}"
+        );
         assert_eq!(e.exit_code(), 2);
     }
     // A keymap mapping onto an existing natural key gives a duplicate record.
@@ -347,7 +396,11 @@ fn keymap_optional_and_underscore_keys() {
     let t = Tree::new();
     t.bucket("b");
     t.object("b/_foo.elastickv-leaf-data", b"x");
-    assert!(t.encode().unwrap().contains_key(&blob_key("b", b"_foo.elastickv-leaf-data", 0)));
+    assert!(
+        t.encode()
+            .unwrap()
+            .contains_key(&blob_key("b", b"_foo.elastickv-leaf-data", 0))
+    );
     t.object("b/_foo/bar", b"y");
     t.write(
         "b/KEYMAP.jsonl",

@@ -595,8 +595,8 @@ impl S3Decoder {
         Ok(())
     }
 
-    /// Upstream's `resolveOffloadedChunkPaths` + `filterChunksForManifest`
-    /// + `verifyChunkCompleteness`: the payload locations of the body, in
+    /// Upstream's `resolveOffloadedChunkPaths`, `filterChunksForManifest`
+    /// and `verifyChunkCompleteness`: the payload locations of the body, in
     /// assembly order.
     fn select_chunks(&self, obj: &Object, m: &Manifest) -> Result<Vec<Loc>> {
         let mut chosen: Vec<(PartKey, &ChunkId, Loc)> = Vec::new();
