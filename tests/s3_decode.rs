@@ -760,3 +760,18 @@ fn malformed_chunk_keys() {
     ));
     assert!(e.contains("invalid S3 chunk reference"), "{e}");
 }
+
+// Upstream resolves the name before it checks completeness: a colliding key
+// with missing chunks reports the collision.
+#[test]
+fn name_errors_come_before_completeness() {
+    let mut h = Harness::new();
+    h.meta("b", 1);
+    h.manifest(
+        "b",
+        1,
+        b"x.elastickv-meta.json",
+        r#"{"upload_id":"u","parts":[{"part_no":1,"chunk_count":2}]}"#,
+    );
+    assert!(err_text(h.finish()).contains("collides with reserved sidecar suffix"));
+}

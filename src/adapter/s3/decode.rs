@@ -538,7 +538,9 @@ impl S3Decoder {
                 self.flush_orphan(name, &dir, object, *g, obj)?;
                 continue;
             };
-            let chunks = self.select_chunks(obj, manifest)?;
+            // Upstream's order: offload resolution, name, path, then the
+            // completeness check while assembling.
+            let offloaded = self.resolve_offloaded(obj, manifest)?;
             let (target, kind) = self.resolve_name(
                 name,
                 object,
@@ -547,6 +549,7 @@ impl S3Decoder {
             )?;
             let body = safe_join(&dir, &target)?;
             fsutil::create_dir_all(fsutil::parent_dir(&body))?;
+            let chunks = select_chunks(obj, manifest, offloaded)?;
             let whole = obj
                 .spill
                 .filter(|_| generations.get(object.as_slice()) == Some(&1))
@@ -595,26 +598,18 @@ impl S3Decoder {
         Ok(())
     }
 
-    /// Upstream's `resolveOffloadedChunkPaths`, `filterChunksForManifest`
-    /// and `verifyChunkCompleteness`: the payload locations of the body, in
-    /// assembly order.
-    fn select_chunks(&self, obj: &Object, m: &Manifest) -> Result<Vec<Loc>> {
-        let mut chosen: Vec<(PartKey, &ChunkId, Loc)> = Vec::new();
-        let declared_nonempty =
-            |pk: &PartKey| m.declared.get(pk).is_some_and(|d| d.chunk_count > 0);
-        let upload_ok = |u: &[u8]| m.upload_id.is_empty() || u == m.upload_id.as_slice();
-        for (id, loc) in &obj.blobs {
-            let pk = PartKey {
-                part_no: id.part_no,
-                part_version: id.part_version,
-                offloaded: false,
-            };
-            if upload_ok(&id.upload_id) && declared_nonempty(&pk) {
-                chosen.push((pk, id, *loc));
-            }
-        }
+    /// Upstream's `resolveOffloadedChunkPaths`: the chunk references of
+    /// the manifest's upload and declared offloaded parts whose payload is
+    /// present, size-checked; a missing payload is skipped (completeness
+    /// fails later).
+    fn resolve_offloaded<'o>(
+        &self,
+        obj: &'o Object,
+        m: &Manifest,
+    ) -> Result<Vec<(&'o ChunkId, Loc)>> {
         let mut refs: Vec<(&ChunkId, &ChunkRef)> = obj.refs.iter().collect();
         refs.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::new();
         for (id, r) in refs {
             if *id.upload_id != *m.upload_id {
                 continue;
@@ -645,55 +640,9 @@ impl S3Decoder {
                     id.part_no, id.chunk_no, id.part_version, r.size
                 )));
             }
-            if declared.chunk_count > 0 {
-                chosen.push((pk, id, *loc));
-            }
+            out.push((id, *loc));
         }
-        // Completeness: every declared part with chunks must have exactly
-        // the chunk numbers 0..count.
-        let mut seen: HashMap<PartKey, HashSet<u64>> = HashMap::new();
-        for (pk, id, _) in &chosen {
-            seen.entry(*pk).or_default().insert(id.chunk_no);
-        }
-        let mut declared: Vec<(&PartKey, &Declared)> = m.declared.iter().collect();
-        declared.sort_by_key(|(pk, _)| (pk.part_no, pk.part_version, pk.offloaded));
-        for (pk, d) in declared {
-            if d.chunk_count == 0 {
-                continue;
-            }
-            let got = seen.get(pk).map_or(0, |s| s.len() as u64);
-            if got != d.chunk_count {
-                return Err(Error::data(format!(
-                    "partNo={} partVersion={} offloaded={} declared chunks={}, observed unique={got}: {INCOMPLETE}",
-                    pk.part_no, pk.part_version, pk.offloaded, d.chunk_count
-                )));
-            }
-            if let Some(missing) = (0..d.chunk_count).find(|i| !seen[pk].contains(i)) {
-                return Err(Error::data(format!(
-                    "partNo={} partVersion={} offloaded={} declared chunks={}, missing chunkNo={missing}: {INCOMPLETE}",
-                    pk.part_no, pk.part_version, pk.offloaded, d.chunk_count
-                )));
-            }
-        }
-        // Upstream's order; the upload id breaks ties that Go leaves to map
-        // order (possible only when the manifest's upload_id is empty).
-        chosen.sort_by(|a, b| {
-            (
-                a.0.part_no,
-                a.0.part_version,
-                a.0.offloaded,
-                a.1.chunk_no,
-                &a.1.upload_id,
-            )
-                .cmp(&(
-                    b.0.part_no,
-                    b.0.part_version,
-                    b.0.offloaded,
-                    b.1.chunk_no,
-                    &b.1.upload_id,
-                ))
-        });
-        Ok(chosen.into_iter().map(|c| c.2).collect())
+        Ok(out)
     }
 
     /// Upstream's `resolveObjectFilename`: (relative target, KEYMAP kind).
@@ -808,6 +757,71 @@ impl AdapterDecoder for S3Decoder {
         }
         res
     }
+}
+
+/// Upstream's `filterChunksForManifest` + `verifyChunkCompleteness`: the
+/// payload locations of the body, in assembly order.
+fn select_chunks(obj: &Object, m: &Manifest, offloaded: Vec<(&ChunkId, Loc)>) -> Result<Vec<Loc>> {
+    let declared_nonempty = |pk: &PartKey| m.declared.get(pk).is_some_and(|d| d.chunk_count > 0);
+    let upload_ok = |u: &[u8]| m.upload_id.is_empty() || u == m.upload_id.as_slice();
+    let mut chosen: Vec<(PartKey, &ChunkId, Loc)> = Vec::new();
+    let blobs = obj.blobs.iter().map(|(id, loc)| (id, *loc, false));
+    let refs = offloaded.into_iter().map(|(id, loc)| (id, loc, true));
+    for (id, loc, off) in blobs.chain(refs) {
+        let pk = PartKey {
+            part_no: id.part_no,
+            part_version: id.part_version,
+            offloaded: off,
+        };
+        if upload_ok(&id.upload_id) && declared_nonempty(&pk) {
+            chosen.push((pk, id, loc));
+        }
+    }
+    // Completeness: every declared part with chunks must have exactly the
+    // chunk numbers 0..count.
+    let mut seen: HashMap<PartKey, HashSet<u64>> = HashMap::new();
+    for (pk, id, _) in &chosen {
+        seen.entry(*pk).or_default().insert(id.chunk_no);
+    }
+    let mut declared: Vec<(&PartKey, &Declared)> = m.declared.iter().collect();
+    declared.sort_by_key(|(pk, _)| (pk.part_no, pk.part_version, pk.offloaded));
+    for (pk, d) in declared {
+        if d.chunk_count == 0 {
+            continue;
+        }
+        let got = seen.get(pk).map_or(0, |s| s.len() as u64);
+        if got != d.chunk_count {
+            return Err(Error::data(format!(
+                "partNo={} partVersion={} offloaded={} declared chunks={}, observed unique={got}: {INCOMPLETE}",
+                pk.part_no, pk.part_version, pk.offloaded, d.chunk_count
+            )));
+        }
+        if let Some(missing) = (0..d.chunk_count).find(|i| !seen[pk].contains(i)) {
+            return Err(Error::data(format!(
+                "partNo={} partVersion={} offloaded={} declared chunks={}, missing chunkNo={missing}: {INCOMPLETE}",
+                pk.part_no, pk.part_version, pk.offloaded, d.chunk_count
+            )));
+        }
+    }
+    // Upstream's order; the upload id breaks ties that Go leaves to map
+    // order (possible only when the manifest's upload_id is empty).
+    chosen.sort_by(|a, b| {
+        (
+            a.0.part_no,
+            a.0.part_version,
+            a.0.offloaded,
+            a.1.chunk_no,
+            &a.1.upload_id,
+        )
+            .cmp(&(
+                b.0.part_no,
+                b.0.part_version,
+                b.0.offloaded,
+                b.1.chunk_no,
+                &b.1.upload_id,
+            ))
+    });
+    Ok(chosen.into_iter().map(|c| c.2).collect())
 }
 
 /// True when `chunks` are exactly spill file `id` from start to end, in
