@@ -775,3 +775,62 @@ fn name_errors_come_before_completeness() {
     );
     assert!(err_text(h.finish()).contains("collides with reserved sidecar suffix"));
 }
+
+// Upstream makes its scratch tree only for payloads: a dump whose objects
+// are all empty leaves no `.scratch/`.
+#[test]
+fn no_payload_no_scratch_dir() {
+    let mut h = Harness::new();
+    h.meta("b", 1);
+    h.manifest("b", 1, b"empty", r#"{"upload_id":"u","size_bytes":0}"#);
+    h.finish().unwrap();
+    assert_eq!(h.read(b"b/empty"), b"");
+    assert!(!h.scratch.exists());
+}
+
+// KEYMAP lines follow the key walk: a key's line comes once no later key
+// can start with it, so `a` (a directory prefix of `a/b`) follows
+// `a.elastickv-meta.json`.
+#[test]
+fn keymap_lines_follow_the_key_walk() {
+    let mut h = Harness::with(|o| o.rename_s3_collisions = true);
+    h.meta("b", 1);
+    h.object("b", 1, b"a", b"1");
+    h.object("b", 1, b"a.elastickv-meta.json", b"2");
+    h.object("b", 1, b"a/b", b"3");
+    h.finish().unwrap();
+    let km = String::from_utf8(h.read(b"b/KEYMAP.jsonl")).unwrap();
+    let encoded: Vec<&str> = km.lines().map(|l| l.split('"').nth(3).unwrap()).collect();
+    assert_eq!(
+        encoded,
+        ["a.elastickv-meta.json.user-data", "a.elastickv-leaf-data"]
+    );
+}
+
+// Far more records than the 1 MiB index budget: the index spills to sorted
+// runs and every object still comes out.
+#[test]
+fn index_spills_past_its_budget() {
+    let mut h = Harness::new();
+    h.meta("b", 1);
+    let n = 4000;
+    let pad = "p".repeat(200);
+    for i in 0..n {
+        let key = format!("d{}/o{i}", i % 7);
+        h.manifest(
+            "b",
+            1,
+            key.as_bytes(),
+            &format!(
+                r#"{{"upload_id":"u","content_type":"{pad}","parts":[{{"part_no":1,"chunk_count":1}}]}}"#
+            ),
+        );
+        h.blob("b", 1, key.as_bytes(), "u", 1, 0, 0, key.as_bytes());
+    }
+    h.finish().unwrap();
+    for i in (0..n).step_by(97) {
+        let key = format!("b/d{}/o{i}", i % 7);
+        assert_eq!(h.read(key.as_bytes()), &key.as_bytes()[2..]);
+    }
+    assert!(list(&h.scratch).is_empty());
+}

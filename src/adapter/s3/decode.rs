@@ -1,23 +1,34 @@
-//! `.fsm` → `s3/` tree.
+//! `.fsm` → `s3/` tree, in bounded memory.
 //!
 //! Records arrive in key order: every `!s3|blob|` chunk before any bucket
 //! meta or manifest, so nothing can be written to its final path while the
-//! stream is read. Chunk payloads go straight to spill files under
-//! `<scratch>/s3/` as they arrive (one file per object state, in arrival
-//! order) and only their locations stay in memory. At finalize each object
-//! is assembled from those locations in upstream's order. In the common
+//! stream is read. During the read:
+//!
+//! * chunk payloads are appended to spill files under `<scratch>/s3/` as
+//!   they arrive (one file per run of chunks of one object generation);
+//! * a small record per blob, chunk reference and manifest (payload
+//!   location, chunk identity, rendered sidecar, declared parts) goes to a
+//!   bounded-memory sorter keyed by (bucket, object, generation, kind,
+//!   arrival);
+//! * bucket metas stay in memory (one per bucket); chunkblob payloads are
+//!   spilled and indexed by digest; upload records stream to their file.
+//!
+//! At finalize the sorted records are read back bucket by bucket, object
+//! by object (all generations of a key together). Whether a key must be
+//! renamed depends only on keys that start with it, and those follow it
+//! directly in byte order, so pending objects wait on a stack of keys that
+//! are byte-prefixes of one another and are written when the walk leaves
+//! their prefix block. Memory is bounded by the sorter budget plus one
+//! prefix chain of objects; payload bytes are never held. In the common
 //! case (one upload, chunks arriving in assembly order, one generation) the
-//! spill file already *is* the body and is renamed into place; otherwise
-//! the selected byte ranges are copied (`copy_file_range` where the kernel
-//! offers it). Memory is O(objects + chunks) of metadata, never payload.
+//! spill file already *is* the body and is renamed into place.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,8 +38,10 @@ use super::keys::{self, ChunkRef};
 use super::{LEAF_DATA_SUFFIX, META_RENAME_SUFFIX, META_SUFFIX, is_dot_or_empty};
 use crate::adapter::{AdapterDecoder, DecodeContext, Warn};
 use crate::error::{Error, IoResultExt, Result};
+use crate::fsm::FsmReader;
 use crate::fsutil;
 use crate::gojson::{Escape, JsonWriter};
+use crate::sorter::EntrySorter;
 use crate::tree::filename;
 use crate::tree::keymap::{KIND_META_SUFFIX_RENAME, KIND_S3_LEAF_DATA};
 
@@ -48,6 +61,10 @@ fn malformed(what: &str, key: &[u8]) -> Error {
     Error::data(format!("{what}: {}: {MALFORMED}", show(key)))
 }
 
+fn os(b: &[u8]) -> &std::ffi::OsStr {
+    std::ffi::OsStr::from_bytes(b)
+}
+
 /// Where a spilled payload lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Loc {
@@ -62,93 +79,157 @@ struct ChunkId {
     part_no: u64,
     part_version: u64,
     chunk_no: u64,
-    upload_id: Arc<[u8]>,
+    upload_id: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct PartKey {
     part_no: u64,
     part_version: u64,
     offloaded: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Declared {
     chunk_count: u64,
+    /// Kept for offloaded parts only (the only ones that check sizes).
     chunk_sizes: Vec<u64>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Manifest {
     sidecar: Vec<u8>,
     upload_id: Vec<u8>,
-    declared: HashMap<PartKey, Declared>,
+    declared: BTreeMap<PartKey, Declared>,
 }
 
+// --- the sorted record index --------------------------------------------------
+
+const REC_BLOB: u8 = 0;
+const REC_REF: u8 = 1;
+const REC_MANIFEST: u8 = 2;
+
+/// A tiny length-prefixed binary codec for index values.
 #[derive(Default)]
-struct Object {
-    manifest: Option<Manifest>,
-    /// Blob chunks (upstream's `chunkPaths` before offload resolution).
-    blobs: HashMap<ChunkId, Loc>,
-    /// Parked chunk references, resolved at finalize.
-    refs: HashMap<ChunkId, ChunkRef>,
-    /// This object state's own spill file.
-    spill: Option<u32>,
-    /// The upload id of the last blob, shared by the chunks that carry it.
-    last_upload: Option<Arc<[u8]>>,
+struct Enc(Vec<u8>);
+
+impl Enc {
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+        self
+    }
+    fn chunk_id(&mut self, c: &keys::ChunkKey) -> &mut Self {
+        self.bytes(&c.upload_id)
+            .u64(c.part_no)
+            .u64(c.chunk_no)
+            .u64(c.part_version)
+    }
 }
 
-#[derive(Default)]
-struct Bucket {
-    meta: Option<json::LiveBucketMeta>,
-    active_gen: u64,
-    /// Keyed by (object, generation): finalize walks them in this order.
-    objects: BTreeMap<(Vec<u8>, u64), Object>,
-    /// `_incomplete_uploads/records.jsonl` has been created.
-    uploads_started: bool,
+struct Dec<'a>(&'a [u8]);
+
+impl<'a> Dec<'a> {
+    fn u64(&mut self) -> Option<u64> {
+        let (h, t) = self.0.split_first_chunk::<8>()?;
+        self.0 = t;
+        Some(u64::from_le_bytes(*h))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        let b = self.0.get(..n)?;
+        self.0 = &self.0[n..];
+        Some(b)
+    }
+    fn chunk_id(&mut self) -> Option<ChunkId> {
+        let upload_id = self.bytes()?.to_vec();
+        Some(ChunkId {
+            part_no: self.u64()?,
+            chunk_no: self.u64()?,
+            part_version: self.u64()?,
+            upload_id,
+        })
+    }
 }
 
-/// Append-only payload files under `<scratch>/s3/`.
+fn index_key(bucket: &[u8], object: &[u8], generation: u64, kind: u8, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + object.len() + 21);
+    keys::push_segment(&mut k, bucket);
+    keys::push_segment(&mut k, object);
+    keys::push_u64(&mut k, generation);
+    k.push(kind);
+    keys::push_u64(&mut k, seq);
+    k
+}
+
+struct IndexKey {
+    bucket: Vec<u8>,
+    object: Vec<u8>,
+    generation: u64,
+    kind: u8,
+    seq: u64,
+}
+
+fn parse_index_key(k: &[u8]) -> Option<IndexKey> {
+    let (bucket, rest) = keys::split_segment(k)?;
+    let (object, rest) = keys::split_segment(rest)?;
+    let (gen_bytes, rest) = rest.split_first_chunk::<8>()?;
+    let (kind, rest) = rest.split_first()?;
+    let seq: [u8; 8] = rest.try_into().ok()?;
+    Some(IndexKey {
+        bucket,
+        object,
+        generation: u64::from_be_bytes(*gen_bytes),
+        kind: *kind,
+        seq: u64::from_be_bytes(seq),
+    })
+}
+
+fn corrupt_index() -> Error {
+    Error::data("S3 decoder: corrupt scratch index (internal error)")
+}
+
+// --- spill files ------------------------------------------------------------------
+
+/// Append-only payload files `<scratch>/s3/<id>.spill`.
 struct Spill {
     dir: PathBuf,
-    files: Vec<(PathBuf, u64)>,
+    lens: Vec<u64>,
     writer: Option<(u32, File)>,
     reader: Option<(u32, File)>,
 }
 
 impl Spill {
-    fn new(dir: PathBuf) -> Self {
-        Spill {
-            dir,
-            files: Vec::new(),
-            writer: None,
-            reader: None,
-        }
+    fn path(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("{id}.spill"))
     }
 
     fn create(&mut self) -> Result<u32> {
-        if self.files.is_empty() {
-            fsutil::create_dir_all(&self.dir)?;
-        }
         let id =
-            u32::try_from(self.files.len()).map_err(|_| Error::data("too many S3 spill files"))?;
-        let path = self.dir.join(format!("{id}.spill"));
-        let f = fsutil::create_new_private(&path)?;
-        self.files.push((path, 0));
+            u32::try_from(self.lens.len()).map_err(|_| Error::data("too many S3 spill files"))?;
+        let f = fsutil::create_new_private(&self.path(id))?;
+        self.lens.push(0);
         self.writer = Some((id, f));
         Ok(id)
     }
 
     fn append(&mut self, id: u32, data: &[u8]) -> Result<Loc> {
-        let (path, len) = &mut self.files[id as usize];
+        let path = self.path(id);
         if self.writer.as_ref().map(|w| w.0) != Some(id) {
             let f = OpenOptions::new()
                 .append(true)
                 .custom_flags(libc::O_NOFOLLOW)
-                .open(&*path)
-                .io_at(path, "reopen spill file")?;
+                .open(&path)
+                .io_at(&path, "reopen spill file")?;
             self.writer = Some((id, f));
         }
         let (_, f) = self.writer.as_mut().expect("writer just set");
-        f.write_all(data).io_at(path, "write spill file")?;
+        f.write_all(data).io_at(&path, "write spill file")?;
+        let len = &mut self.lens[id as usize];
         let loc = Loc {
             file: id,
             off: *len,
@@ -158,24 +239,20 @@ impl Spill {
         Ok(loc)
     }
 
-    fn close_writer(&mut self) {
-        self.writer = None;
-    }
-
     /// Copy one spilled range to the end of `dst`.
     fn copy_to(&mut self, loc: Loc, dst: &mut File, dst_path: &Path) -> Result<()> {
-        let path = &self.files[loc.file as usize].0;
+        let path = self.path(loc.file);
         if self.reader.as_ref().map(|r| r.0) != Some(loc.file) {
-            let f = File::open(path).io_at(path, "open spill file")?;
+            let f = File::open(&path).io_at(&path, "open spill file")?;
             self.reader = Some((loc.file, f));
         }
         let (_, src) = self.reader.as_mut().expect("reader just set");
         src.seek(SeekFrom::Start(loc.off))
-            .io_at(path, "seek spill file")?;
+            .io_at(&path, "seek spill file")?;
         let n = io::copy(&mut src.take(loc.len), dst).io_at(dst_path, "write")?;
         if n != loc.len {
             return Err(Error::io_at(
-                path,
+                &path,
                 "read spill file",
                 io::Error::from(io::ErrorKind::UnexpectedEof),
             ));
@@ -186,14 +263,14 @@ impl Spill {
     /// Move a whole spill file to `dest` (copying across file systems).
     fn take_file(&mut self, id: u32, dest: &Path) -> Result<()> {
         self.reader = None;
-        let (path, len) = self.files[id as usize].clone();
+        let path = self.path(id);
         match fs::rename(&path, dest) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
                 let loc = Loc {
                     file: id,
                     off: 0,
-                    len,
+                    len: self.lens[id as usize],
                 };
                 write_via_temp(dest, |f| self.copy_to(loc, f, dest))
             }
@@ -215,19 +292,34 @@ fn write_via_temp(dest: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Re
     res
 }
 
+// --- the decoder ------------------------------------------------------------------
+
 /// The S3 decoder (upstream's `S3Encoder`, which despite its name writes
 /// the dump tree).
 pub struct S3Decoder {
     out_s3: PathBuf,
+    scratch_root: PathBuf,
     include_incomplete_uploads: bool,
     include_orphans: bool,
     rename_collisions: bool,
+    memory_budget: u64,
     warn: Warn,
-    buckets: BTreeMap<Vec<u8>, Bucket>,
+    /// Bucket metas (upstream keeps the last one handled).
+    metas: BTreeMap<Vec<u8>, json::LiveBucketMeta>,
+    /// Buckets seen only through upload records (flag on).
+    upload_buckets: BTreeSet<Vec<u8>>,
     spill: Spill,
+    /// Whether upstream would have created its scratch tree (a blob or a
+    /// chunkblob was handled), and whether we created the scratch root.
+    scratch_used: bool,
+    scratch_root_created: bool,
+    index: Option<EntrySorter>,
+    seq: u64,
+    /// The object generation whose chunks the current spill file holds.
+    run: Option<(Vec<u8>, Vec<u8>, u64, u32)>,
     chunk_blobs: HashMap<[u8; 32], Loc>,
     chunk_blob_file: Option<u32>,
-    /// The open `records.jsonl` (bucket, writer).
+    /// The open `records.jsonl`: (bucket, writer, path).
     uploads: Option<(Vec<u8>, BufWriter<File>, PathBuf)>,
     finalized: bool,
 }
@@ -237,12 +329,25 @@ impl S3Decoder {
         let o = &ctx.options;
         S3Decoder {
             out_s3: ctx.out_root.join("s3"),
+            scratch_root: ctx.scratch_root.clone(),
             include_incomplete_uploads: o.include_incomplete_uploads,
             include_orphans: o.include_orphans,
             rename_collisions: o.rename_s3_collisions,
+            memory_budget: ctx.memory_budget,
             warn: ctx.warn.clone(),
-            buckets: BTreeMap::new(),
-            spill: Spill::new(ctx.scratch_root.join("s3")),
+            metas: BTreeMap::new(),
+            upload_buckets: BTreeSet::new(),
+            spill: Spill {
+                dir: ctx.scratch_root.join("s3"),
+                lens: Vec::new(),
+                writer: None,
+                reader: None,
+            },
+            scratch_used: false,
+            scratch_root_created: false,
+            index: None,
+            seq: 0,
+            run: None,
             chunk_blobs: HashMap::new(),
             chunk_blob_file: None,
             uploads: None,
@@ -250,13 +355,29 @@ impl S3Decoder {
         }
     }
 
-    fn object_mut(&mut self, bucket: Vec<u8>, generation: u64, object: Vec<u8>) -> &mut Object {
-        self.buckets
-            .entry(bucket)
-            .or_default()
-            .objects
-            .entry((object, generation))
-            .or_default()
+    fn ensure_scratch(&mut self) -> Result<()> {
+        if self.index.is_none() {
+            if fs::symlink_metadata(&self.scratch_root).is_err() {
+                self.scratch_root_created = true;
+            }
+            fsutil::create_dir_all(&self.spill.dir)?;
+            self.index = Some(EntrySorter::new(0, self.memory_budget, &self.spill.dir));
+        }
+        Ok(())
+    }
+
+    fn index_add(
+        &mut self,
+        b: &[u8],
+        o: &[u8],
+        generation: u64,
+        kind: u8,
+        value: &[u8],
+    ) -> Result<()> {
+        self.ensure_scratch()?;
+        self.seq += 1;
+        let k = index_key(b, o, generation, kind, self.seq);
+        self.index.as_mut().expect("index just made").add(&k, value)
     }
 
     fn handle_bucket_meta(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -268,9 +389,7 @@ impl S3Decoder {
                 show(&name)
             ))
         })?;
-        let b = self.buckets.entry(name).or_default();
-        b.active_gen = live.generation;
-        b.meta = Some(live);
+        self.metas.insert(name, live);
         Ok(())
     }
 
@@ -285,9 +404,13 @@ impl S3Decoder {
             ))
         };
         let live = json::parse_live_manifest(value).map_err(bad)?;
-        let mut declared = HashMap::new();
-        for p in live.parts.iter().flatten() {
-            let sizes = p.chunk_sizes.clone().unwrap_or_default();
+        let mut e = Enc::default();
+        e.bytes(&json::render_sidecar(&live))
+            .bytes(live.upload_id.as_bytes());
+        let parts = live.parts.as_deref().unwrap_or_default();
+        e.u64(parts.len() as u64);
+        for p in parts {
+            let sizes = p.chunk_sizes.as_deref().unwrap_or_default();
             let part_version = if p.offloaded {
                 if sizes.len() as u64 != p.chunk_count {
                     return Err(bad(format!(
@@ -301,25 +424,17 @@ impl S3Decoder {
             } else {
                 p.part_version
             };
-            declared.insert(
-                PartKey {
-                    part_no: p.part_no,
-                    part_version,
-                    offloaded: p.offloaded,
-                },
-                Declared {
-                    chunk_count: p.chunk_count,
-                    chunk_sizes: sizes,
-                },
-            );
+            e.u64(p.part_no)
+                .u64(part_version)
+                .u64(u64::from(p.offloaded))
+                .u64(p.chunk_count);
+            let kept: &[u64] = if p.offloaded { sizes } else { &[] };
+            e.u64(kept.len() as u64);
+            for s in kept {
+                e.u64(*s);
+            }
         }
-        let m = Manifest {
-            sidecar: json::render_sidecar(&live),
-            upload_id: live.upload_id.clone().into_bytes(),
-            declared,
-        };
-        self.object_mut(bucket, generation, object).manifest = Some(m);
-        Ok(())
+        self.index_add(&bucket, &object, generation, REC_MANIFEST, &e.0)
     }
 
     fn handle_blob(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -340,43 +455,23 @@ impl S3Decoder {
                 io::Error::from_raw_os_error(libc::ENAMETOOLONG),
             ));
         }
-        let obj_key = (k.object, k.generation);
-        let bucket = self.buckets.entry(k.bucket).or_default();
-        let obj = bucket.objects.entry(obj_key.clone()).or_default();
-        let file = match obj.spill {
-            Some(id) => id,
-            None => {
+        self.ensure_scratch()?;
+        self.scratch_used = true;
+        let file = match &self.run {
+            Some((b, o, g, id)) if *b == k.bucket && *o == k.object && *g == k.generation => *id,
+            _ => {
                 let id = self.spill.create()?;
-                obj.spill = Some(id);
+                self.run = Some((k.bucket.clone(), k.object.clone(), k.generation, id));
                 id
             }
         };
         let loc = self.spill.append(file, value)?;
-        let upload_id: Arc<[u8]> = match &obj.last_upload {
-            Some(u) if **u == *k.upload_id => u.clone(),
-            _ => k.upload_id.into(),
-        };
-        obj.last_upload = Some(upload_id.clone());
-        let id = ChunkId {
-            part_no: k.part_no,
-            part_version: k.part_version,
-            chunk_no: k.chunk_no,
-            upload_id,
-        };
-        obj.blobs.insert(id.clone(), loc);
-        // Upstream's scratch path ignores the generation, so a later chunk
-        // with the same identity overwrites what every generation of this
-        // object reads.
-        let (object, generation) = obj_key;
-        let range = (object.clone(), 0)..=(object, u64::MAX);
-        for ((_, g), other) in bucket.objects.range_mut(range) {
-            if *g != generation {
-                if let Some(l) = other.blobs.get_mut(&id) {
-                    *l = loc;
-                }
-            }
-        }
-        Ok(())
+        let mut e = Enc::default();
+        e.chunk_id(&k)
+            .u64(u64::from(loc.file))
+            .u64(loc.off)
+            .u64(loc.len);
+        self.index_add(&k.bucket, &k.object, k.generation, REC_BLOB, &e.0)
     }
 
     fn handle_chunk_blob(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -390,6 +485,8 @@ impl S3Decoder {
                 hex::encode(actual)
             )));
         }
+        self.ensure_scratch()?;
+        self.scratch_used = true;
         let file = match self.chunk_blob_file {
             Some(id) => id,
             None => {
@@ -408,16 +505,9 @@ impl S3Decoder {
             .ok_or_else(|| malformed("chunkref key", key))?;
         let r = keys::decode_chunk_ref(value)
             .ok_or_else(|| Error::data(format!("chunkref key: {}: {BAD_CHUNK_REF}", show(key))))?;
-        let id = ChunkId {
-            part_no: k.part_no,
-            part_version: k.part_version,
-            chunk_no: k.chunk_no,
-            upload_id: k.upload_id.into(),
-        };
-        self.object_mut(k.bucket, k.generation, k.object)
-            .refs
-            .insert(id, r);
-        Ok(())
+        let mut e = Enc::default();
+        e.chunk_id(&k).bytes(&r.sha256).u64(r.size);
+        self.index_add(&k.bucket, &k.object, k.generation, REC_REF, &e.0)
     }
 
     fn handle_upload(&mut self, prefix: &'static [u8], key: &[u8], value: &[u8]) -> Result<()> {
@@ -446,13 +536,10 @@ impl S3Decoder {
             self.close_uploads()?;
             let dir = self
                 .out_s3
-                .join(std::ffi::OsStr::from_bytes(
-                    filename::encode(&bucket).as_bytes(),
-                ))
+                .join(os(filename::encode(&bucket).as_bytes()))
                 .join("_incomplete_uploads");
             let path = dir.join("records.jsonl");
-            let b = self.buckets.entry(bucket.clone()).or_default();
-            let f = if b.uploads_started {
+            let f = if self.upload_buckets.contains(&bucket) {
                 OpenOptions::new()
                     .append(true)
                     .custom_flags(libc::O_NOFOLLOW)
@@ -460,7 +547,7 @@ impl S3Decoder {
                     .io_at(&path, "reopen")?
             } else {
                 fsutil::create_dir_all(&dir)?;
-                b.uploads_started = true;
+                self.upload_buckets.insert(bucket.clone());
                 fsutil::open_sidecar_file(&path)?
             };
             self.uploads = Some((bucket, BufWriter::new(f), path));
@@ -477,83 +564,245 @@ impl S3Decoder {
         Ok(())
     }
 
-    fn finalize_all(&mut self) -> Result<()> {
-        self.spill.close_writer();
-        self.close_uploads()?;
-        let buckets = std::mem::take(&mut self.buckets);
-        for (name, b) in buckets {
-            self.flush_bucket(&name, b)?;
-        }
-        Ok(())
-    }
-
     fn emit(&self, msg: String) {
         (self.warn)(&msg);
     }
 
-    fn flush_bucket(&mut self, name: &[u8], b: Bucket) -> Result<()> {
-        if is_dot_or_empty(name) {
+    fn finalize_all(&mut self) -> Result<()> {
+        self.spill.writer = None;
+        self.close_uploads()?;
+        let mut rest: BTreeSet<Vec<u8>> = self.metas.keys().cloned().collect();
+        rest.extend(std::mem::take(&mut self.upload_buckets));
+        if let Some(index) = self.index.take() {
+            let path = self.spill.dir.join("index.fsm");
+            let f = fsutil::create_new_private(&path)?;
+            let (w, _) = index.write_to(BufWriter::with_capacity(1 << 20, f))?;
+            w.into_inner()
+                .map_err(|e| Error::io_at(&path, "write", e.into_error()))?;
+            let f = File::open(&path).io_at(&path, "open")?;
+            let mut r = FsmReader::new(BufReader::with_capacity(1 << 20, f)).map_err(|source| {
+                Error::Fsm {
+                    context: format!("read {}", path.display()),
+                    source,
+                }
+            })?;
+            let mut bucket: Option<BucketFlush> = None;
+            let mut group: Option<Group> = None;
+            while let Some(e) = r.next_entry().map_err(|source| Error::Fsm {
+                context: format!("read {}", path.display()),
+                source,
+            })? {
+                let k = parse_index_key(e.user_key).ok_or_else(corrupt_index)?;
+                if bucket.as_ref().map(|b| &b.name) != Some(&k.bucket) {
+                    if let Some(g) = group.take() {
+                        self.object_group(bucket.as_mut().expect("group has a bucket"), g)?;
+                    }
+                    if let Some(b) = bucket.take() {
+                        self.finish_bucket(b)?;
+                    }
+                    rest.remove(&k.bucket);
+                    bucket = Some(self.start_bucket(k.bucket.clone())?);
+                }
+                if group.as_ref().map(|g| &g.object) != Some(&k.object) {
+                    if let Some(g) = group.take() {
+                        self.object_group(bucket.as_mut().expect("group has a bucket"), g)?;
+                    }
+                    group = Some(Group {
+                        object: k.object.clone(),
+                        gens: BTreeMap::new(),
+                    });
+                }
+                let g = group.as_mut().expect("group just set");
+                let gs = g.gens.entry(k.generation).or_default();
+                let mut d = Dec(e.body);
+                match k.kind {
+                    REC_BLOB => {
+                        let id = d.chunk_id().ok_or_else(corrupt_index)?;
+                        let file = d.u64().ok_or_else(corrupt_index)?;
+                        let loc = Loc {
+                            file: u32::try_from(file).map_err(|_| corrupt_index())?,
+                            off: d.u64().ok_or_else(corrupt_index)?,
+                            len: d.u64().ok_or_else(corrupt_index)?,
+                        };
+                        gs.blobs.push((id, loc, k.seq));
+                    }
+                    REC_REF => {
+                        let id = d.chunk_id().ok_or_else(corrupt_index)?;
+                        let sha: [u8; 32] = d
+                            .bytes()
+                            .and_then(|b| b.try_into().ok())
+                            .ok_or_else(corrupt_index)?;
+                        let size = d.u64().ok_or_else(corrupt_index)?;
+                        gs.refs.insert(id, ChunkRef { sha256: sha, size });
+                    }
+                    _ => gs.manifest = Some(decode_manifest(&mut d).ok_or_else(corrupt_index)?),
+                }
+            }
+            if let Some(g) = group.take() {
+                self.object_group(bucket.as_mut().expect("group has a bucket"), g)?;
+            }
+            if let Some(b) = bucket.take() {
+                self.finish_bucket(b)?;
+            }
+        }
+        for name in rest {
+            let b = self.start_bucket(name)?;
+            self.finish_bucket(b)?;
+        }
+        Ok(())
+    }
+
+    /// Upstream's `flushBucket` prologue: the directory and `_bucket.json`.
+    fn start_bucket(&mut self, name: Vec<u8>) -> Result<BucketFlush> {
+        if is_dot_or_empty(&name) {
             return Err(Error::data(format!(
                 "bucket name {} is empty or a dot segment (would escape s3/ subtree): {MALFORMED}",
-                show(name)
+                show(&name)
             )));
         }
-        let dir = self.out_s3.join(std::ffi::OsStr::from_bytes(
-            filename::encode(name).as_bytes(),
-        ));
+        let dir = self.out_s3.join(os(filename::encode(&name).as_bytes()));
         fsutil::create_dir_all(&dir)?;
-        if let Some(m) = &b.meta {
-            let body = json::render_public_bucket(name, &m.owner, &m.region, &m.acl);
-            fsutil::write_tree_file(&dir.join("_bucket.json"), &body)?;
-        }
-        let active = |g: u64| b.active_gen == 0 || g == b.active_gen;
-        // Directory prefixes and the key set count every active object,
-        // manifest or not (as upstream's computeDirPrefixes does).
-        let mut dir_prefixes: HashSet<&[u8]> = HashSet::new();
-        let mut active_keys: HashSet<&[u8]> = HashSet::new();
-        let mut generations: HashMap<&[u8], usize> = HashMap::new();
-        for (object, g) in b.objects.keys() {
-            *generations.entry(object).or_default() += 1;
-            if !active(*g) {
-                continue;
+        let active_gen = match self.metas.get(&name) {
+            Some(m) => {
+                let body = json::render_public_bucket(&name, &m.owner, &m.region, &m.acl);
+                fsutil::write_tree_file(&dir.join("_bucket.json"), &body)?;
+                m.generation
             }
-            active_keys.insert(object);
-            for (i, &c) in object.iter().enumerate() {
-                if c == b'/' {
-                    dir_prefixes.insert(&object[..i]);
+            None => 0,
+        };
+        Ok(BucketFlush {
+            name,
+            dir,
+            active_gen,
+            stack: Vec::new(),
+            stale: 0,
+            keymap: None,
+        })
+    }
+
+    fn finish_bucket(&mut self, mut b: BucketFlush) -> Result<()> {
+        while let Some(p) = b.stack.pop() {
+            self.flush_pending(&mut b, p)?;
+        }
+        if b.stale > 0 {
+            self.emit(format!(
+                "s3_stale_generation_objects: bucket={} active_generation={} stale_count={} \
+                 (stale-gen objects excluded; restore would otherwise emit them under the new bucket)",
+                show(&b.name),
+                b.active_gen,
+                b.stale
+            ));
+        }
+        if let Some((w, p)) = b.keymap.take() {
+            w.into_inner()
+                .map_err(|e| Error::io_at(&p, "write", e.into_error()))?;
+        }
+        Ok(())
+    }
+
+    /// All generations of one object key: resolve upstream's shared chunk
+    /// storage, route stale generations, and put the active ones on the
+    /// prefix stack.
+    fn object_group(&mut self, b: &mut BucketFlush, g: Group) -> Result<()> {
+        // Upstream stores a chunk at a path that ignores the generation, so
+        // the last chunk written with an identity is what every generation
+        // of the key reads.
+        let mut latest: HashMap<&ChunkId, (u64, Loc)> = HashMap::new();
+        for gs in g.gens.values() {
+            for (id, loc, seq) in &gs.blobs {
+                let e = latest.entry(id).or_insert((*seq, *loc));
+                if *seq >= e.0 {
+                    *e = (*seq, *loc);
                 }
             }
         }
-        let mut keymap: Option<(BufWriter<File>, PathBuf)> = None;
-        let mut stale = 0u64;
-        for ((object, g), obj) in &b.objects {
-            if !active(*g) {
-                stale += 1;
+        let mut resolved: Vec<(u64, GenState)> = Vec::new();
+        for (generation, gs) in &g.gens {
+            let mut ids: Vec<&ChunkId> = gs.blobs.iter().map(|(id, _, _)| id).collect();
+            ids.sort();
+            ids.dedup();
+            let blobs = ids
+                .into_iter()
+                .map(|id| (id.clone(), latest[id].1))
+                .collect();
+            resolved.push((
+                *generation,
+                GenState {
+                    blobs,
+                    refs: gs.refs.clone(),
+                    manifest: gs.manifest.clone(),
+                },
+            ));
+        }
+        drop(latest);
+        let only_one = g.gens.len() == 1;
+        let mut active = Vec::new();
+        for (generation, gs) in resolved {
+            if b.active_gen != 0 && generation != b.active_gen {
+                b.stale += 1;
                 if self.include_orphans {
-                    self.flush_orphan(name, &dir, object, *g, obj)?;
+                    self.flush_orphan(b, &g.object, generation, &gs)?;
                 }
                 continue;
             }
-            let Some(manifest) = &obj.manifest else {
-                self.flush_orphan(name, &dir, object, *g, obj)?;
+            active.push((generation, gs));
+        }
+        if active.is_empty() {
+            return Ok(());
+        }
+        let key = g.object;
+        // Leave every prefix block that does not contain this key.
+        while let Some(top) = b.stack.last() {
+            if key.starts_with(&top.key) {
+                break;
+            }
+            let p = b.stack.pop().expect("non-empty stack");
+            self.flush_pending(b, p)?;
+        }
+        for p in &mut b.stack {
+            let rest = &key[p.key.len()..];
+            if rest.first() == Some(&b'/') {
+                p.dir_prefix = true;
+            }
+            if rest == LEAF_DATA_SUFFIX.as_bytes() {
+                p.leaf_target_taken = true;
+            }
+            if rest == META_RENAME_SUFFIX.as_bytes() {
+                p.meta_target_taken = true;
+            }
+        }
+        b.stack.push(Pending {
+            key,
+            gens: active,
+            single_generation: only_one,
+            dir_prefix: false,
+            leaf_target_taken: false,
+            meta_target_taken: false,
+        });
+        Ok(())
+    }
+
+    /// Upstream's `flushObjectWithCollision` for each active generation.
+    fn flush_pending(&mut self, b: &mut BucketFlush, p: Pending) -> Result<()> {
+        for (generation, gs) in &p.gens {
+            let Some(manifest) = &gs.manifest else {
+                self.flush_orphan(b, &p.key, *generation, gs)?;
                 continue;
             };
             // Upstream's order: offload resolution, name, path, then the
             // completeness check while assembling.
-            let offloaded = self.resolve_offloaded(obj, manifest)?;
-            let (target, kind) = self.resolve_name(
-                name,
-                object,
-                dir_prefixes.contains(object.as_slice()),
-                &active_keys,
-            )?;
-            let body = safe_join(&dir, &target)?;
+            let offloaded = self.resolve_offloaded(gs, manifest)?;
+            let (target, kind) = self.resolve_name(&b.name, &p)?;
+            let body = safe_join(&b.dir, &target)?;
             fsutil::create_dir_all(fsutil::parent_dir(&body))?;
-            let chunks = select_chunks(obj, manifest, offloaded)?;
-            let whole = obj
-                .spill
-                .filter(|_| generations.get(object.as_slice()) == Some(&1))
-                .filter(|&id| covers_whole_file(&chunks, id, self.spill.files[id as usize].1));
+            let chunks = select_chunks(gs, manifest, offloaded)?;
+            let whole = match chunks.first() {
+                Some(first) if p.single_generation => {
+                    let len = self.spill.lens[first.file as usize];
+                    covers_whole_file(&chunks, first.file, len).then_some(first.file)
+                }
+                _ => None,
+            };
             match whole {
                 Some(id) => self.spill.take_file(id, &body)?,
                 None => write_via_temp(&body, |f| {
@@ -566,34 +815,22 @@ impl S3Decoder {
             let sidecar = fsutil::with_suffix(&body, META_SUFFIX);
             fsutil::write_tree_file(&sidecar, &manifest.sidecar)?;
             if let Some(kind) = kind {
-                if keymap.is_none() {
-                    let p = dir.join("KEYMAP.jsonl");
-                    keymap = Some((BufWriter::new(fsutil::open_sidecar_file(&p)?), p));
+                if b.keymap.is_none() {
+                    let path = b.dir.join("KEYMAP.jsonl");
+                    b.keymap = Some((BufWriter::new(fsutil::open_sidecar_file(&path)?), path));
                 }
-                let (w, p) = keymap.as_mut().expect("keymap just opened");
+                let (w, path) = b.keymap.as_mut().expect("keymap just opened");
                 let mut line = JsonWriter::compact(Escape::NoHtml);
                 line.begin_object()
                     .key("encoded")
                     .string_bytes(&target)
                     .key("original")
-                    .string(&URL_SAFE_NO_PAD.encode(object))
+                    .string(&URL_SAFE_NO_PAD.encode(&p.key))
                     .key("kind")
                     .string(kind)
                     .end_object();
-                w.write_all(&line.finish_line()).io_at(p, "write")?;
+                w.write_all(&line.finish_line()).io_at(path, "write")?;
             }
-        }
-        if stale > 0 {
-            self.emit(format!(
-                "s3_stale_generation_objects: bucket={} active_generation={} stale_count={stale} \
-                 (stale-gen objects excluded; restore would otherwise emit them under the new bucket)",
-                show(name),
-                b.active_gen
-            ));
-        }
-        if let Some((w, p)) = keymap {
-            w.into_inner()
-                .map_err(|e| Error::io_at(&p, "write", e.into_error()))?;
         }
         Ok(())
     }
@@ -602,16 +839,16 @@ impl S3Decoder {
     /// the manifest's upload and declared offloaded parts whose payload is
     /// present, size-checked; a missing payload is skipped (completeness
     /// fails later).
-    fn resolve_offloaded<'o>(
+    fn resolve_offloaded<'g>(
         &self,
-        obj: &'o Object,
+        gs: &'g GenState,
         m: &Manifest,
-    ) -> Result<Vec<(&'o ChunkId, Loc)>> {
-        let mut refs: Vec<(&ChunkId, &ChunkRef)> = obj.refs.iter().collect();
+    ) -> Result<Vec<(&'g ChunkId, Loc)>> {
+        let mut refs: Vec<(&ChunkId, &ChunkRef)> = gs.refs.iter().collect();
         refs.sort_by(|a, b| a.0.cmp(b.0));
         let mut out = Vec::new();
         for (id, r) in refs {
-            if *id.upload_id != *m.upload_id {
+            if id.upload_id != m.upload_id {
                 continue;
             }
             let pk = PartKey {
@@ -646,13 +883,8 @@ impl S3Decoder {
     }
 
     /// Upstream's `resolveObjectFilename`: (relative target, KEYMAP kind).
-    fn resolve_name(
-        &self,
-        bucket: &[u8],
-        object: &[u8],
-        is_dir_prefix: bool,
-        active_keys: &HashSet<&[u8]>,
-    ) -> Result<(Vec<u8>, Option<&'static str>)> {
+    fn resolve_name(&self, bucket: &[u8], p: &Pending) -> Result<(Vec<u8>, Option<&'static str>)> {
+        let object = p.key.as_slice();
         let collide = |what: &str, target: &[u8]| {
             Error::data(format!(
                 "bucket {} object {} {what} rename target {} is also a real object key (rename in S3 first): {COLLISION}",
@@ -670,14 +902,14 @@ impl S3Decoder {
                 )));
             }
             let target = [object, META_RENAME_SUFFIX.as_bytes()].concat();
-            if active_keys.contains(target.as_slice()) {
+            if p.meta_target_taken {
                 return Err(collide("meta-suffix", &target));
             }
             return Ok((target, Some(KIND_META_SUFFIX_RENAME)));
         }
-        if is_dir_prefix {
+        if p.dir_prefix {
             let target = [object, LEAF_DATA_SUFFIX.as_bytes()].concat();
-            if active_keys.contains(target.as_slice()) {
+            if p.leaf_target_taken {
                 return Err(collide("leaf-data", &target));
             }
             return Ok((target, Some(KIND_S3_LEAF_DATA)));
@@ -689,19 +921,18 @@ impl S3Decoder {
     /// are written out only with `--include-orphans`.
     fn flush_orphan(
         &mut self,
-        bucket: &[u8],
-        bucket_dir: &Path,
+        b: &BucketFlush,
         object: &[u8],
         generation: u64,
-        obj: &Object,
+        gs: &GenState,
     ) -> Result<()> {
         self.emit(format!(
             "s3_orphan_chunks: bucket={} object={} chunks={} (blob chunks present but no !s3|obj|head record matched)",
-            show(bucket),
+            show(&b.name),
             show(object),
-            obj.blobs.len()
+            gs.blobs.len()
         ));
-        if !self.include_orphans || obj.blobs.is_empty() {
+        if !self.include_orphans || gs.blobs.is_empty() {
             return Ok(());
         }
         if is_dot_or_empty(object) {
@@ -710,16 +941,13 @@ impl S3Decoder {
                 show(object)
             )));
         }
-        let dir = bucket_dir
+        let dir = b
+            .dir
             .join("_orphans")
-            .join(std::ffi::OsStr::from_bytes(
-                filename::encode(object).as_bytes(),
-            ))
+            .join(os(filename::encode(object).as_bytes()))
             .join(format!("gen-{generation}"));
         fsutil::create_dir_all(&dir)?;
-        let mut chunks: Vec<(&ChunkId, &Loc)> = obj.blobs.iter().collect();
-        chunks.sort_by(|a, b| a.0.cmp(b.0));
-        for (id, loc) in chunks {
+        for (id, loc) in &gs.blobs {
             let name = scratch_name(&id.upload_id, id.part_no, id.chunk_no, id.part_version);
             let path = dir.join(name);
             let mut f = fsutil::create_tree_file(&path)?;
@@ -747,25 +975,113 @@ impl AdapterDecoder for S3Decoder {
             return Ok(());
         }
         let res = self.finalize_all();
+        self.index = None;
         self.spill.writer = None;
         self.spill.reader = None;
-        match fs::remove_dir_all(&self.spill.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) if res.is_ok() => return Err(Error::io_at(&self.spill.dir, "remove", e)),
-            Err(_) => {}
+        let mut cleanup = match fs::remove_dir_all(&self.spill.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(Error::io_at(&self.spill.dir, "remove", e))
+            }
+            _ => Ok(()),
+        };
+        // Upstream only makes its scratch tree for payloads; when we needed
+        // one just for the record index, leave no trace of it.
+        if !self.scratch_used && self.scratch_root_created {
+            if let Err(e) = fs::remove_dir(&self.scratch_root) {
+                cleanup = cleanup.and(Err(Error::io_at(&self.scratch_root, "remove", e)));
+            }
         }
-        res
+        res.and(cleanup)
     }
+}
+
+/// Per-bucket state while its records are read back.
+struct BucketFlush {
+    name: Vec<u8>,
+    dir: PathBuf,
+    active_gen: u64,
+    /// Active objects whose keys are byte-prefixes of one another, waiting
+    /// until no later key can start with them.
+    stack: Vec<Pending>,
+    stale: u64,
+    keymap: Option<(BufWriter<File>, PathBuf)>,
+}
+
+/// The records of one object key, by generation.
+struct Group {
+    object: Vec<u8>,
+    gens: BTreeMap<u64, RawGen>,
+}
+
+#[derive(Default)]
+struct RawGen {
+    /// (identity, location, arrival); the latest arrival of an identity
+    /// wins.
+    blobs: Vec<(ChunkId, Loc, u64)>,
+    refs: HashMap<ChunkId, ChunkRef>,
+    manifest: Option<Manifest>,
+}
+
+/// One generation of an object, chunk locations resolved.
+struct GenState {
+    /// Distinct blob chunks (upstream's `chunkPaths` before offload
+    /// resolution), sorted by identity.
+    blobs: Vec<(ChunkId, Loc)>,
+    refs: HashMap<ChunkId, ChunkRef>,
+    manifest: Option<Manifest>,
+}
+
+struct Pending {
+    key: Vec<u8>,
+    gens: Vec<(u64, GenState)>,
+    /// The key's records had a single generation (so its spill file is
+    /// read by nobody else).
+    single_generation: bool,
+    /// Another active key continues this one with `/`.
+    dir_prefix: bool,
+    /// `<key>.elastickv-leaf-data` / `<key>.user-data` is an active key.
+    leaf_target_taken: bool,
+    meta_target_taken: bool,
+}
+
+fn decode_manifest(d: &mut Dec<'_>) -> Option<Manifest> {
+    let sidecar = d.bytes()?.to_vec();
+    let upload_id = d.bytes()?.to_vec();
+    let mut declared = BTreeMap::new();
+    for _ in 0..d.u64()? {
+        let pk = PartKey {
+            part_no: d.u64()?,
+            part_version: d.u64()?,
+            offloaded: d.u64()? != 0,
+        };
+        let chunk_count = d.u64()?;
+        let n = d.u64()?;
+        let mut chunk_sizes = Vec::new();
+        for _ in 0..n {
+            chunk_sizes.push(d.u64()?);
+        }
+        declared.insert(
+            pk,
+            Declared {
+                chunk_count,
+                chunk_sizes,
+            },
+        );
+    }
+    Some(Manifest {
+        sidecar,
+        upload_id,
+        declared,
+    })
 }
 
 /// Upstream's `filterChunksForManifest` + `verifyChunkCompleteness`: the
 /// payload locations of the body, in assembly order.
-fn select_chunks(obj: &Object, m: &Manifest, offloaded: Vec<(&ChunkId, Loc)>) -> Result<Vec<Loc>> {
+fn select_chunks(gs: &GenState, m: &Manifest, offloaded: Vec<(&ChunkId, Loc)>) -> Result<Vec<Loc>> {
     let declared_nonempty = |pk: &PartKey| m.declared.get(pk).is_some_and(|d| d.chunk_count > 0);
     let upload_ok = |u: &[u8]| m.upload_id.is_empty() || u == m.upload_id.as_slice();
     let mut chosen: Vec<(PartKey, &ChunkId, Loc)> = Vec::new();
-    let blobs = obj.blobs.iter().map(|(id, loc)| (id, *loc, false));
+    let blobs = gs.blobs.iter().map(|(id, loc)| (id, *loc, false));
     let refs = offloaded.into_iter().map(|(id, loc)| (id, loc, true));
     for (id, loc, off) in blobs.chain(refs) {
         let pk = PartKey {
@@ -783,9 +1099,7 @@ fn select_chunks(obj: &Object, m: &Manifest, offloaded: Vec<(&ChunkId, Loc)>) ->
     for (pk, id, _) in &chosen {
         seen.entry(*pk).or_default().insert(id.chunk_no);
     }
-    let mut declared: Vec<(&PartKey, &Declared)> = m.declared.iter().collect();
-    declared.sort_by_key(|(pk, _)| (pk.part_no, pk.part_version, pk.offloaded));
-    for (pk, d) in declared {
+    for (pk, d) in &m.declared {
         if d.chunk_count == 0 {
             continue;
         }
@@ -862,7 +1176,7 @@ fn safe_join(root: &Path, rel: &[u8]) -> Result<PathBuf> {
             "has an empty or dot path segment (rename in S3 first)",
         ));
     }
-    Ok(root.join(std::ffi::OsStr::from_bytes(rel)))
+    Ok(root.join(os(rel)))
 }
 
 #[cfg(test)]
@@ -901,5 +1215,34 @@ mod tests {
         assert!(!covers_whole_file(&[l(1, 0, 3)], 1, 5));
         assert!(!covers_whole_file(&[l(0, 0, 5)], 1, 5));
         assert!(!covers_whole_file(&[], 1, 0));
+    }
+
+    #[test]
+    fn index_keys_sort_by_bucket_object_generation() {
+        let mut ks = [
+            index_key(b"b", b"a/b", 1, REC_BLOB, 9),
+            index_key(b"b", b"a", 2, REC_BLOB, 1),
+            index_key(b"b", b"a", 1, REC_MANIFEST, 3),
+            index_key(b"a", b"zzz", 1, REC_BLOB, 4),
+            index_key(b"b", b"a\0", 1, REC_BLOB, 5),
+            index_key(b"b", b"a.txt", 1, REC_BLOB, 6),
+        ];
+        ks.sort();
+        let got: Vec<(Vec<u8>, Vec<u8>, u64)> = ks
+            .iter()
+            .map(|k| {
+                let p = parse_index_key(k).unwrap();
+                (p.bucket, p.object, p.generation)
+            })
+            .collect();
+        let want: Vec<(Vec<u8>, Vec<u8>, u64)> = vec![
+            (b"a".to_vec(), b"zzz".to_vec(), 1),
+            (b"b".to_vec(), b"a".to_vec(), 1),
+            (b"b".to_vec(), b"a".to_vec(), 2),
+            (b"b".to_vec(), b"a\0".to_vec(), 1),
+            (b"b".to_vec(), b"a.txt".to_vec(), 1),
+            (b"b".to_vec(), b"a/b".to_vec(), 1),
+        ];
+        assert_eq!(got, want);
     }
 }

@@ -83,6 +83,13 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Decode one segment at the start of `src`: (raw bytes, the rest).
+pub fn split_segment(src: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let mut c = Cursor { key: src, pos: 0 };
+    let seg = c.segment()?;
+    Some((seg, &src[c.pos..]))
+}
+
 pub fn bucket_meta_key(bucket: &[u8]) -> Vec<u8> {
     let mut k = BUCKET_META.to_vec();
     push_segment(&mut k, bucket);
