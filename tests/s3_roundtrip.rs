@@ -28,6 +28,10 @@ struct Obj {
     /// Chunk size of the source record layout (not the restore's 1 MiB).
     src_chunk: usize,
     two_parts: bool,
+    /// Source chunks as chunk references + content-addressed payloads.
+    offloaded: bool,
+    /// A leftover chunk of an older upload that must not be assembled.
+    stale_upload: bool,
     etag: String,
     content_type: String,
     metadata: Vec<(String, String)>,
@@ -106,19 +110,20 @@ fn obj() -> impl Strategy<Value = Obj> {
         size(),
         any::<u8>(),
         prop_oneof![Just(CHUNK), 1usize..5000, 300_000usize..700_000],
-        any::<bool>(),
-        text(),
-        text(),
+        (any::<bool>(), any::<bool>(), any::<bool>()),
+        (text(), text()),
         prop::collection::vec((text(), text()), 0..3),
         prop_oneof![Just(0u64), 1u64..(1u64 << 62)],
     )
         .prop_map(
-            |(key, size, seed, src_chunk, two_parts, etag, content_type, metadata, hlc)| Obj {
+            |(key, size, seed, src_chunk, flags, (etag, content_type), metadata, hlc)| Obj {
                 key,
                 size,
                 seed,
                 src_chunk,
-                two_parts,
+                two_parts: flags.0,
+                offloaded: flags.1,
+                stale_upload: flags.2,
                 etag,
                 content_type,
                 metadata,
@@ -201,7 +206,7 @@ fn write_source(buckets: &[Bucket], path: &Path) {
                     continue;
                 }
                 for (i, c) in part.iter().enumerate() {
-                    let k = ChunkKey {
+                    let mut k = ChunkKey {
                         bucket: name.to_vec(),
                         generation: b.generation,
                         object: o.key.clone(),
@@ -210,12 +215,35 @@ fn write_source(buckets: &[Bucket], path: &Path) {
                         chunk_no: i as u64,
                         part_version: 0,
                     };
-                    recs.insert(keys::chunk_key(keys::BLOB, &k), c.to_vec());
+                    if o.offloaded {
+                        k.part_version = 3;
+                        let d = keys::sha256(c);
+                        recs.insert(keys::chunk_blob_key(&d), c.to_vec());
+                        recs.insert(
+                            keys::chunk_key(keys::CHUNK_REF, &k),
+                            keys::encode_chunk_ref(&d, c.len() as u64, b"n1", &[]),
+                        );
+                    } else {
+                        recs.insert(keys::chunk_key(keys::BLOB, &k), c.to_vec());
+                    }
+                    if o.stale_upload && i == 0 {
+                        k.upload_id = b"up-0".to_vec();
+                        recs.insert(keys::chunk_key(keys::BLOB, &k), b"stale".to_vec());
+                    }
                 }
-                parts.push(format!(
-                    r#"{{"part_no":{part_no},"chunk_count":{}}}"#,
-                    part.len()
-                ));
+                if o.offloaded {
+                    let sizes: Vec<String> = part.iter().map(|c| c.len().to_string()).collect();
+                    parts.push(format!(
+                        r#"{{"part_no":{part_no},"chunk_count":{},"chunk_sizes":[{}],"offloaded":true,"chunk_ref_version":3}}"#,
+                        part.len(),
+                        sizes.join(",")
+                    ));
+                } else {
+                    parts.push(format!(
+                        r#"{{"part_no":{part_no},"chunk_count":{}}}"#,
+                        part.len()
+                    ));
+                }
             }
             let md: Vec<String> = o
                 .metadata
