@@ -39,20 +39,42 @@ pub fn write_record(out: &mut Vec<u8>, encoded: &str, original: &[u8], kind: &st
     out.extend_from_slice(&w.finish_line());
 }
 
-/// Parse one line with upstream's reader rules.
+/// Parse one line with upstream's reader rules: the three fields must be
+/// present under their exact names and not `null` (Go checks a
+/// `map[string]json.RawMessage`), then the struct decode assigns them
+/// case-insensitively with the last non-null occurrence winning.
 pub fn parse_record(line: &[u8]) -> Result<Record, String> {
     if line.iter().all(|b| b.is_ascii_whitespace()) {
         return Err("blank line".into());
     }
     let v = gojson::parse(line).map_err(|e| e.to_string())?;
-    if !matches!(v, gojson::Value::Object(_)) {
+    let gojson::Value::Object(members) = &v else {
         return Err(format!("record is a JSON {}, not an object", v.kind()));
+    };
+    for name in ["encoded", "original", "kind"] {
+        match v.get_exact(name) {
+            None => return Err(format!("missing field {name:?}")),
+            Some(gojson::Value::Null) => return Err(format!("field {name:?} is null")),
+            Some(_) => {}
+        }
     }
     let field = |name: &str| -> Result<String, String> {
-        match v.get(name) {
-            None | Some(gojson::Value::Null) => Err(format!("missing or null {name:?}")),
-            Some(x) => x.go_string(),
+        let mut out = String::new();
+        for (k, val) in members {
+            if k == name || gojson::fold_eq(k, name) {
+                match val {
+                    gojson::Value::Null => {}
+                    gojson::Value::String(s) => out.clone_from(s),
+                    other => {
+                        return Err(format!(
+                            "cannot unmarshal {} into Go struct field of type string",
+                            other.kind()
+                        ));
+                    }
+                }
+            }
         }
+        Ok(out)
     };
     let encoded = field("encoded")?;
     let original = field("original")?;
@@ -75,34 +97,46 @@ pub fn parse_record(line: &[u8]) -> Result<Record, String> {
 /// Read all records, failing on the first bad line (1-based line number in
 /// the error). CRLF endings and a missing final newline are accepted.
 pub fn read_records(r: impl Read) -> Result<Vec<Record>, String> {
-    let mut br = BufReader::new(r);
     let mut out = Vec::new();
+    for_each_record(r, |rec| {
+        out.push(rec);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Stream the records to `f` line by line, as upstream's scanner does: a
+/// line (before its `\n`, counting any `\r`) must be shorter than
+/// `MAX_LINE`; an error from `f` stops the read and gets the line number.
+pub fn for_each_record(
+    r: impl Read,
+    mut f: impl FnMut(Record) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut br = BufReader::new(r);
     let mut line = Vec::new();
     let mut n = 0usize;
     loop {
         line.clear();
         let got = (&mut br)
-            .take(MAX_LINE as u64 + 2)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| e.to_string())?;
         if got == 0 {
-            break;
+            return Ok(());
         }
         n += 1;
         if line.last() == Some(&b'\n') {
             line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-        } else if got as u64 > MAX_LINE as u64 {
-            return Err(format!("line {n}: longer than {MAX_LINE} bytes"));
         }
-        if line.len() > MAX_LINE {
-            return Err(format!("line {n}: longer than {MAX_LINE} bytes"));
+        if line.len() >= MAX_LINE {
+            return Err(format!("line {n}: longer than {} bytes", MAX_LINE - 1));
         }
-        out.push(parse_record(&line).map_err(|e| format!("line {n}: {e}"))?);
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let rec = parse_record(&line).map_err(|e| format!("line {n}: {e}"))?;
+        f(rec).map_err(|e| format!("line {n}: {e}"))?;
     }
-    Ok(out)
 }
 
 /// `LoadKeymap`: encoded → original, last record wins.
@@ -141,6 +175,34 @@ mod tests {
         assert!(
             read_records(&b"{\"encoded\":\"e\",\"original\":\"!!\",\"kind\":\"k\"}"[..]).is_err()
         );
+        // Exact field names for presence, case-insensitive assignment.
+        assert!(
+            read_records(&b"{\"Encoded\":\"e\",\"original\":\"\",\"kind\":\"k\"}"[..]).is_err()
+        );
+        let r = read_records(
+            &b"{\"encoded\":\"e\",\"ENCODED\":null,\"original\":\"\",\"kind\":\"k\",\"Kind\":\"j\"}"[..],
+        )
+        .unwrap();
+        assert_eq!((r[0].encoded.as_str(), r[0].kind.as_str()), ("e", "j"));
+        assert!(
+            read_records(
+                &b"{\"encoded\":null,\"Encoded\":\"e\",\"original\":\"\",\"kind\":\"k\"}"[..]
+            )
+            .is_err()
+        );
+        // A line (with its \r) must be shorter than 4 MiB.
+        let long = |len: usize, tail: &[u8]| {
+            let mut v =
+                b"{\"encoded\":\"e\",\"kind\":\"k\",\"original\":\"QQ\",\"pad\":\"".to_vec();
+            v.resize(len - 2 - tail.len(), b'Q');
+            v.extend_from_slice(b"\"}");
+            v.extend_from_slice(tail);
+            v
+        };
+        assert!(read_records(&long(MAX_LINE - 1, b"")[..]).is_ok());
+        assert!(read_records(&[long(MAX_LINE - 1, b""), b"\n".to_vec()].concat()[..]).is_ok());
+        assert!(read_records(&long(MAX_LINE, b"")[..]).is_err());
+        assert!(read_records(&[long(MAX_LINE, b"\r"), b"\n".to_vec()].concat()[..]).is_err());
         let m = load_last_wins(
             &b"{\"encoded\":\"e\",\"original\":\"QQ\",\"kind\":\"k\"}\r\n{\"encoded\":\"e\",\"original\":\"Qg\",\"kind\":\"k\"}"[..],
         )
