@@ -182,7 +182,11 @@ fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
         match q.kind {
             Kind::Partitioned => {
                 pc = 1 << q.pc_exp;
-                ftl = if q.per_queue { "perQueue" } else { "perMessageGroupId" };
+                ftl = if q.per_queue {
+                    "perQueue"
+                } else {
+                    "perMessageGroupId"
+                };
                 meta.insert("partition_count".into(), json!(pc));
                 meta.insert("fifo_throughput_limit".into(), json!(ftl));
                 if q.scope == "messageGroup" {
@@ -214,7 +218,10 @@ fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
                 o.insert("body".into(), body_json(b));
             }
             if m.extra {
-                o.insert("md5_of_body".into(), json!("0cc175b9c0f1b6a831c399e269772661"));
+                o.insert(
+                    "md5_of_body".into(),
+                    json!("0cc175b9c0f1b6a831c399e269772661"),
+                );
                 o.insert("sender_id".into(), json!("AIDA<x>"));
                 o.insert("dead_letter_source_arn".into(), json!("arn:aws:sqs:q&"));
                 o.insert("visible_at_millis".into(), json!(99));
@@ -226,7 +233,10 @@ fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
             }
             o.insert("send_timestamp_millis".into(), json!(m.ts));
             o.insert("available_at_millis".into(), json!(m.ts + m.delay));
-            o.insert("queue_generation".into(), json!(if m.extra { 7 } else { 1 }));
+            o.insert(
+                "queue_generation".into(),
+                json!(if m.extra { 7 } else { 1 }),
+            );
             if fifo {
                 o.insert("message_group_id".into(), json!(m.group));
                 o.insert("message_deduplication_id".into(), json!(m.dedup));
@@ -257,7 +267,9 @@ fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
         if q.kind == Kind::Partitioned {
             let mut s = q.shuffle_seed;
             for i in (1..lines.len()).rev() {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 lines.swap(i, (s >> 33) as usize % (i + 1));
             }
         }
@@ -271,7 +283,12 @@ fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
     root
 }
 
-fn encode(input: &Path, output: &Path, self_test: bool, budget: Option<u64>) -> (String, Option<bool>) {
+fn encode(
+    input: &Path,
+    output: &Path,
+    self_test: bool,
+    budget: Option<u64>,
+) -> (String, Option<bool>) {
     let mut job = EncodeJob::new(input, output);
     job.adapters = sqs_only();
     job.self_test = self_test;
@@ -308,7 +325,10 @@ fn sqs_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if p.is_dir() {
                 go(base, &p, out);
             } else {
-                out.push((p.strip_prefix(base).unwrap().to_path_buf(), fs::read(&p).unwrap()));
+                out.push((
+                    p.strip_prefix(base).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                ));
             }
         }
     }
@@ -388,7 +408,11 @@ fn spilling_gives_the_same_bytes_and_trees() {
     // far below this dump's size.
     let (small, _) = encode(&dump, &t.path().join("small.fsm"), false, Some(1));
     assert_eq!(big, small);
-    decode(&t.path().join("big.fsm"), &t.path().join("t-big"), 256 << 20);
+    decode(
+        &t.path().join("big.fsm"),
+        &t.path().join("t-big"),
+        256 << 20,
+    );
     decode(&t.path().join("big.fsm"), &t.path().join("t-small"), 1);
     let a = sqs_files(&t.path().join("t-big"));
     let b = sqs_files(&t.path().join("t-small"));
@@ -397,7 +421,12 @@ fn spilling_gives_the_same_bytes_and_trees() {
     // The decoder's scratch space is gone (S3, which keeps `.scratch/`,
     // is not enabled).
     assert!(!t.path().join("t-small/.scratch").exists());
-    let (again, st) = encode(&t.path().join("t-small"), &t.path().join("again.fsm"), true, Some(1));
+    let (again, st) = encode(
+        &t.path().join("t-small"),
+        &t.path().join("again.fsm"),
+        true,
+        Some(1),
+    );
     assert_eq!(again, big);
     assert_eq!(st, Some(true));
 }

@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::keys::{self, MSG_DATA, QUEUE_GEN, QUEUE_META};
-use super::model::{self, META_MAGIC, MESSAGE_MAGIC, Message, QueueMeta};
+use super::model::{self, MESSAGE_MAGIC, META_MAGIC, Message, QueueMeta};
 use super::spill::{self, SpillSorter};
 use crate::adapter::{AdapterDecoder, AdapterKind, DecodeContext, Warn};
 use crate::error::{Error, IoResultExt, Result};

@@ -57,7 +57,10 @@ pub fn encode(ctx: &EncodeContext<'_>, sink: &mut dyn EntrySink) -> Result<()> {
     let mut dedup = DedupRows::new(ctx.memory_budget, ctx.scratch_dir);
     for d in dirs {
         ctx.cancel.check()?;
-        if excluded_dirs.iter().any(|x| d.as_encoded_bytes() == x.as_bytes()) {
+        if excluded_dirs
+            .iter()
+            .any(|x| d.as_encoded_bytes() == x.as_bytes())
+        {
             continue;
         }
         encode_queue(ctx, sink, &mut dedup, &root.join(&d))?;
@@ -115,14 +118,18 @@ pub fn read_queue_meta(path: &Path) -> Result<QueueMeta> {
     }
     let bytes = fsutil::read_input_file(path)?;
     let (_, end) = parse_prefix(&bytes).map_err(|e| {
-        if e.msg == "unexpected end of JSON input" && bytes.iter().all(|c| c.is_ascii_whitespace()) {
+        if e.msg == "unexpected end of JSON input" && bytes.iter().all(|c| c.is_ascii_whitespace())
+        {
             Error::data_at(path, "EOF")
         } else {
             Error::data_at(path, e)
         }
     })?;
     let rest = &bytes[end..];
-    if let Some(i) = rest.iter().position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+    if let Some(i) = rest
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         if !matches!(rest[i], b']' | b'}') {
             return Err(Error::data_at(
                 path,
@@ -151,15 +158,11 @@ pub fn validate_meta(m: &QueueMeta) -> Result<(), String> {
         return Err(format!("partition_count {pc} must be a power of two"));
     }
     if pc > MAX_PARTITIONS {
-        return Err(format!(
-            "partition_count {pc} exceeds max {MAX_PARTITIONS}"
-        ));
+        return Err(format!("partition_count {pc} exceeds max {MAX_PARTITIONS}"));
     }
     if !m.fifo {
         if pc > 1 {
-            return Err(format!(
-                "partition_count {pc} is only valid on FIFO queues"
-            ));
+            return Err(format!("partition_count {pc} is only valid on FIFO queues"));
         }
         if !ftl.is_empty() {
             return Err(format!(
@@ -223,7 +226,11 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
         }
         return Ok(());
     }
-    let want = keys::partition_for(pc, &meta.fifo_throughput_limit, m.message_group_id.as_bytes());
+    let want = keys::partition_for(
+        pc,
+        &meta.fifo_throughput_limit,
+        m.message_group_id.as_bytes(),
+    );
     if p != want {
         return Err(format!(
             "queue {name:?} (partition_count={pc}, group_id={:?}): message {:?} partition={p}, \
@@ -275,10 +282,7 @@ fn encode_messages(
             Ok(Some(v)) => v,
             Ok(None) => break,
             Err(ReadError::UnexpectedEof { line }) => {
-                return Err(Error::data_at(
-                    path,
-                    format!("line {line}: unexpected EOF"),
-                ));
+                return Err(Error::data_at(path, format!("line {line}: unexpected EOF")));
             }
             Err(ReadError::Io(e)) => return Err(Error::io_at(path, "read", e)),
         };
@@ -435,7 +439,10 @@ mod tests {
             r#"{"format_version":1,"fifo":true,"partition_count":64}"#,
             "exceeds max 32",
         );
-        bad(r#"{"format_version":1,"partition_count":2}"#, "only valid on FIFO");
+        bad(
+            r#"{"format_version":1,"partition_count":2}"#,
+            "only valid on FIFO",
+        );
         bad(
             r#"{"format_version":1,"fifo_throughput_limit":"perQueue"}"#,
             "only valid on FIFO",
@@ -454,8 +461,12 @@ mod tests {
         );
         ok(r#"{"format_version":1,"fifo":true,"partition_count":1}"#);
         ok(r#"{"format_version":1,"partition_count":1}"#);
-        ok(r#"{"format_version":1,"fifo":true,"partition_count":32,"fifo_throughput_limit":"perMessageGroupId","deduplication_scope":"messageGroup"}"#);
-        ok(r#"{"format_version":1,"fifo":true,"partition_count":2,"fifo_throughput_limit":"perQueue"}"#);
+        ok(
+            r#"{"format_version":1,"fifo":true,"partition_count":32,"fifo_throughput_limit":"perMessageGroupId","deduplication_scope":"messageGroup"}"#,
+        );
+        ok(
+            r#"{"format_version":1,"fifo":true,"partition_count":2,"fifo_throughput_limit":"perQueue"}"#,
+        );
     }
 
     #[test]
@@ -476,15 +487,35 @@ mod tests {
         };
         assert!(check_partition(&q(0, ""), &m(None, "")).is_ok());
         assert!(check_partition(&q(1, ""), &m(Some(0), "")).is_ok());
-        assert!(check_partition(&q(0, ""), &m(Some(1), "")).unwrap_err().contains("classic"));
+        assert!(
+            check_partition(&q(0, ""), &m(Some(1), ""))
+                .unwrap_err()
+                .contains("classic")
+        );
         let hq = q(2, PER_MESSAGE_GROUP);
-        assert!(check_partition(&hq, &m(None, "g1")).unwrap_err().contains("missing"));
-        assert!(check_partition(&hq, &m(Some(2), "g1")).unwrap_err().contains("out of range"));
-        assert!(check_partition(&hq, &m(Some(0), "g1")).unwrap_err().contains("partitionFor=1"));
+        assert!(
+            check_partition(&hq, &m(None, "g1"))
+                .unwrap_err()
+                .contains("missing")
+        );
+        assert!(
+            check_partition(&hq, &m(Some(2), "g1"))
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            check_partition(&hq, &m(Some(0), "g1"))
+                .unwrap_err()
+                .contains("partitionFor=1")
+        );
         assert!(check_partition(&hq, &m(Some(1), "g1")).is_ok());
         assert!(check_partition(&hq, &m(Some(0), "")).is_ok());
         let pq = q(2, PER_QUEUE);
-        assert!(check_partition(&pq, &m(Some(1), "g1")).unwrap_err().contains("want 0"));
+        assert!(
+            check_partition(&pq, &m(Some(1), "g1"))
+                .unwrap_err()
+                .contains("want 0")
+        );
         assert!(check_partition(&pq, &m(Some(0), "g1")).is_ok());
         // The raw count decides: "" throughput on 4 partitions still hashes.
         let raw = q(4, "");

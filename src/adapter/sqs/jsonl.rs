@@ -11,7 +11,9 @@ use std::io::BufRead;
 pub enum ReadError {
     Io(std::io::Error),
     /// The input ended inside a value that started on `line`.
-    UnexpectedEof { line: u64 },
+    UnexpectedEof {
+        line: u64,
+    },
 }
 
 pub struct ValueReader<R> {
@@ -172,8 +174,11 @@ mod tests {
     #[test]
     fn go_decoder_boundaries() {
         for cap in [1, 2, 7, 4096] {
-            let got = values(b"{\"a\":\"}\\\"{\"}\n\n  {\"b\":[1,{}]}{\"c\":1}\n null 12 \"s\"\n", cap)
-                .unwrap();
+            let got = values(
+                b"{\"a\":\"}\\\"{\"}\n\n  {\"b\":[1,{}]}{\"c\":1}\n null 12 \"s\"\n",
+                cap,
+            )
+            .unwrap();
             let want: Vec<(String, u64)> = vec![
                 ("{\"a\":\"}\\\"{\"}".into(), 1),
                 ("{\"b\":[1,{}]}".into(), 3),

@@ -91,7 +91,12 @@ pub fn data_key(queue: &[u8], partition: Option<u32>, message_id: &[u8]) -> Vec<
 }
 
 /// The visibility index row; `visible_at` is the message's `available_at`.
-pub fn vis_key(queue: &[u8], partition: Option<u32>, visible_at: i64, message_id: &[u8]) -> Vec<u8> {
+pub fn vis_key(
+    queue: &[u8],
+    partition: Option<u32>,
+    visible_at: i64,
+    message_id: &[u8],
+) -> Vec<u8> {
     let mut k = message_head(MSG_VIS, queue, partition);
     k.extend_from_slice(&clamp_millis(visible_at).to_be_bytes());
     push_segment(&mut k, message_id);
@@ -280,7 +285,8 @@ mod tests {
         let k = data_key(b"p.fifo", Some(1), b"mid-001");
         assert_eq!(
             &k[..],
-            &b"!sqs|msg|data|p|cC5maWZv|\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01bWlkLTAwMQ"[..]
+            &b"!sqs|msg|data|p|cC5maWZv|\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01bWlkLTAwMQ"
+                [..]
         );
         let d = dedup_key(b"p.fifo", Some((1, b"g1")), b"d0");
         assert_eq!(
@@ -341,7 +347,10 @@ mod tests {
         assert_eq!(parse_side_key(&k, MSG_VIS).unwrap(), b"cQ");
         // The queue sequence counter has no trailer: upstream's quirk.
         let e = parse_side_key(&queue_seq_key(b"q"), QUEUE_SEQ).unwrap_err();
-        assert_eq!(e, "queue segment not found after prefix \"!sqs|queue|seq|\"");
+        assert_eq!(
+            e,
+            "queue segment not found after prefix \"!sqs|queue|seq|\""
+        );
         // Classic side keys do not validate the segment's base64.
         assert_eq!(
             parse_side_key(b"!sqs|queue|tombstone|c\0\0", QUEUE_TOMBSTONE).unwrap(),

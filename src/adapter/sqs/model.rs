@@ -82,7 +82,10 @@ fn set_string(dst: &mut String, v: &Value, field: &str) -> Result<(), String> {
         }
         other => Err(field_err(
             field,
-            format!("cannot unmarshal {} into Go value of type string", other.kind()),
+            format!(
+                "cannot unmarshal {} into Go value of type string",
+                other.kind()
+            ),
         )),
     }
 }
@@ -372,7 +375,10 @@ fn dump_body(v: &Value) -> Result<Vec<u8>, String> {
 
 /// `map[string]json.RawMessage`: `null` resets to nil; an object merges
 /// into the existing map (later duplicates win), as Go does.
-fn apply_attributes(dst: &mut Option<BTreeMap<String, Vec<u8>>>, member: &rawjson::Member<'_>) -> Result<(), String> {
+fn apply_attributes(
+    dst: &mut Option<BTreeMap<String, Vec<u8>>>,
+    member: &rawjson::Member<'_>,
+) -> Result<(), String> {
     match &member.value {
         Value::Null => {
             *dst = None;
@@ -549,7 +555,11 @@ impl Message {
         if self.first_receive_millis != 0 {
             int_field(out, "first_receive_millis", self.first_receive_millis);
         }
-        if let Some(t) = self.current_receipt_token.as_ref().filter(|t| !t.is_empty()) {
+        if let Some(t) = self
+            .current_receipt_token
+            .as_ref()
+            .filter(|t| !t.is_empty())
+        {
             comma_key(out, "current_receipt_token");
             write_string(out, STANDARD.encode(t).as_bytes(), e);
         }
@@ -600,7 +610,11 @@ impl Message {
         );
         attributes_field(&mut out, &self.message_attributes, e);
         string_field(&mut out, "sender_id", &self.sender_id, e, true);
-        int_field(&mut out, "send_timestamp_millis", self.send_timestamp_millis);
+        int_field(
+            &mut out,
+            "send_timestamp_millis",
+            self.send_timestamp_millis,
+        );
         int_field(&mut out, "available_at_millis", self.available_at_millis);
         out.extend_from_slice(
             b",\"visible_at_millis\":0,\"receive_count\":0,\"current_receipt_token\":null",
@@ -610,7 +624,13 @@ impl Message {
             "queue_generation",
             super::keys::RESTORE_GENERATION,
         );
-        string_field(&mut out, "message_group_id", &self.message_group_id, e, true);
+        string_field(
+            &mut out,
+            "message_group_id",
+            &self.message_group_id,
+            e,
+            true,
+        );
         string_field(
             &mut out,
             "message_deduplication_id",
@@ -802,11 +822,19 @@ mod tests {
 
     #[test]
     fn dump_body_forms() {
-        let body = |j: &str| Message::from_dump_line(format!("{{\"body\":{j}}}").as_bytes()).map(|m| m.body);
+        let body = |j: &str| {
+            Message::from_dump_line(format!("{{\"body\":{j}}}").as_bytes()).map(|m| m.body)
+        };
         assert_eq!(body("\"x\"").unwrap(), Some(b"x".to_vec()));
         assert_eq!(body("null").unwrap(), Some(vec![]));
-        assert_eq!(body("{\"base64\":\"_wD-\"}").unwrap(), Some(vec![0xff, 0, 0xfe]));
-        assert_eq!(body("{\"BASE64\":\"_wD-\"}").unwrap(), Some(vec![0xff, 0, 0xfe]));
+        assert_eq!(
+            body("{\"base64\":\"_wD-\"}").unwrap(),
+            Some(vec![0xff, 0, 0xfe])
+        );
+        assert_eq!(
+            body("{\"BASE64\":\"_wD-\"}").unwrap(),
+            Some(vec![0xff, 0, 0xfe])
+        );
         assert!(body("{}").is_err());
         assert!(body("{\"base64\":null}").is_err());
         assert!(body("{\"base64\":\"eA\",\"x\":1}").is_err());
@@ -814,7 +842,10 @@ mod tests {
         assert!(body("5").is_err());
         assert!(body("[]").is_err());
         assert_eq!(Message::from_dump_line(b"{}").unwrap().body, None);
-        assert_eq!(Message::from_dump_line(b"null").unwrap(), Message::default());
+        assert_eq!(
+            Message::from_dump_line(b"null").unwrap(),
+            Message::default()
+        );
         assert!(Message::from_dump_line(b"[]").is_err());
     }
 
@@ -847,7 +878,12 @@ mod tests {
             0
         );
         // The stored form ignores a partition field.
-        assert_eq!(Message::from_stored(br#"{"partition":3}"#).unwrap().partition, None);
+        assert_eq!(
+            Message::from_stored(br#"{"partition":3}"#)
+                .unwrap()
+                .partition,
+            None
+        );
         assert!(Message::from_stored(br#"{"body":"aGk"}"#).is_err());
     }
 

@@ -64,7 +64,10 @@ pub fn document(input: &[u8]) -> Result<Document<'_>, JsonError> {
         if end < b.len() {
             return Err(err_at(
                 end,
-                format!("invalid character {} after top-level value", show_char(b[end])),
+                format!(
+                    "invalid character {} after top-level value",
+                    show_char(b[end])
+                ),
             ));
         }
         return Ok(Document::Other(v));
@@ -136,7 +139,10 @@ pub fn document(input: &[u8]) -> Result<Document<'_>, JsonError> {
     if end < b.len() {
         return Err(err_at(
             end,
-            format!("invalid character {} after top-level value", show_char(b[end])),
+            format!(
+                "invalid character {} after top-level value",
+                show_char(b[end])
+            ),
         ));
     }
     Ok(Document::Object(members))
@@ -192,7 +198,11 @@ pub fn compact_into(out: &mut Vec<u8>, raw: &[u8], esc: Escape) {
 /// Go's `base64.StdEncoding.DecodeString` (what `json.Unmarshal` uses for
 /// `[]byte`): padding required, `\r`/`\n` skipped, trailing bits accepted.
 pub fn decode_std_base64(s: &[u8]) -> Option<Vec<u8>> {
-    let vals: Vec<u8> = s.iter().copied().filter(|&c| c != b'\r' && c != b'\n').collect();
+    let vals: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|&c| c != b'\r' && c != b'\n')
+        .collect();
     if vals.len() % 4 != 0 {
         return None;
     }
@@ -237,7 +247,9 @@ pub fn go_bytes(v: &Value) -> Result<Option<Vec<u8>>, String> {
                 Value::Null => Ok(0),
                 Value::Number(n) => match n.parse::<u8>() {
                     Ok(b) if !n.starts_with('+') => Ok(b),
-                    _ => Err(format!("cannot unmarshal number {n} into Go value of type uint8")),
+                    _ => Err(format!(
+                        "cannot unmarshal number {n} into Go value of type uint8"
+                    )),
                 },
                 other => Err(format!(
                     "cannot unmarshal {} into Go value of type uint8",
@@ -292,8 +304,18 @@ mod tests {
         assert_eq!(m[1].key, "B");
         assert!(m[1].value.is_null());
         assert!(matches!(document(b"{}").unwrap(), Document::Object(v) if v.is_empty()));
-        assert!(matches!(document(b"null").unwrap(), Document::Other(Value::Null)));
-        for bad in [&b"{\"a\":1} x"[..], b"{\"a\":1,}", b"{\"a\" 1}", b"{\"a\":1", b"", b"{1:2}"] {
+        assert!(matches!(
+            document(b"null").unwrap(),
+            Document::Other(Value::Null)
+        ));
+        for bad in [
+            &b"{\"a\":1} x"[..],
+            b"{\"a\":1,}",
+            b"{\"a\" 1}",
+            b"{\"a\":1",
+            b"",
+            b"{1:2}",
+        ] {
             assert!(document(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         // The same verdicts as the shared parser.
@@ -322,7 +344,10 @@ mod tests {
         assert_eq!(go_bytes(&v("\"aGk=\"")).unwrap(), Some(b"hi".to_vec()));
         assert_eq!(go_bytes(&v("\"\"")).unwrap(), Some(vec![]));
         assert_eq!(go_bytes(&v("null")).unwrap(), None);
-        assert_eq!(go_bytes(&v("[104,null,255]")).unwrap(), Some(vec![104, 0, 255]));
+        assert_eq!(
+            go_bytes(&v("[104,null,255]")).unwrap(),
+            Some(vec![104, 0, 255])
+        );
         assert!(go_bytes(&v("[256]")).is_err());
         assert!(go_bytes(&v("[1.0]")).is_err());
         assert!(go_bytes(&v("5")).is_err());

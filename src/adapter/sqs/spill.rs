@@ -61,8 +61,7 @@ impl SpillSorter {
 
     pub fn add(&mut self, key: &[u8], payload: &[u8]) -> Result<()> {
         let klen = u32::try_from(key.len()).map_err(|_| too_long("sort key", key.len()))?;
-        let plen =
-            u32::try_from(payload.len()).map_err(|_| too_long("record", payload.len()))?;
+        let plen = u32::try_from(payload.len()).map_err(|_| too_long("record", payload.len()))?;
         let off = self.arena.len();
         self.arena.extend_from_slice(key);
         self.arena.extend_from_slice(payload);
