@@ -237,7 +237,10 @@ fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
                 "queue_generation".into(),
                 json!(if m.extra { 7 } else { 1 }),
             );
-            if fifo {
+            // Standard queues may carry FIFO fields too; they must not
+            // produce dedup rows or a sequence counter.
+            let fifo_fields = fifo || m.extra;
+            if fifo_fields {
                 o.insert("message_group_id".into(), json!(m.group));
                 o.insert("message_deduplication_id".into(), json!(m.dedup));
                 o.insert("sequence_number".into(), json!(m.seq));
@@ -258,7 +261,7 @@ fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
             } else {
                 serde_json::to_vec(&v).unwrap()
             };
-            let seq = if fifo { m.seq } else { 0 };
+            let seq = if fifo_fields { m.seq } else { 0 };
             lines.push(((m.ts, seq, id), text));
         }
         // Classic queues keep upstream's canonical order (dedup ties go to

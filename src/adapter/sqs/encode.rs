@@ -523,6 +523,131 @@ mod tests {
         assert!(check_partition(&raw, &m(None, "g0")).is_err());
     }
 
+    use crate::adapter::{CancelToken, ScopeExclusions, silent_warn};
+    use crate::manifest::Manifest;
+    use std::collections::BTreeMap;
+
+    struct Collect(BTreeMap<Vec<u8>, Vec<u8>>);
+    impl EntrySink for Collect {
+        fn add(&mut self, k: &[u8], v: &[u8]) -> Result<()> {
+            if self.0.insert(k.to_vec(), v.to_vec()).is_some() {
+                return Err(Error::data("duplicate"));
+            }
+            Ok(())
+        }
+    }
+
+    /// Encode one queue (`meta` JSON, `lines`) and return its entries.
+    fn run(meta: &str, lines: &[&str]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let t = tempfile::tempdir().unwrap();
+        let q = t.path().join("sqs/q");
+        fs::create_dir_all(&q).unwrap();
+        fs::write(q.join("_queue.json"), meta).unwrap();
+        fs::write(q.join("messages.jsonl"), lines.join("\n")).unwrap();
+        let manifest = Manifest::new_phase0("2026-01-01T00:00:00Z".into());
+        let ctx = EncodeContext {
+            input_root: t.path(),
+            manifest: &manifest,
+            scratch_dir: t.path(),
+            memory_budget: 1 << 20,
+            exclusions: &ScopeExclusions::default(),
+            cancel: &CancelToken::new(),
+            warn: &silent_warn(),
+        };
+        let mut sink = Collect(BTreeMap::new());
+        encode(&ctx, &mut sink).unwrap();
+        sink.0
+    }
+
+    fn dedup_rows(entries: &BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<(Vec<u8>, String)> {
+        entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(keys::MSG_DEDUP))
+            .map(|(k, v)| (k.clone(), String::from_utf8(v.clone()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn classic_dedup_winner_is_latest_then_first_in_file() {
+        let meta = r#"{"format_version":1,"name":"q.fifo","fifo":true}"#;
+        let l = |id: &str, ts: i64, seq: u64, g: &str| {
+            format!(
+                r#"{{"message_id":"{id}","body":"x","send_timestamp_millis":{ts},"message_group_id":"{g}","message_deduplication_id":"d","sequence_number":{seq}}}"#
+            )
+        };
+        let lines = [
+            l("a", 5, 9, "g1"),
+            l("b", 7, 1, "g2"),
+            l("c", 7, 0, "g1"),
+            l("d", 6, 3, "g1"),
+        ];
+        let e = run(meta, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+        let rows = dedup_rows(&e);
+        // One row across groups; of the two latest sends, the first line.
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, keys::dedup_key(b"q.fifo", None, b"d"));
+        assert!(
+            rows[0]
+                .1
+                .starts_with(r#"{"message_id":"b","send_timestamp_ms":7"#),
+            "{}",
+            rows[0].1
+        );
+        assert_eq!(e.get(&keys::queue_seq_key(b"q.fifo")).unwrap(), b"9");
+        assert_eq!(e.get(&keys::queue_gen_key(b"q.fifo")).unwrap(), b"1");
+    }
+
+    #[test]
+    fn partitioned_dedup_winner_ignores_line_order() {
+        let meta = r#"{"format_version":1,"name":"p.fifo","fifo":true,"partition_count":2,"fifo_throughput_limit":"perMessageGroupId"}"#;
+        // g1 → partition 1, g0 → partition 0.
+        let l = |id: &str, ts: i64, seq: u64, g: &str, p: u32| {
+            format!(
+                r#"{{"message_id":"{id}","body":"x","send_timestamp_millis":{ts},"message_group_id":"{g}","message_deduplication_id":"d","sequence_number":{seq},"partition":{p}}}"#
+            )
+        };
+        let a = l("a", 7, 5, "g1", 1);
+        let b = l("b", 7, 2, "g1", 1);
+        let c = l("c", 3, 1, "g1", 1);
+        let z = l("z", 1, 8, "g0", 0);
+        let one = run(meta, &[&a, &b, &c, &z]);
+        let two = run(meta, &[&z, &c, &b, &a]);
+        assert_eq!(one, two);
+        let rows = dedup_rows(&one);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows[1].0,
+            keys::dedup_key(b"p.fifo", Some((1, b"g1")), b"d")
+        );
+        // Equal send times: the lower sequence number (upstream's sort).
+        assert!(rows[1].1.contains(r#""message_id":"b""#), "{}", rows[1].1);
+        assert!(rows[0].1.contains(r#""message_id":"z""#));
+        assert_eq!(one.get(&keys::queue_seq_key(b"p.fifo")).unwrap(), b"8");
+    }
+
+    #[test]
+    fn standard_queues_get_no_fifo_rows() {
+        let meta = r#"{"format_version":1,"name":"s"}"#;
+        let e = run(
+            meta,
+            &[
+                r#"{"message_id":"m","body":"x","message_deduplication_id":"d","sequence_number":4,"partition":0}"#,
+            ],
+        );
+        assert!(dedup_rows(&e).is_empty());
+        assert!(!e.contains_key(&keys::queue_seq_key(b"s")));
+        // Classic keys despite the explicit partition 0.
+        assert!(e.contains_key(&keys::data_key(b"s", None, b"m")));
+        assert_eq!(e.len(), 5, "meta, gen, data, vis, byage");
+        // A FIFO queue that never issued a sequence number has no counter.
+        let e = run(
+            r#"{"format_version":1,"name":"f","fifo":true}"#,
+            &[r#"{"message_id":"m"}"#],
+        );
+        assert!(!e.contains_key(&keys::queue_seq_key(b"f")));
+        assert!(dedup_rows(&e).is_empty());
+    }
+
     #[test]
     fn dedup_ids() {
         let mut meta = QueueMeta {
