@@ -350,8 +350,10 @@ impl OpenQueue {
         if !self.has_meta || self.failed {
             return Ok(());
         }
-        let (generation, line) = payload.split_at(8);
-        let generation = u64::from_be_bytes(generation.try_into().expect("8 bytes"));
+        let Some((generation, line)) = payload.split_first_chunk::<8>() else {
+            return Err(Error::data("sqs: corrupt sorted message record"));
+        };
+        let generation = u64::from_be_bytes(*generation);
         if self.active_gen != 0 && generation != self.active_gen {
             self.dropped += 1;
             return Ok(());

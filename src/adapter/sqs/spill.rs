@@ -22,6 +22,8 @@ use crate::fsutil;
 const MIN_BUDGET: u64 = 64 << 10;
 const PER_RECORD_OVERHEAD: u64 = 16;
 const RUN_BUFFER: usize = 64 << 10;
+/// At most this many run files are open at once.
+const MAX_FAN_IN: usize = 128;
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -32,6 +34,7 @@ struct Slot {
 
 pub struct SpillSorter {
     budget: u64,
+    fan_in: usize,
     base: PathBuf,
     dir: Option<tempfile::TempDir>,
     /// Whether `base` did not exist and was created for the runs.
@@ -50,12 +53,23 @@ impl SpillSorter {
     pub fn new(budget: u64, base: &Path) -> Self {
         SpillSorter {
             budget: budget.max(MIN_BUDGET),
+            fan_in: MAX_FAN_IN,
             base: base.to_path_buf(),
             dir: None,
             created_base: false,
             arena: Vec::new(),
             slots: Vec::new(),
             runs: Vec::new(),
+        }
+    }
+
+    /// Tiny limits, to exercise spilling and cascaded merges in tests.
+    #[cfg(test)]
+    fn with_limits(budget: u64, fan_in: usize, base: &Path) -> Self {
+        SpillSorter {
+            budget,
+            fan_in,
+            ..SpillSorter::new(0, base)
         }
     }
 
@@ -126,11 +140,13 @@ impl SpillSorter {
         let f = fsutil::create_new_private(&path)?;
         let mut w = BufWriter::with_capacity(RUN_BUFFER, f);
         for s in &self.slots {
-            let rec = &self.arena[s.off..s.off + s.klen as usize + s.plen as usize];
-            w.write_all(&s.klen.to_le_bytes())
-                .and_then(|_| w.write_all(&s.plen.to_le_bytes()))
-                .and_then(|_| w.write_all(rec))
-                .io_at(&path, "write sort run")?;
+            let k = s.off + s.klen as usize;
+            write_record(
+                &mut w,
+                &self.arena[s.off..k],
+                &self.arena[k..k + s.plen as usize],
+            )
+            .io_at(&path, "write sort run")?;
         }
         w.flush().io_at(&path, "write sort run")?;
         self.runs.push(path);
@@ -153,8 +169,52 @@ impl SpillSorter {
             });
         }
         self.spill()?;
-        let mut readers = Vec::with_capacity(self.runs.len());
-        for p in &self.runs {
+        // Keep the number of open run files bounded: merge the earliest
+        // runs into one (which stays first, so ties keep insertion order).
+        while self.runs.len() > self.fan_in {
+            let dir = self.run_dir()?;
+            let path = dir.join(format!("run-merged-{:06}", self.runs.len()));
+            let head: Vec<PathBuf> = self.runs.drain(..self.fan_in).collect();
+            let mut merge = Merge::open(&head)?;
+            let f = fsutil::create_new_private(&path)?;
+            let mut w = BufWriter::with_capacity(RUN_BUFFER, f);
+            let (mut k, mut p) = (Vec::new(), Vec::new());
+            while merge.next_into(&mut k, &mut p)? {
+                write_record(&mut w, &k, &p).io_at(&path, "write sort run")?;
+            }
+            w.flush().io_at(&path, "write sort run")?;
+            drop(merge);
+            for old in &head {
+                let _ = std::fs::remove_file(old);
+            }
+            self.runs.insert(0, path);
+        }
+        let merge = Merge::open(&self.runs)?;
+        Ok(Sorted {
+            inner: Inner::Merge(merge),
+            _sorter: self,
+        })
+    }
+}
+
+fn write_record(w: &mut impl Write, key: &[u8], payload: &[u8]) -> std::io::Result<()> {
+    // Lengths were checked to fit u32 when the record was added.
+    w.write_all(&(key.len() as u32).to_le_bytes())?;
+    w.write_all(&(payload.len() as u32).to_le_bytes())?;
+    w.write_all(key)?;
+    w.write_all(payload)
+}
+
+/// A k-way merge of run files; ties go to the earlier run.
+struct Merge {
+    readers: Vec<RunReader>,
+    heap: BinaryHeap<Reverse<Head>>,
+}
+
+impl Merge {
+    fn open(runs: &[PathBuf]) -> Result<Merge> {
+        let mut readers = Vec::with_capacity(runs.len());
+        for p in runs {
             let f = File::open(p).io_at(p, "open sort run")?;
             readers.push(RunReader {
                 r: BufReader::with_capacity(RUN_BUFFER, f),
@@ -167,10 +227,23 @@ impl SpillSorter {
                 heap.push(Reverse(Head { key, payload, run }));
             }
         }
-        Ok(Sorted {
-            inner: Inner::Merge { readers, heap },
-            _sorter: self,
-        })
+        Ok(Merge { readers, heap })
+    }
+
+    fn next_into(&mut self, key: &mut Vec<u8>, payload: &mut Vec<u8>) -> Result<bool> {
+        let Some(Reverse(head)) = self.heap.pop() else {
+            return Ok(false);
+        };
+        if let Some((k, p)) = self.readers[head.run].next()? {
+            self.heap.push(Reverse(Head {
+                key: k,
+                payload: p,
+                run: head.run,
+            }));
+        }
+        *key = head.key;
+        *payload = head.payload;
+        Ok(true)
     }
 }
 
@@ -228,10 +301,7 @@ enum Inner {
         slots: Vec<Slot>,
         next: usize,
     },
-    Merge {
-        readers: Vec<RunReader>,
-        heap: BinaryHeap<Reverse<Head>>,
-    },
+    Merge(Merge),
 }
 
 /// The sorted records. Holds the run files until dropped.
@@ -256,21 +326,7 @@ impl Sorted {
                 payload.extend_from_slice(&arena[k..k + s.plen as usize]);
                 Ok(true)
             }
-            Inner::Merge { readers, heap } => {
-                let Some(Reverse(head)) = heap.pop() else {
-                    return Ok(false);
-                };
-                if let Some((k, p)) = readers[head.run].next()? {
-                    heap.push(Reverse(Head {
-                        key: k,
-                        payload: p,
-                        run: head.run,
-                    }));
-                }
-                *key = head.key;
-                *payload = head.payload;
-                Ok(true)
-            }
+            Inner::Merge(m) => m.next_into(key, payload),
         }
     }
 }
@@ -377,13 +433,15 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn stable_sort_whatever_the_budget(
             recs in proptest::collection::vec((0u8..4, any::<u16>()), 0..3000),
-            budget in 0u64..200_000,
+            budget in 100u64..4000,
+            fan_in in 2usize..6,
         ) {
             let t = tempfile::tempdir().unwrap();
-            let mut s = SpillSorter::new(budget, t.path());
+            let mut s = SpillSorter::with_limits(budget, fan_in, t.path());
             let mut want = Vec::new();
             for (k, p) in &recs {
                 let key = vec![*k; 1 + (*k as usize)];
