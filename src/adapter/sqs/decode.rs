@@ -1,0 +1,404 @@
+//! SQS entries → dump tree (upstream's `SQSEncoder`, the decode side).
+//!
+//! Messages sort by queue, then (send time, sequence number, message id)
+//! with arrival order breaking ties, and every queue's meta and generation
+//! sort *after* its messages in the `.fsm`. So each message is rendered to
+//! its `messages.jsonl` line on arrival and parked, with its sort key, in a
+//! bounded-memory sorter (side records too, keyed by queue and arrival);
+//! only the small per-queue state (meta, active generation, counts) stays
+//! in memory. `finalize` walks the sorted records queue by queue.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use super::keys::{self, MSG_DATA, QUEUE_GEN, QUEUE_META};
+use super::model::{self, MESSAGE_MAGIC, META_MAGIC, Message, QueueMeta};
+use super::spill::{self, SpillSorter};
+use crate::adapter::{AdapterDecoder, AdapterKind, DecodeContext, Warn};
+use crate::error::{Error, IoResultExt, Result};
+use crate::fsutil;
+use crate::tree::filename;
+
+const KIND_MESSAGE: u8 = 0;
+const KIND_SIDE_RECORD: u8 = 1;
+
+#[derive(Default)]
+struct QueueState {
+    /// The name decoded from the meta key (names the directory).
+    name: Vec<u8>,
+    meta: Option<QueueMeta>,
+    /// From the generation counter; 0 (none seen) disables the filter.
+    active_gen: u64,
+    messages: u64,
+    side_records: u64,
+    flushed: bool,
+}
+
+pub struct SqsDecoder {
+    out_root: PathBuf,
+    scratch_root: PathBuf,
+    preserve_visibility: bool,
+    include_side_records: bool,
+    s3_enabled: bool,
+    warn: Warn,
+    /// Keyed by the queue segment exactly as it appears in keys.
+    queues: BTreeMap<Vec<u8>, QueueState>,
+    records: Option<SpillSorter>,
+    key_buf: Vec<u8>,
+    line_buf: Vec<u8>,
+}
+
+fn show_key(key: &[u8]) -> String {
+    let shown: String = key[..key.len().min(200)].escape_ascii().to_string();
+    if key.len() > 200 {
+        format!("\"{shown}\"...")
+    } else {
+        format!("\"{shown}\"")
+    }
+}
+
+fn malformed(key: &[u8], why: impl std::fmt::Display) -> Error {
+    Error::data(format!("sqs: malformed SQS key {}: {why}", show_key(key)))
+}
+
+impl SqsDecoder {
+    pub fn new(ctx: &DecodeContext) -> Self {
+        let o = &ctx.options;
+        SqsDecoder {
+            out_root: ctx.out_root.clone(),
+            scratch_root: ctx.scratch_root.clone(),
+            preserve_visibility: o.preserve_sqs_visibility,
+            include_side_records: o.include_sqs_side_records,
+            s3_enabled: o.adapters.contains(AdapterKind::S3),
+            warn: ctx.warn.clone(),
+            queues: BTreeMap::new(),
+            records: Some(SpillSorter::new(ctx.memory_budget, &ctx.scratch_root)),
+            key_buf: Vec::new(),
+            line_buf: Vec::new(),
+        }
+    }
+
+    fn state(&mut self, enc: &[u8]) -> &mut QueueState {
+        self.queues.entry(enc.to_vec()).or_default()
+    }
+
+    fn sorter(&mut self) -> Result<&mut SpillSorter> {
+        self.records
+            .as_mut()
+            .ok_or_else(|| Error::data("sqs: record after finalize"))
+    }
+
+    fn queue_meta(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let enc = key
+            .strip_prefix(QUEUE_META)
+            .ok_or_else(|| malformed(key, "wrong prefix"))?;
+        let name = keys::decode_segment(enc)
+            .ok_or_else(|| malformed(key, "queue segment is not base64url"))?;
+        let invalid = |why: String| {
+            Error::data(format!(
+                "sqs: invalid !sqs|queue|meta value of {}: {why}",
+                show_key(key)
+            ))
+        };
+        let body = value
+            .strip_prefix(META_MAGIC)
+            .ok_or_else(|| invalid("missing magic prefix".into()))?;
+        let mut meta = QueueMeta::from_stored(body).map_err(invalid)?;
+        if meta.name.is_empty() {
+            meta.name.clone_from(&name);
+        }
+        let st = self.state(enc);
+        st.name = name;
+        st.meta = Some(meta);
+        Ok(())
+    }
+
+    fn queue_gen(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let enc = key
+            .strip_prefix(QUEUE_GEN)
+            .ok_or_else(|| malformed(key, "wrong prefix"))?;
+        // Go: strconv.ParseUint(strings.TrimSpace(v), 10, 64). Upstream
+        // reports a bad value as a malformed key.
+        let parsed = std::str::from_utf8(value)
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok());
+        let generation = parsed.ok_or_else(|| {
+            malformed(
+                key,
+                format!(
+                    "generation value {} is not a decimal uint64",
+                    show_key(value)
+                ),
+            )
+        })?;
+        self.state(enc).active_gen = generation;
+        Ok(())
+    }
+
+    fn message(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let dk = keys::parse_data_key(key).map_err(|e| malformed(key, e))?;
+        let invalid = |why: String| {
+            Error::data(format!(
+                "sqs: invalid !sqs|msg|data value of {}: {why}",
+                show_key(key)
+            ))
+        };
+        let body = value
+            .strip_prefix(MESSAGE_MAGIC)
+            .ok_or_else(|| invalid("missing magic prefix".into()))?;
+        let mut m = Message::from_stored(body).map_err(invalid)?;
+        if !self.preserve_visibility {
+            m.clear_visibility();
+        }
+        m.partition = dk.partition;
+
+        let mut k = std::mem::take(&mut self.key_buf);
+        k.clear();
+        spill::push_escaped(&mut k, dk.queue);
+        k.push(KIND_MESSAGE);
+        spill::push_i64_ordered(&mut k, m.send_timestamp_millis);
+        k.extend_from_slice(&m.sequence_number.to_be_bytes());
+        spill::push_escaped(&mut k, m.message_id.as_bytes());
+        let mut line = std::mem::take(&mut self.line_buf);
+        line.clear();
+        line.extend_from_slice(&m.queue_generation.to_be_bytes());
+        m.write_dump_line(&mut line);
+        let res = self.sorter().and_then(|s| s.add(&k, &line));
+        self.key_buf = k;
+        self.line_buf = line;
+        res?;
+        self.state(dk.queue).messages += 1;
+        Ok(())
+    }
+
+    fn side_record(&mut self, prefix: &'static [u8], key: &[u8], value: &[u8]) -> Result<()> {
+        if !self.include_side_records {
+            return Ok(());
+        }
+        let enc = keys::parse_side_key(key, prefix).map_err(|e| malformed(key, e))?;
+        let mut k = std::mem::take(&mut self.key_buf);
+        k.clear();
+        spill::push_escaped(&mut k, enc);
+        k.push(KIND_SIDE_RECORD);
+        let mut line = std::mem::take(&mut self.line_buf);
+        line.clear();
+        model::write_side_record_line(&mut line, prefix, key, value);
+        let res = self.sorter().and_then(|s| s.add(&k, &line));
+        self.key_buf = k;
+        self.line_buf = line;
+        res?;
+        self.state(enc).side_records += 1;
+        Ok(())
+    }
+
+    fn sqs_root(&self) -> PathBuf {
+        self.out_root.join("sqs")
+    }
+
+    fn warn_stale(&self, st: &QueueState, dropped: u64) {
+        (self.warn)(&format!(
+            "sqs_stale_generation_messages_dropped queue={:?} active_gen={} dropped={dropped} \
+             hint=\"messages with mismatched queue_generation suppressed; reaper had not \
+             finished cleanup at snapshot time\"",
+            String::from_utf8_lossy(&st.name),
+            st.active_gen
+        ));
+    }
+
+    fn warn_orphan(&self, enc: &[u8], st: &QueueState) {
+        (self.warn)(&format!(
+            "sqs_orphan_messages encoded_queue={:?} buffered_messages={} \
+             buffered_side_records={} hint=\"no !sqs|queue|meta record matched this encoded \
+             prefix; messages dropped from the dump\"",
+            String::from_utf8_lossy(enc),
+            st.messages,
+            st.side_records
+        ));
+    }
+
+    /// Walk the sorted records queue by queue, then write the meta of
+    /// queues that had none. Every queue is attempted; the first error wins.
+    fn flush(&mut self, sorter: SpillSorter) -> Result<()> {
+        let mut first_err: Option<Error> = None;
+        let mut sorted = sorter.finish()?;
+        let (mut k, mut p) = (Vec::new(), Vec::new());
+        let mut cur: Option<OpenQueue> = None;
+        while sorted.next_into(&mut k, &mut p)? {
+            let (enc, rest) =
+                spill::split_escaped(&k).ok_or_else(|| Error::data("sqs: corrupt sort key"))?;
+            if cur.as_ref().is_none_or(|c| c.enc != enc) {
+                if let Some(c) = cur.take() {
+                    self.close(c, &mut first_err);
+                }
+                cur = Some(self.open(enc, &mut first_err));
+            }
+            let c = cur.as_mut().expect("opened above");
+            let res = match rest.first() {
+                Some(&KIND_MESSAGE) => c.message(&p),
+                Some(&KIND_SIDE_RECORD) => c.side_record(&p),
+                _ => Err(Error::data("sqs: corrupt sort key")),
+            };
+            if let Err(e) = res {
+                c.failed = true;
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(c) = cur.take() {
+            self.close(c, &mut first_err);
+        }
+        let pending: Vec<Vec<u8>> = self
+            .queues
+            .iter()
+            .filter(|(_, st)| st.meta.is_some() && !st.flushed)
+            .map(|(enc, _)| enc.clone())
+            .collect();
+        for enc in pending {
+            let c = self.open(enc, &mut first_err);
+            self.close(c, &mut first_err);
+        }
+        for (enc, st) in &self.queues {
+            if st.meta.is_none() {
+                self.warn_orphan(enc, st);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Start a queue: its directory and `_queue.json` when it has a meta
+    /// record, else the `.orphan` directory (side records only).
+    fn open(&mut self, enc: Vec<u8>, first_err: &mut Option<Error>) -> OpenQueue {
+        let sqs_root = self.sqs_root();
+        let st = self.queues.entry(enc.clone()).or_default();
+        st.flushed = true;
+        let mut q = OpenQueue {
+            enc,
+            dir: PathBuf::new(),
+            has_meta: st.meta.is_some(),
+            active_gen: st.active_gen,
+            messages: None,
+            side_records: None,
+            dropped: 0,
+            failed: false,
+        };
+        match &st.meta {
+            Some(meta) => {
+                q.dir = sqs_root.join(filename::encode(&st.name));
+                let res = fsutil::create_dir_all(&q.dir).and_then(|_| {
+                    fsutil::write_tree_file(&q.dir.join("_queue.json"), &meta.to_dump_json())
+                });
+                if let Err(e) = res {
+                    q.failed = true;
+                    first_err.get_or_insert(e);
+                }
+            }
+            None => {
+                let mut name = q.enc.clone();
+                name.extend_from_slice(b".orphan");
+                q.dir = sqs_root.join(OsStr::from_bytes(&name));
+            }
+        }
+        q
+    }
+
+    fn close(&self, q: OpenQueue, first_err: &mut Option<Error>) {
+        if q.dropped > 0 {
+            if let Some(st) = self.queues.get(&q.enc) {
+                self.warn_stale(st, q.dropped);
+            }
+        }
+        for (w, path) in [q.messages, q.side_records].into_iter().flatten() {
+            if let Err(e) = w
+                .into_inner()
+                .map_err(|e| Error::io_at(&path, "write", e.into_error()))
+            {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// The queue being written during `finalize`.
+struct OpenQueue {
+    enc: Vec<u8>,
+    dir: PathBuf,
+    has_meta: bool,
+    active_gen: u64,
+    messages: Option<(BufWriter<File>, PathBuf)>,
+    side_records: Option<(BufWriter<File>, PathBuf)>,
+    dropped: u64,
+    failed: bool,
+}
+
+fn open_jsonl(path: PathBuf) -> Result<(BufWriter<File>, PathBuf)> {
+    let f = fsutil::create_tree_file(&path)?;
+    Ok((BufWriter::with_capacity(64 << 10, f), path))
+}
+
+fn write_line(w: &mut (BufWriter<File>, PathBuf), line: &[u8]) -> Result<()> {
+    w.0.write_all(line).io_at(&w.1, "write")
+}
+
+impl OpenQueue {
+    fn message(&mut self, payload: &[u8]) -> Result<()> {
+        // Messages of a queue without meta are dropped (with a warning).
+        if !self.has_meta || self.failed {
+            return Ok(());
+        }
+        let Some((generation, line)) = payload.split_first_chunk::<8>() else {
+            return Err(Error::data("sqs: corrupt sorted message record"));
+        };
+        let generation = u64::from_be_bytes(*generation);
+        if self.active_gen != 0 && generation != self.active_gen {
+            self.dropped += 1;
+            return Ok(());
+        }
+        if self.messages.is_none() {
+            self.messages = Some(open_jsonl(self.dir.join("messages.jsonl"))?);
+        }
+        write_line(self.messages.as_mut().expect("opened"), line)
+    }
+
+    fn side_record(&mut self, line: &[u8]) -> Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        if self.side_records.is_none() {
+            let dir = self.dir.join("_internals");
+            fsutil::create_dir_all(&dir)?;
+            self.side_records = Some(open_jsonl(dir.join("side_records.jsonl"))?);
+        }
+        write_line(self.side_records.as_mut().expect("opened"), line)
+    }
+}
+
+impl AdapterDecoder for SqsDecoder {
+    fn handle(&mut self, prefix: &'static [u8], user_key: &[u8], value: &[u8]) -> Result<()> {
+        match prefix {
+            QUEUE_META => self.queue_meta(user_key, value),
+            QUEUE_GEN => self.queue_gen(user_key, value),
+            MSG_DATA => self.message(user_key, value),
+            _ => self.side_record(prefix, user_key, value),
+        }
+    }
+
+    fn finalize(&mut self) -> Result<()> {
+        let Some(sorter) = self.records.take() else {
+            return Ok(());
+        };
+        let created_scratch = sorter.created_base();
+        let res = self.flush(sorter);
+        // The sorter's run directory is gone now; a scratch root it had to
+        // create is removed too unless the S3 decoder (which upstream gives
+        // an empty `.scratch/`) is running.
+        if created_scratch && !self.s3_enabled {
+            let _ = std::fs::remove_dir(&self.scratch_root);
+        }
+        res
+    }
+}
