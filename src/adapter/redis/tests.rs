@@ -1,0 +1,1 @@
+//! Adapter-level tests: encode → decode round trips and decoder rules.
