@@ -283,7 +283,7 @@ fn show(uk: &[u8]) -> String {
     if uk.len() > 80 { s + "…" } else { s }
 }
 
-fn span_text<'t>(text: &'t [u8], s: Option<Span>) -> &'t [u8] {
+fn span_text(text: &[u8], s: Option<Span>) -> &[u8] {
     s.map_or(&[][..], |(a, b)| &text[a..b])
 }
 

@@ -536,6 +536,9 @@ pub fn ttl_record(v: &Value) -> Result<(String, u64), String> {
     saved.0.map_or(Ok((key, ms)), Err)
 }
 
+/// A top-level value of a [`ValueStream`]: parsed, raw text, byte offset.
+pub type StreamValue<'a> = (Value, &'a [u8], u64);
+
 /// Reads a file as a sequence of whitespace-separated top-level JSON values
 /// (Go's `json.Decoder` loop), one value in memory at a time.
 pub struct ValueStream<R: Read> {
@@ -554,7 +557,7 @@ impl<R: Read> ValueStream<R> {
     }
 
     /// The next value: its parsed form, its raw text and its byte offset.
-    pub fn next_value(&mut self) -> Result<Option<(Value, &[u8], u64)>, String> {
+    pub fn next_value(&mut self) -> Result<Option<StreamValue<'_>>, String> {
         self.buf.clear();
         // Skip whitespace.
         loop {
@@ -655,7 +658,7 @@ mod tests {
         read_collection(doc.as_bytes(), "fields", Elem::Pair("name", "value"))
     }
 
-    fn text<'a>(doc: &'a str, s: Option<Span>) -> &'a str {
+    fn text(doc: &str, s: Option<Span>) -> &str {
         let (a, b) = s.unwrap();
         &doc[a..b]
     }
