@@ -944,3 +944,98 @@ proptest! {
         prop_assert_eq!(&d3.tree, &d1.tree);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes under every Redis prefix never panic the decoder.
+    #[test]
+    fn decoder_never_panics(
+        rows in proptest::collection::vec(
+            (0..ROUTES.len(), proptest::collection::vec(any::<u8>(), 0..24), proptest::collection::vec(any::<u8>(), 0..40)),
+            0..24,
+        ),
+        spill in any::<bool>(),
+    ) {
+        let entries: Entries = rows
+            .into_iter()
+            .map(|(p, k, v)| (cat(ROUTES[p], &[&k]), v))
+            .collect();
+        let _ = decode_with(&entries, if spill { 0 } else { 1 << 20 }, 64);
+    }
+
+    /// Arbitrary bytes as collection/stream/TTL files never panic the
+    /// readers.
+    #[test]
+    fn json_readers_never_panic(b in proptest::collection::vec(prop_oneof![
+        Just(b'{'), Just(b'}'), Just(b'['), Just(b']'), Just(b'"'), Just(b':'), Just(b','),
+        Just(b'\\'), Just(b' '), Just(b'n'), Just(b'1'), any::<u8>(),
+    ], 0..48)) {
+        let _ = super::jsonin::read_collection(&b, "fields", super::jsonin::Elem::Pair("name", "value"));
+        let _ = super::jsonin::read_collection(&b, "members", super::jsonin::Elem::Raw);
+        let mut vs = super::jsonin::ValueStream::new(&b[..]);
+        while let Ok(Some((v, t, _))) = vs.next_value() {
+            let _ = super::jsonin::stream_line(&v, t);
+            let _ = super::jsonin::ttl_record(&v);
+        }
+    }
+}
+
+/// JSON text of arbitrary shape over the field names the readers know,
+/// duplicate keys included.
+fn json_text() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        (0u64..3).prop_map(|n| n.to_string()),
+        Just("-1".to_string()),
+        Just("1.5".to_string()),
+        "[a-z_]{0,3}".prop_map(|s| format!("{s:?}")),
+        Just("\"+inf\"".to_string()),
+        Just("\"1-0\"".to_string()),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        let key = prop_oneof![
+            Just("format_version"),
+            Just("FIELDS"),
+            Just("fields"),
+            Just("members"),
+            Just("items"),
+            Just("name"),
+            Just("value"),
+            Just("member"),
+            Just("score"),
+            Just("base64"),
+            Just("expire_at_ms"),
+            Just("_meta"),
+            Just("id"),
+            Just("length"),
+            Just("last_ms"),
+            Just("key"),
+            Just("x"),
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4)
+                .prop_map(|v| format!("[{}]", v.join(","))),
+            proptest::collection::vec((key, inner), 0..5).prop_map(|m| {
+                let body: Vec<String> = m.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+                format!("{{{}}}", body.join(","))
+            }),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Well-formed JSON of any shape goes through the struct decoding and
+    /// record building without panicking.
+    #[test]
+    fn structured_json_never_panics(text in json_text()) {
+        prop_assert!(crate::gojson::parse(text.as_bytes()).is_ok(), "{}", text);
+        for sub in ["hashes/k.json", "sets/k.json", "lists/k.json", "zsets/k.json", "streams/k.jsonl", "strings_ttl.jsonl"] {
+            let t = tree_dir(&[(sub, text.as_bytes())]);
+            let _ = encode_tree(t.path());
+        }
+    }
+}
