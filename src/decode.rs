@@ -111,6 +111,7 @@ fn fsm_context(e: Error, path: &Path) -> Error {
             context: format!("decode {}", path.display()),
             source,
         },
+        Error::Data(m) => Error::Data(format!("decode {}: {m}", path.display())),
         other => other,
     }
 }
@@ -169,7 +170,9 @@ pub fn decode_stream<R: Read>(
                         .iter_mut()
                         .find(|(kk, _)| *kk == k)
                         .expect("enabled decoder");
-                    dec.handle(prefix, e.user_key, e.body)?;
+                    let offset = e.offset;
+                    dec.handle(prefix, e.user_key, e.body)
+                        .map_err(|err| err.context(format_args!("entry at byte {offset}")))?;
                 }
             }
         }

@@ -11,5 +11,8 @@ mod read;
 mod write;
 
 pub use float::{format_float_g, format_json_float, shortest_decimal};
-pub use read::{GO_MAX_DEPTH, JsonError, Value, fold_eq, parse, parse_prefix, parse_with_limit};
+pub use read::{
+    GO_MAX_DEPTH, JsonError, Value, fold_eq, parse, parse_prefix, parse_prefix_with_limit,
+    parse_with_limit,
+};
 pub use write::{Escape, JsonWriter, write_string};

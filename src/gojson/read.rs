@@ -262,10 +262,19 @@ pub fn parse_with_limit(input: &[u8], max_depth: usize) -> Result<Value, JsonErr
 /// Parse a leading value and return it with the offset just past it (for
 /// callers that emulate `json.Decoder` and inspect what follows).
 pub fn parse_prefix(input: &[u8]) -> Result<(Value, usize), JsonError> {
+    parse_prefix_with_limit(input, GO_MAX_DEPTH)
+}
+
+/// [`parse_prefix`] for a value nested `GO_MAX_DEPTH - max_depth` levels
+/// deep inside a document the caller walks itself.
+pub fn parse_prefix_with_limit(
+    input: &[u8],
+    max_depth: usize,
+) -> Result<(Value, usize), JsonError> {
     let mut p = Parser {
         b: input,
         i: 0,
-        max_depth: GO_MAX_DEPTH,
+        max_depth,
     };
     p.ws();
     let v = p.value(0)?;
