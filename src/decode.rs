@@ -42,7 +42,7 @@ pub fn route_table() -> &'static [(&'static [u8], Target)] {
             t.extend(adapter::routes(k).iter().map(|p| (*p, Target::Adapter(k))));
         }
         t.extend(INTERNAL_PREFIXES.iter().map(|p| (*p, Target::Internal)));
-        t.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        t.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
         t
     })
 }

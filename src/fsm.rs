@@ -435,13 +435,10 @@ impl<R: Read> CrcFooterReader<R> {
     /// footer with the computed CRC.
     pub fn verify(mut self) -> Result<(), FsmError> {
         let mut sink = [0u8; 8192];
-        loop {
-            let n = self
-                .read(&mut sink)
-                .map_err(|e| FsmError::Runtime(format!("reading footer: {e}")))?;
-            if n == 0 {
-                break;
-            }
+        let n = self
+            .read(&mut sink)
+            .map_err(|e| FsmError::Runtime(format!("reading footer: {e}")))?;
+        if n != 0 {
             return Err(FsmError::Runtime(
                 "trailing bytes after the payload before the CRC32C footer".into(),
             ));

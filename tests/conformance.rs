@@ -6,26 +6,21 @@
 //!   (upstream's, except where `docs/compatibility.md` says otherwise) and
 //!   leaves nothing at the output path.
 //!
-//! Cases that need an adapter which has not landed are listed as skipped,
-//! by name. When the corpus is absent the tests say so plainly and pass.
+//! When the corpus is absent the tests say so plainly and pass.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
-use std::io::BufReader;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ekvplan::adapter::{self, AdapterKind, AdapterSet};
-use ekvplan::decode::{self, Target};
-use ekvplan::fsm::{self, FsmReader};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Print past libtest's output capture (which only intercepts the `print!`
-/// macros), so skipped cases are visible in every run, not only on failure.
+/// macros), so a missing corpus and the counts show in every run.
 macro_rules! say {
     ($($t:tt)*) => {{
         use std::io::Write as _;
@@ -96,43 +91,20 @@ fn set_flag(args: &mut [String], flag: &str, value: &str) {
     args[i + 1] = value.to_owned();
 }
 
-fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-}
-
-fn missing_adapters(needed: AdapterSet) -> Vec<&'static str> {
-    AdapterKind::FAN_OUT
-        .into_iter()
-        .filter(|k| needed.contains(*k) && !adapter::is_implemented(*k))
-        .map(|k| k.name())
-        .collect()
-}
-
-/// Outcome of one case: `Err(why)` is a failure, `Ok(Some(why))` a skip.
-type CaseResult = Result<Option<String>, String>;
+/// Outcome of one case: `Err(why)` is a failure.
+type CaseResult = Result<(), String>;
 
 fn report(test: &str, results: Vec<(String, CaseResult)>) {
-    let mut failed = Vec::new();
-    let mut skipped = Vec::new();
-    let mut passed = 0;
-    for (name, r) in results {
-        match r {
-            Ok(None) => passed += 1,
-            Ok(Some(why)) => skipped.push(format!("{name} ({why})")),
-            Err(why) => failed.push(format!("{name}: {why}")),
-        }
-    }
+    let total = results.len();
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(|(name, r)| r.err().map(|why| format!("{name}: {why}")))
+        .collect();
     say!(
-        "conformance/{test}: {passed} passed, {} skipped, {} failed",
-        skipped.len(),
+        "conformance/{test}: {} passed, {} failed",
+        total - failed.len(),
         failed.len()
     );
-    for s in &skipped {
-        say!("conformance/{test}: SKIPPED {s}");
-    }
     assert!(
         failed.is_empty(),
         "conformance/{test} failures:\n  {}",
@@ -283,24 +255,10 @@ fn empty_dirs_of(case: &Value, tree: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn adapters_enabled(case: &Value) -> AdapterSet {
-    let names: Vec<&str> = case["expected"]["adapters_enabled"]
-        .as_array()
-        .expect("expected.adapters_enabled")
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    AdapterSet::parse_encode_flag(&names.join(",")).unwrap()
-}
-
 // --- success cases ----------------------------------------------------------
 
 fn encode_case(dir: &Path) -> CaseResult {
     let case = read_json(&dir.join("case.json"));
-    let missing = missing_adapters(adapters_enabled(&case));
-    if !missing.is_empty() {
-        return Ok(Some(format!("needs adapter {}", missing.join(", "))));
-    }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.fsm");
     let mut args = str_args(&case["encode_args"]);
@@ -357,20 +315,12 @@ fn encode_case(dir: &Path) -> CaseResult {
     if !leftovers.is_empty() {
         return Err(format!("stray files after encode: {leftovers:?}"));
     }
-    Ok(None)
+    Ok(())
 }
 
 fn decode_case(dir: &Path) -> CaseResult {
     let case = read_json(&dir.join("case.json"));
     let args = str_args(&case["decode_args"]);
-    let needed = match flag_value(&args, "--adapter") {
-        Some(a) => AdapterSet::parse_decode_flag(a).unwrap(),
-        None => adapters_enabled(&case),
-    };
-    let missing = missing_adapters(needed);
-    if !missing.is_empty() {
-        return Ok(Some(format!("needs adapter {}", missing.join(", "))));
-    }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("decoded");
     let mut args = args;
@@ -388,7 +338,7 @@ fn decode_case(dir: &Path) -> CaseResult {
             String::from_utf8_lossy(&o.stderr).trim()
         ));
     }
-    compare_trees(&out, &dir.join("decoded"), &empty_dirs_of(&case, "decoded")).map(|()| None)
+    compare_trees(&out, &dir.join("decoded"), &empty_dirs_of(&case, "decoded"))
 }
 
 fn run_cases(test: &str, f: fn(&Path) -> CaseResult) {
@@ -430,46 +380,6 @@ fn expected_exit_code(name: &str, kind: &str, upstream: i32) -> i32 {
     }
 }
 
-/// Adapters the case exercises: for encode, the selected adapters whose
-/// subtree holds files; for decode, the selected adapters whose keys occur
-/// in the readable prefix of the input.
-fn needed_adapters(dir: &Path, kind: &str, args: &[String]) -> AdapterSet {
-    let mut needed = AdapterSet::NONE;
-    if kind == "encode" {
-        let Ok(sel) = AdapterSet::parse_encode_flag(flag_value(args, "--adapter").unwrap_or(""))
-        else {
-            return needed;
-        };
-        for k in AdapterKind::FAN_OUT {
-            let sub = dir.join("input").join(k.name());
-            if sel.contains(k) && !adapter::tree_has_no_files(&sub).unwrap() {
-                needed.insert(k);
-            }
-        }
-        return needed;
-    }
-    let Ok(sel) = AdapterSet::parse_decode_flag(flag_value(args, "--adapter").unwrap_or("all"))
-    else {
-        return needed;
-    };
-    let f = fs::File::open(dir.join("input.fsm")).unwrap();
-    let mut br = BufReader::new(f);
-    let Ok((_kind, _header)) = fsm::read_runtime_header(&mut br) else {
-        return needed;
-    };
-    let Ok(mut r) = FsmReader::new(br) else {
-        return needed;
-    };
-    while let Ok(Some(e)) = r.next_entry() {
-        if let Some((_, Target::Adapter(k))) = decode::route(e.user_key) {
-            if sel.contains(k) {
-                needed.insert(k);
-            }
-        }
-    }
-    needed
-}
-
 /// Copy a case directory, keeping symlinks as symlinks.
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
@@ -496,16 +406,7 @@ fn error_case(dir: &Path) -> CaseResult {
     let kind = case["kind"].as_str().unwrap();
     let cmd = str_args(&case["command"]);
     let args = &cmd[1..];
-    let missing = missing_adapters(needed_adapters(dir, kind, args));
-    let r = run_error_case(dir, &case, name, kind, args);
-    // A case that needs a missing adapter counts only when it passes for
-    // its own reason, not because the placeholder refused the data.
-    match r {
-        Err(_) | Ok(Some(_)) if !missing.is_empty() => {
-            Ok(Some(format!("needs adapter {}", missing.join(", "))))
-        }
-        r => r,
-    }
+    run_error_case(dir, &case, name, kind, args)
 }
 
 fn run_error_case(dir: &Path, case: &Value, name: &str, kind: &str, args: &[String]) -> CaseResult {
@@ -535,9 +436,6 @@ fn run_error_case(dir: &Path, case: &Value, name: &str, kind: &str, args: &[Stri
         .unwrap();
     let got = o.status.code().unwrap_or(-1);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    if stderr.contains("is not supported yet") {
-        return Ok(Some("adapter placeholder refused it".into()));
-    }
     if got != want {
         return Err(format!(
             "exit {got}, want {want} (upstream {}): {}",
@@ -546,7 +444,7 @@ fn run_error_case(dir: &Path, case: &Value, name: &str, kind: &str, args: &[Stri
         ));
     }
     if want == 0 {
-        return Ok(None);
+        return Ok(());
     }
     if stderr.contains("panicked") {
         return Err(format!("panicked: {}", stderr.trim()));
@@ -581,7 +479,7 @@ fn run_error_case(dir: &Path, case: &Value, name: &str, kind: &str, args: &[Stri
     if !temp_leftovers.is_empty() {
         return Err(format!("temp files left in TMPDIR: {temp_leftovers:?}"));
     }
-    Ok(None)
+    Ok(())
 }
 
 #[test]

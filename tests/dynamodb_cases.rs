@@ -277,10 +277,13 @@ fn older_version_of_a_key_wins_like_upstream() {
     }
 }
 
+/// A raw `.fsm` row: user key, commit ts, value.
+type Row = (Vec<u8>, u64, Vec<u8>);
+
 #[test]
 fn bad_rows_fail_the_decode() {
     let ok_meta = (meta_key("t"), 5, schema("t", "id", "r", 1, 0));
-    let cases: Vec<(&str, Vec<(Vec<u8>, u64, Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Vec<Row>)> = vec![
         (
             "empty meta segment",
             vec![(b"!ddb|meta|table|".to_vec(), 5, schema("t", "id", "", 1, 0))],

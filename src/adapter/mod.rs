@@ -304,18 +304,6 @@ pub fn decoder(kind: AdapterKind, ctx: &DecodeContext) -> Result<Box<dyn Adapter
     }
 }
 
-/// Whether an adapter's encoder and decoder have landed (the others are
-/// placeholders that fail closed). Tests use it to skip, by name, the
-/// conformance cases that need a missing adapter.
-pub fn is_implemented(kind: AdapterKind) -> bool {
-    match kind {
-        AdapterKind::Redis => redis::IMPLEMENTED,
-        AdapterKind::DynamoDb => dynamodb::IMPLEMENTED,
-        AdapterKind::S3 => s3::IMPLEMENTED,
-        AdapterKind::Sqs => sqs::IMPLEMENTED,
-    }
-}
-
 /// The route prefixes each adapter's decoder handles.
 pub fn routes(kind: AdapterKind) -> &'static [&'static [u8]] {
     match kind {
@@ -323,47 +311,6 @@ pub fn routes(kind: AdapterKind) -> &'static [&'static [u8]] {
         AdapterKind::DynamoDb => dynamodb::ROUTES,
         AdapterKind::S3 => s3::ROUTES,
         AdapterKind::Sqs => sqs::ROUTES,
-    }
-}
-
-// --- Placeholders for adapters that have not landed yet -------------------
-
-/// True when `dir` is absent or holds no regular file anywhere below it.
-pub fn tree_has_no_files(dir: &Path) -> Result<bool> {
-    match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(e) => return Err(Error::io_at(dir, "stat", e)),
-        Ok(m) if !m.is_dir() => return Ok(false),
-        Ok(_) => {}
-    }
-    Ok(crate::tree::checksums::list_regular_files(dir)?.is_empty())
-}
-
-/// Encoder of an adapter that has not landed: an empty subtree encodes to
-/// nothing (as upstream); any data fails closed.
-pub(crate) fn unsupported_encode(kind: AdapterKind, ctx: &EncodeContext<'_>) -> Result<()> {
-    let dir = ctx.adapter_dir(kind);
-    if tree_has_no_files(&dir)? {
-        return Ok(());
-    }
-    Err(Error::data(format!(
-        "{}: adapter {kind} is not supported yet",
-        dir.display()
-    )))
-}
-
-pub(crate) struct UnsupportedDecoder(pub AdapterKind);
-
-impl AdapterDecoder for UnsupportedDecoder {
-    fn handle(&mut self, _prefix: &'static [u8], user_key: &[u8], _value: &[u8]) -> Result<()> {
-        Err(Error::data(format!(
-            "adapter {} is not supported yet (met key {:?})",
-            self.0,
-            String::from_utf8_lossy(&user_key[..user_key.len().min(64)])
-        )))
-    }
-    fn finalize(&mut self) -> Result<()> {
-        Ok(())
     }
 }
 

@@ -79,7 +79,7 @@ pub fn format_float_g(v: f64) -> String {
     if digits == "0" {
         return if neg { "-0".into() } else { "0".into() };
     }
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         fmt_e(neg, &digits, dp)
     } else {
         fmt_f(neg, &digits, dp)

@@ -21,9 +21,6 @@ mod spill;
 
 pub use decode::bundle_name;
 
-/// This adapter has landed (main's `adapter::is_implemented` reads it).
-pub const IMPLEMENTED: bool = true;
-
 /// Key prefixes the decoder routes to this adapter.
 pub const ROUTES: &[&[u8]] = &[
     keys::META_TABLE_PREFIX,

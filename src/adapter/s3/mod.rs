@@ -16,9 +16,6 @@ pub mod encode;
 pub mod json;
 pub mod keys;
 
-/// False while this module is a placeholder.
-pub const IMPLEMENTED: bool = true;
-
 /// Key prefixes the decoder routes to this adapter. `!s3|bucket|gen|`,
 /// `!s3|gc|upload|` and `!s3route|` are counted as internal by the core,
 /// even with S3 enabled, as upstream does.

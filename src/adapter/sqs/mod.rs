@@ -16,8 +16,6 @@ mod spill;
 pub use decode::SqsDecoder;
 pub use encode::{check_partition, read_queue_meta, resolve_dedup_id, validate_meta};
 
-pub const IMPLEMENTED: bool = true;
-
 /// Key prefixes the decoder routes to this adapter. The partitioned
 /// families (`…|p|`) route through their classic prefix, as upstream's
 /// route table has no separate entries for them.
