@@ -90,5 +90,5 @@ fn example_plan_expands_as_documented() {
     assert_eq!(jobs[1].job.input, Path::new("examples/dumps/cluster-2"));
     assert_eq!(jobs[0].job.exclusions.dynamodb_tables, ["users"]);
     assert!(jobs.iter().all(|j| j.job.self_test));
-    assert_eq!(jobs[2].effective_last_commit_ts(), Some(114704986931200003));
+    assert_eq!(jobs[2].effective_last_commit_ts(), Some(114727636172800007));
 }
