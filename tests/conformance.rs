@@ -8,6 +8,8 @@
 //!
 //! When the corpus is absent the tests say so plainly and pass.
 
+mod corpus;
+
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
@@ -28,24 +30,9 @@ macro_rules! say {
     }};
 }
 
-fn corpus_root() -> Option<PathBuf> {
-    let p = match std::env::var_os("EKVPLAN_CONFORMANCE") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
-    };
-    p.join("corpus.json").is_file().then_some(p)
-}
-
 /// Returns the corpus root, or prints why the test is skipped.
 fn corpus_or_skip(test: &str) -> Option<PathBuf> {
-    let root = corpus_root();
-    if root.is_none() {
-        say!(
-            "conformance/{test}: SKIPPED: no corpus at ../shared/conformance \
-             (set EKVPLAN_CONFORMANCE to its path)"
-        );
-    }
-    root
+    corpus::root(&format!("conformance/{test}"))
 }
 
 fn read_json(p: &Path) -> Value {

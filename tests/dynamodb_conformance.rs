@@ -10,6 +10,8 @@
 //!
 //! Without the corpus the tests say so and pass.
 
+mod corpus;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -21,20 +23,7 @@ use ekvplan::job::{self, EncodeJob};
 use serde_json::Value;
 
 fn corpus() -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("EKVPLAN_CONFORMANCE").map(PathBuf::from),
-        Some(here.join("../shared/conformance")),
-        Some(here.join("../../shared/conformance")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("corpus.json").is_file());
-    if found.is_none() {
-        eprintln!("dynamodb conformance: SKIPPED: no corpus (set EKVPLAN_CONFORMANCE)");
-    }
-    found
+    corpus::root("dynamodb_conformance")
 }
 
 /// `ekvplan encode --adapter <adapters> [--self-test]`, through the library

@@ -3,9 +3,11 @@
 //! (sha256), decode its `.fsm` (tree), the Redis slices of the mixed cases,
 //! and the Redis error cases (exit code, nothing published).
 //!
-//! The corpus lives outside the repository; set `EKV_CONFORMANCE` to its
-//! path (default `/work/shared/conformance`). Without it the tests pass
+//! The corpus lives outside the repository; set `EKVPLAN_CONFORMANCE` to its
+//! path (default `../shared/conformance`). Without it the tests pass
 //! vacuously.
+
+mod corpus;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,10 +18,7 @@ use ekvplan::cli::{Cli, Command, decode_request_from_args, encode_job_from_args}
 use sha2::{Digest, Sha256};
 
 fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("EKV_CONFORMANCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/conformance"));
-    p.join("cases/redis-only-4").is_dir().then_some(p)
+    corpus::root("redis_conformance")
 }
 
 /// Run `ekvplan encode|decode <args>`; the process exit code it would give.

@@ -7,6 +7,8 @@
 //!   `--rename-collisions`) gives `decoded/s3/` byte for byte, files 0600,
 //!   directories 0755, and the empty `.scratch/` upstream leaves behind.
 
+mod corpus;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::BufReader;
@@ -20,16 +22,7 @@ use ekvplan::fsm::FsmReader;
 use ekvplan::job::{self, EncodeJob};
 
 fn corpus() -> Option<PathBuf> {
-    let p = match std::env::var_os("EKVPLAN_CONFORMANCE") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"),
-    };
-    if p.join("corpus.json").is_file() {
-        Some(p)
-    } else {
-        eprintln!("s3_conformance: SKIPPED: no corpus at {}", p.display());
-        None
-    }
+    corpus::root("s3_conformance")
 }
 
 /// Cases with an `s3/` subtree.

@@ -5,6 +5,8 @@
 //! Plus the SQS error cases that the shared conformance test can only run
 //! once every adapter has landed.
 
+mod corpus;
+
 use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -16,20 +18,7 @@ use ekvplan::fsm::FsmReader;
 use ekvplan::job::{EncodeJob, run_encode};
 
 fn corpus() -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("EKVPLAN_CONFORMANCE").map(PathBuf::from),
-        Some(here.join("../shared/conformance")),
-        Some(here.join("../../shared/conformance")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("corpus.json").is_file());
-    if found.is_none() {
-        eprintln!("sqs_conformance: SKIPPED: no corpus (set EKVPLAN_CONFORMANCE)");
-    }
-    found
+    corpus::root("sqs_conformance")
 }
 
 fn sqs_only() -> AdapterSet {
