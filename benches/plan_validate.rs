@@ -23,24 +23,11 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-const MANIFEST: &str = r#"{
-  "format_version": 1,
-  "phase": "phase0-snapshot-decode",
-  "cluster_id": "bench",
-  "last_commit_ts": 114693662310400001,
-  "wall_time_iso": "2026-06-01T00:00:00Z",
-  "adapters": {"dynamodb": {}, "s3": {}, "redis": {}, "sqs": {}},
-  "exclusions": {"include_incomplete_uploads": false, "include_orphans": false,
-                 "preserve_sqs_visibility": false, "include_sqs_side_records": false},
-  "checksum_algorithm": "sha256",
-  "checksum_format": "sha256sum",
-  "encoded_filename_charset": "rfc3986-unreserved-plus-percent",
-  "key_segment_max_bytes": 240,
-  "s3_meta_suffix": ".elastickv-meta.json",
-  "s3_collision_strategy": "leaf-data-suffix",
-  "dynamodb_layout": "per-item"
+fn manifest_bytes() -> Vec<u8> {
+    ekvplan::manifest::Manifest::all_adapters("bench", 114693662310400001, "2026-06-01T00:00:00Z")
+        .to_bytes()
+        .unwrap()
 }
-"#;
 
 fn main() {
     let jobs = arg("--jobs", 1000);
@@ -59,7 +46,7 @@ fn main() {
         ] {
             fs::create_dir_all(d.join(sub)).expect("mkdir");
         }
-        fs::write(d.join("MANIFEST.json"), MANIFEST).expect("manifest");
+        fs::write(d.join("MANIFEST.json"), manifest_bytes()).expect("manifest");
         let _ = write!(
             plan,
             "\n[[job]]\nid = \"cluster-{i:04}\"\ninput = \"dumps/cluster-{i:04}\"\noutput = \"out/cluster-{i:04}.fsm\"\nlast_commit_ts = \"0x0197800000000000\"\nexclude.dynamodb.tables = [\"sessions\"]\n"

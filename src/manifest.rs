@@ -113,6 +113,22 @@ impl Manifest {
         }
     }
 
+    /// A valid manifest for a tree with every adapter in scope, as upstream's
+    /// decoder writes it (fixtures, benchmarks, hand-made dumps).
+    pub fn all_adapters(cluster_id: &str, last_commit_ts: u64, wall_time_iso: &str) -> Self {
+        let mut m = Manifest::new_phase0(wall_time_iso.into());
+        m.elastickv_version = "dev".into();
+        m.cluster_id = cluster_id.into();
+        m.last_commit_ts = last_commit_ts;
+        m.adapters = Some(Adapters {
+            dynamodb: Some(Scope::default()),
+            s3: Some(Scope::default()),
+            redis: Some(Scope::default()),
+            sqs: Some(Scope::default()),
+        });
+        m
+    }
+
     pub fn exclusions(&self) -> Exclusions {
         self.exclusions.clone().unwrap_or_default()
     }

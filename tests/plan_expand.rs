@@ -6,28 +6,15 @@ use std::path::{Path, PathBuf};
 
 use ekvplan::plan::{self, JobSource, Origin, Style, ValidateOptions};
 
-const MANIFEST: &str = r#"{
-  "format_version": 1,
-  "phase": "phase0-snapshot-decode",
-  "cluster_id": "t",
-  "last_commit_ts": 7000,
-  "wall_time_iso": "2026-06-01T00:00:00Z",
-  "adapters": {"dynamodb": {}, "s3": {}, "redis": {}, "sqs": {}},
-  "exclusions": {"include_incomplete_uploads": false, "include_orphans": false,
-                 "preserve_sqs_visibility": false, "include_sqs_side_records": false},
-  "checksum_algorithm": "sha256",
-  "checksum_format": "sha256sum",
-  "encoded_filename_charset": "rfc3986-unreserved-plus-percent",
-  "key_segment_max_bytes": 240,
-  "s3_meta_suffix": ".elastickv-meta.json",
-  "s3_collision_strategy": "leaf-data-suffix",
-  "dynamodb_layout": "per-item"
+fn manifest_bytes() -> Vec<u8> {
+    ekvplan::manifest::Manifest::all_adapters("t", 7000, "2026-06-01T00:00:00Z")
+        .to_bytes()
+        .unwrap()
 }
-"#;
 
 fn dump(dir: &Path, tables: &[&str]) {
     fs::create_dir_all(dir).unwrap();
-    fs::write(dir.join("MANIFEST.json"), MANIFEST).unwrap();
+    fs::write(dir.join("MANIFEST.json"), manifest_bytes()).unwrap();
     for t in tables {
         fs::create_dir_all(dir.join("dynamodb").join(t)).unwrap();
     }

@@ -8,29 +8,11 @@ use super::*;
 use crate::encode_info::EncodeInfo;
 use crate::error::exit;
 
-const MANIFEST: &str = r#"{
-  "format_version": 1,
-  "phase": "phase0-snapshot-decode",
-  "elastickv_version": "dev",
-  "cluster_id": "test",
-  "last_commit_ts": 7000,
-  "wall_time_iso": "2026-01-01T00:00:00Z",
-  "adapters": {"dynamodb": {}, "s3": {}, "redis": {}, "sqs": {}},
-  "exclusions": {
-    "include_incomplete_uploads": false,
-    "include_orphans": false,
-    "preserve_sqs_visibility": false,
-    "include_sqs_side_records": false
-  },
-  "checksum_algorithm": "sha256",
-  "checksum_format": "sha256sum",
-  "encoded_filename_charset": "rfc3986-unreserved-plus-percent",
-  "key_segment_max_bytes": 240,
-  "s3_meta_suffix": ".elastickv-meta.json",
-  "s3_collision_strategy": "leaf-data-suffix",
-  "dynamodb_layout": "per-item"
+fn manifest_bytes() -> Vec<u8> {
+    crate::manifest::Manifest::all_adapters("test", 7000, "2026-01-01T00:00:00Z")
+        .to_bytes()
+        .unwrap()
 }
-"#;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -48,7 +30,7 @@ impl Fixture {
     fn good_dump(&self, name: &str) -> PathBuf {
         let d = self.path(&format!("dumps/{name}"));
         std::fs::create_dir_all(d.join("redis")).unwrap();
-        std::fs::write(d.join("MANIFEST.json"), MANIFEST).unwrap();
+        std::fs::write(d.join("MANIFEST.json"), manifest_bytes()).unwrap();
         d
     }
     fn bad_dump(&self, name: &str) -> PathBuf {

@@ -9,34 +9,18 @@ use ekvplan::plan::ValidatedPlan;
 
 /// A valid manifest; a dump holding only it (empty adapter subtrees)
 /// encodes successfully with every adapter selected.
-pub const MANIFEST: &str = r#"{
-  "format_version": 1,
-  "phase": "phase0-snapshot-decode",
-  "elastickv_version": "dev",
-  "cluster_id": "test",
-  "last_commit_ts": 7000,
-  "wall_time_iso": "2026-01-01T00:00:00Z",
-  "adapters": {"dynamodb": {}, "s3": {}, "redis": {}, "sqs": {}},
-  "exclusions": {
-    "include_incomplete_uploads": false,
-    "include_orphans": false,
-    "preserve_sqs_visibility": false,
-    "include_sqs_side_records": false
-  },
-  "checksum_algorithm": "sha256",
-  "checksum_format": "sha256sum",
-  "encoded_filename_charset": "rfc3986-unreserved-plus-percent",
-  "key_segment_max_bytes": 240,
-  "s3_meta_suffix": ".elastickv-meta.json",
-  "s3_collision_strategy": "leaf-data-suffix",
-  "dynamodb_layout": "per-item"
+/// A valid manifest; a dump holding only it (empty adapter subtrees)
+/// encodes successfully with every adapter selected.
+pub fn manifest_bytes() -> Vec<u8> {
+    ekvplan::manifest::Manifest::all_adapters("test", 7000, "2026-01-01T00:00:00Z")
+        .to_bytes()
+        .unwrap()
 }
-"#;
 
 pub fn good_dump(root: &Path, name: &str) -> PathBuf {
     let d = root.join("dumps").join(name);
     std::fs::create_dir_all(d.join("redis")).unwrap();
-    std::fs::write(d.join("MANIFEST.json"), MANIFEST).unwrap();
+    std::fs::write(d.join("MANIFEST.json"), manifest_bytes()).unwrap();
     d
 }
 
@@ -57,7 +41,7 @@ pub fn bad_dump(root: &Path, name: &str) -> PathBuf {
 pub fn failing_dump(root: &Path, name: &str) -> PathBuf {
     let d = root.join("dumps").join(name);
     std::fs::create_dir_all(d.join("dynamodb/t")).unwrap();
-    std::fs::write(d.join("MANIFEST.json"), MANIFEST).unwrap();
+    std::fs::write(d.join("MANIFEST.json"), manifest_bytes()).unwrap();
     std::fs::write(d.join("dynamodb/t/_schema.json"), b"{not json").unwrap();
     d
 }
