@@ -14,6 +14,30 @@ fn ekvplan() -> Command {
     Command::cargo_bin("ekvplan").unwrap()
 }
 
+/// `ekvplan encode <extra> --input <input> --output <output>`.
+fn encode_cmd(extra: &[&str], input: &Path, output: &Path) -> Command {
+    let mut c = ekvplan();
+    c.arg("encode")
+        .args(extra)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output);
+    c
+}
+
+/// `ekvplan decode <extra> --input <input> --output <output>`.
+fn decode_cmd(extra: &[&str], input: &Path, output: &Path) -> Command {
+    let mut c = ekvplan();
+    c.arg("decode")
+        .args(extra)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output);
+    c
+}
+
 /// A dump tree with a valid MANIFEST.json (all four adapters in scope)
 /// and no adapter data.
 fn empty_dump(dir: &Path) -> PathBuf {
@@ -49,14 +73,7 @@ fn encode_of_an_empty_tree_is_a_header_only_fsm() {
     let tmp = tempfile::tempdir().unwrap();
     let dump = empty_dump(tmp.path());
     let out = tmp.path().join("out.fsm");
-    ekvplan()
-        .args(["encode", "--input"])
-        .arg(&dump)
-        .arg("--output")
-        .arg(&out)
-        .arg("--self-test")
-        .assert()
-        .success();
+    encode_cmd(&["--self-test"], &dump, &out).assert().success();
     assert_eq!(fs::read(&out).unwrap(), header_only_fsm(MANIFEST_TS));
     assert_eq!(mode(&out), 0o600);
     let sidecar = fs::read_to_string(tmp.path().join("out.fsm.encode_info.json")).unwrap();
@@ -74,13 +91,8 @@ fn encode_override_is_recorded_and_hex_accepted() {
     let dump = empty_dump(tmp.path());
     let out = tmp.path().join("out.fsm");
     let t = MANIFEST_TS + 0x10;
-    ekvplan()
-        .args(["encode", "--input"])
-        .arg(&dump)
-        .arg("--output")
-        .arg(&out)
-        .arg("--last-commit-ts")
-        .arg(format!("0x{t:x}"))
+    let hex = format!("0x{t:x}");
+    encode_cmd(&["--last-commit-ts", &hex], &dump, &out)
         .assert()
         .success();
     assert_eq!(fs::read(&out).unwrap(), header_only_fsm(t));
@@ -102,28 +114,16 @@ fn encode_usage_errors_exit_1_and_data_errors_exit_2() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--input"));
-    ekvplan()
-        .args(["encode", "--adapter", "memcached", "--input"])
-        .arg(&dump)
-        .arg("--output")
-        .arg(&out)
+    encode_cmd(&["--adapter", "memcached"], &dump, &out)
         .assert()
         .code(1)
         .stderr(predicate::str::contains("memcached"));
-    ekvplan()
-        .args(["encode", "--last-commit-ts", "1", "--input"])
-        .arg(&dump)
-        .arg("--output")
-        .arg(&out)
+    encode_cmd(&["--last-commit-ts", "1"], &dump, &out)
         .assert()
         .code(2)
         .stderr(predicate::str::contains(MANIFEST_TS.to_string()));
     fs::write(dump.join("MANIFEST.json"), b"{\"format_version\": 1,").unwrap();
-    ekvplan()
-        .args(["encode", "--input"])
-        .arg(&dump)
-        .arg("--output")
-        .arg(&out)
+    encode_cmd(&[], &dump, &out)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("MANIFEST.json"));
@@ -140,11 +140,7 @@ fn a_failed_encode_keeps_the_previous_output() {
     let dump = empty_dump(tmp.path());
     let out = tmp.path().join("out.fsm");
     fs::write(&out, b"previous").unwrap();
-    ekvplan()
-        .args(["encode", "--last-commit-ts", "1", "--input"])
-        .arg(&dump)
-        .arg("--output")
-        .arg(&out)
+    encode_cmd(&["--last-commit-ts", "1"], &dump, &out)
         .assert()
         .code(2);
     assert_eq!(fs::read(&out).unwrap(), b"previous");
@@ -156,11 +152,7 @@ fn decode_then_encode_round_trips_and_publishes_atomically() {
     let fsm = tmp.path().join("in.fsm");
     fs::write(&fsm, header_only_fsm(42)).unwrap();
     let tree = tmp.path().join("tree");
-    ekvplan()
-        .args(["decode", "--cluster-id", "c1", "--input"])
-        .arg(&fsm)
-        .arg("--output")
-        .arg(&tree)
+    decode_cmd(&["--cluster-id", "c1"], &fsm, &tree)
         .assert()
         .success();
     let manifest = fs::read_to_string(tree.join("MANIFEST.json")).unwrap();
@@ -173,11 +165,7 @@ fn decode_then_encode_round_trips_and_publishes_atomically() {
     assert_eq!(names_in(tmp.path()), ["in.fsm", "tree"]);
 
     let again = tmp.path().join("again.fsm");
-    ekvplan()
-        .args(["encode", "--self-test", "--input"])
-        .arg(&tree)
-        .arg("--output")
-        .arg(&again)
+    encode_cmd(&["--self-test"], &tree, &again)
         .assert()
         .success();
     assert_eq!(fs::read(&again).unwrap(), header_only_fsm(42));
@@ -191,22 +179,12 @@ fn decode_refuses_a_non_empty_output_unless_forced() {
     let tree = tmp.path().join("tree");
     fs::create_dir(&tree).unwrap();
     fs::write(tree.join("keep.txt"), b"precious").unwrap();
-    ekvplan()
-        .args(["decode", "--input"])
-        .arg(&fsm)
-        .arg("--output")
-        .arg(&tree)
+    decode_cmd(&[], &fsm, &tree)
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--force"));
     assert_eq!(fs::read(tree.join("keep.txt")).unwrap(), b"precious");
-    ekvplan()
-        .args(["decode", "--force", "--input"])
-        .arg(&fsm)
-        .arg("--output")
-        .arg(&tree)
-        .assert()
-        .success();
+    decode_cmd(&["--force"], &fsm, &tree).assert().success();
     assert!(!tree.join("keep.txt").exists());
     assert!(tree.join("MANIFEST.json").exists());
 }
@@ -223,22 +201,14 @@ fn a_failed_decode_leaves_nothing_and_names_the_offset() {
     bytes.extend_from_slice(&[0; 9]);
     fs::write(&fsm, bytes).unwrap();
     let tree = tmp.path().join("tree");
-    ekvplan()
-        .args(["decode", "--input"])
-        .arg(&fsm)
-        .arg("--output")
-        .arg(&tree)
+    decode_cmd(&[], &fsm, &tree)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("byte 16"));
     assert_eq!(names_in(tmp.path()), ["in.fsm"]);
 
     fs::write(&fsm, b"EKVPBBL2\0\0\0\0\0\0\0\0").unwrap();
-    ekvplan()
-        .args(["decode", "--input"])
-        .arg(&fsm)
-        .arg("--output")
-        .arg(&tree)
+    decode_cmd(&[], &fsm, &tree)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("EKVPBBL2"));
@@ -268,13 +238,7 @@ fn decode_accepts_node_runtime_files_and_checks_their_crc() {
         let tree = tmp.path().join(format!("tree{i}"));
         let mut file = runtime_file(header, &payload);
         fs::write(&fsm, &file).unwrap();
-        ekvplan()
-            .args(["decode", "--input"])
-            .arg(&fsm)
-            .arg("--output")
-            .arg(&tree)
-            .assert()
-            .success();
+        decode_cmd(&[], &fsm, &tree).assert().success();
         let manifest = fs::read_to_string(tree.join("MANIFEST.json")).unwrap();
         assert!(manifest.contains("\"last_commit_ts\": 99"), "{manifest}");
 
@@ -282,11 +246,7 @@ fn decode_accepts_node_runtime_files_and_checks_their_crc() {
         file[last] ^= 0xff;
         fs::write(&fsm, &file).unwrap();
         let bad = tmp.path().join(format!("bad{i}"));
-        ekvplan()
-            .args(["decode", "--input"])
-            .arg(&fsm)
-            .arg("--output")
-            .arg(&bad)
+        decode_cmd(&[], &fsm, &bad)
             .assert()
             .code(2)
             .stderr(predicate::str::contains("CRC"));

@@ -62,6 +62,24 @@ fn ekvplan() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ekvplan"))
 }
 
+/// Run `ekvplan <cmd> <args>` in `dir`; a non-zero exit is a case failure.
+fn run_ok(cmd: &str, args: &[String], dir: &Path) -> Result<(), String> {
+    let o = ekvplan()
+        .arg(cmd)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    if o.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{cmd} exited {:?}: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).trim()
+    ))
+}
+
 fn sha256_hex(p: &Path) -> String {
     let mut f = fs::File::open(p).unwrap();
     let mut h = Sha256::new();
@@ -251,19 +269,7 @@ fn encode_case(dir: &Path) -> CaseResult {
     let mut args = str_args(&case["encode_args"]);
     set_flag(&mut args, "--output", out.to_str().unwrap());
     args.extend(["--scratch-root".into(), tmp.path().to_str().unwrap().into()]);
-    let o = ekvplan()
-        .arg("encode")
-        .args(&args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    if !o.status.success() {
-        return Err(format!(
-            "encode exited {:?}: {}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
+    run_ok("encode", &args, dir)?;
     let want = &case["expected"];
     let got_sha = sha256_hex(&out);
     let got_size = fs::metadata(&out).unwrap().len();
@@ -312,19 +318,7 @@ fn decode_case(dir: &Path) -> CaseResult {
     let out = tmp.path().join("decoded");
     let mut args = args;
     set_flag(&mut args, "--output", out.to_str().unwrap());
-    let o = ekvplan()
-        .arg("decode")
-        .args(&args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    if !o.status.success() {
-        return Err(format!(
-            "decode exited {:?}: {}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
+    run_ok("decode", &args, dir)?;
     compare_trees(&out, &dir.join("decoded"), &empty_dirs_of(&case, "decoded"))
 }
 
