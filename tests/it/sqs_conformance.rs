@@ -5,7 +5,7 @@
 //! Plus the SQS error cases that the shared conformance test can only run
 //! once every adapter has landed.
 
-mod corpus;
+use crate::common::corpus;
 
 use std::fs;
 use std::io::BufReader;

@@ -7,7 +7,7 @@
 //! path (default `../shared/conformance`). Without it the tests pass
 //! vacuously.
 
-mod corpus;
+use crate::common::corpus;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

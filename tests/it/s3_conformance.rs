@@ -7,7 +7,7 @@
 //!   `--rename-collisions`) gives `decoded/s3/` byte for byte, files 0600,
 //!   directories 0755, and the empty `.scratch/` upstream leaves behind.
 
-mod corpus;
+use crate::common::corpus;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};

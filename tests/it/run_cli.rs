@@ -1,13 +1,11 @@
 //! `ekvplan run` / `ekvplan verify` through the binary. Tests that need a
 //! TOML plan are ignored until the plan loader (issue 7) lands.
 
-mod run_common;
-
 use std::path::Path;
 
+use crate::common::run::{failing_dump, good_dump, temp_files, tree, wait_for};
 use assert_cmd::Command;
 use predicates::prelude::*;
-use run_common::{failing_dump, good_dump, temp_files, tree, wait_for};
 
 fn ekvplan() -> Command {
     let mut c = Command::cargo_bin("ekvplan").unwrap();

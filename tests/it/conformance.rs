@@ -8,7 +8,7 @@
 //!
 //! When the corpus is absent the tests say so plainly and pass.
 
-mod corpus;
+use crate::common::corpus;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

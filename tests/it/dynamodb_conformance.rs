@@ -10,7 +10,7 @@
 //!
 //! Without the corpus the tests say so and pass.
 
-mod corpus;
+use crate::common::corpus;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -3,17 +3,15 @@
 //! a plan with the CLI's signal handling while its jobs hold in the writing
 //! phase, so a signal always lands mid-job with a temp file on disk.
 
-mod run_common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 
+use crate::common::run::{plan, temp_files, tree, wait_for};
 use ekvplan::executor::{RunControl, RunOptions, TestHold, run_plan};
 use ekvplan::job::Phase;
-use run_common::{plan, temp_files, tree, wait_for};
 
 const CHILD_ENV: &str = "EKVPLAN_TEST_SIGNAL_CHILD_DIR";
 const HOLD_ENV: &str = "EKVPLAN_TEST_SIGNAL_CHILD_HOLD";
@@ -60,7 +58,7 @@ struct Kid {
 fn spawn(root: &Path, hold: &str) -> Kid {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "child_entry",
+            "run_signals::child_entry",
             "--exact",
             "--nocapture",
             "--test-threads",
