@@ -1,25 +1,43 @@
 //! Golden cases made by the upstream Go tools (`../shared/conformance`).
 //!
+//! Whole cases, through the binary:
+//!
 //! * every case in `cases/`: encoding `input/` gives the recorded sha256,
 //!   size and sidecar; decoding `expected.fsm` reproduces `decoded/`;
 //! * every case in `errors/`: the command fails with ekvplan's exit code
 //!   (upstream's, except where `docs/compatibility.md` says otherwise) and
-//!   leaves nothing at the output path.
+//!   leaves nothing at the output path but upstream's self-test report.
 //!
-//! When the corpus is absent the tests say so plainly and pass.
+//! Each adapter's part of them, in-process with only that adapter selected
+//! (one module per adapter, so a failure names the adapter whose part
+//! broke):
+//!
+//! * encoding a case's `input/` gives exactly the adapter's keyspace of
+//!   `expected.fsm` (header timestamp, keys, timestamps, values, order),
+//!   and the self-test passes;
+//! * decoding `expected.fsm` gives `decoded/<adapter>/` byte for byte;
+//! * the adapter's error cases fail with the whole-case exit code and leave
+//!   only what upstream leaves.
+//!
+//! Every test prints its counts; when the corpus is absent the tests say
+//! so plainly and pass.
 
-use crate::common::corpus;
-
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use clap::Parser;
+use ekvplan::adapter::{self, AdapterKind, AdapterSet, CancelToken};
+use ekvplan::cli::{Cli, Command, decode_request_from_args, encode_job_from_args};
+use ekvplan::decode::run_decode;
+use ekvplan::error::Error;
+use ekvplan::job::run_encode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::common::{Entry, FsmEntry, corpus_root, ekvplan, fsm_entries, only, walk};
 
 /// Print past libtest's output capture (which only intercepts the `print!`
 /// macros), so a missing corpus and the counts show in every run.
@@ -28,11 +46,6 @@ macro_rules! say {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), $($t)*);
     }};
-}
-
-/// Returns the corpus root, or prints why the test is skipped.
-fn corpus_or_skip(test: &str) -> Option<PathBuf> {
-    corpus::root(&format!("conformance/{test}"))
 }
 
 fn read_json(p: &Path) -> Value {
@@ -58,8 +71,8 @@ fn subdirs(p: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn ekvplan() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ekvplan"))
+fn name_of(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 /// Run `ekvplan <cmd> <args>` in `dir`; a non-zero exit is a case failure.
@@ -119,44 +132,85 @@ fn report(test: &str, results: Vec<(String, CaseResult)>) {
 
 // --- trees ------------------------------------------------------------------
 
-#[derive(Default)]
-struct Tree {
-    files: BTreeSet<Vec<u8>>,
-    empty_dirs: BTreeSet<Vec<u8>>,
-}
-
-fn walk(root: &Path) -> Tree {
-    fn go(root: &Path, dir: &Path, t: &mut Tree) {
-        let mut n = 0;
-        for e in fs::read_dir(dir).unwrap() {
-            n += 1;
-            let e = e.unwrap();
-            let p = e.path();
-            let rel = p
-                .strip_prefix(root)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
-            let ft = e.file_type().unwrap();
-            if ft.is_dir() {
-                go(root, &p, t);
-            } else {
-                t.files.insert(rel);
-            }
+/// Compare a decoded tree with upstream's, modulo the transient fields of
+/// a root MANIFEST.json and CHECKSUMS: the same files with the same bytes,
+/// ours 0600 and directories 0755, and exactly the `empty_dirs` upstream
+/// recorded (a checkout keeps neither modes nor empty directories).
+fn compare_trees(ours: &Path, golden: &Path, empty_dirs: &[String]) -> Result<(), String> {
+    let a = walk(ours);
+    let b: BTreeMap<Vec<u8>, Entry> = walk(golden)
+        .into_iter()
+        .filter(|e| !e.dir)
+        .map(|e| (e.rel.clone(), e))
+        .collect();
+    let mut problems = Vec::new();
+    let mut ours_files = BTreeSet::new();
+    let mut ours_empty = BTreeSet::new();
+    for e in &a {
+        let want_mode = if e.dir { 0o755 } else { 0o600 };
+        if e.mode != want_mode {
+            problems.push(format!(
+                "{}: mode {:o}, want {want_mode:o}",
+                e.show(),
+                e.mode
+            ));
         }
-        if n == 0 && dir != root {
-            let rel = dir.strip_prefix(root).unwrap().as_os_str().as_bytes();
-            t.empty_dirs.insert(rel.to_vec());
+        if !e.dir {
+            ours_files.insert(e.rel.clone());
+            continue;
+        }
+        let mut under = e.rel.clone();
+        under.push(b'/');
+        if !a.iter().any(|n| n.rel.starts_with(&under)) {
+            ours_empty.insert(e.rel.clone());
         }
     }
-    let mut t = Tree::default();
-    go(root, root, &mut t);
-    t
-}
-
-fn show(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
+    for e in a.iter().filter(|e| !e.dir) {
+        let Some(g) = b.get(&e.rel) else {
+            problems.push(format!("{}: only in ours", e.show()));
+            continue;
+        };
+        let f = e.rel.as_slice();
+        let (xa, xb) = match f {
+            b"MANIFEST.json" => (
+                blank_json_fields(&e.bytes, &["wall_time_iso", "fsm_path"]),
+                blank_json_fields(&g.bytes, &["wall_time_iso", "fsm_path"]),
+            ),
+            b"CHECKSUMS" => (
+                without_manifest_line(&e.bytes),
+                without_manifest_line(&g.bytes),
+            ),
+            _ => (e.bytes.clone(), g.bytes.clone()),
+        };
+        if xa != xb {
+            problems.push(format!(
+                "{}: bytes differ ({} vs {} bytes)",
+                e.show(),
+                xa.len(),
+                xb.len()
+            ));
+        }
+    }
+    for g in b.values().filter(|g| !ours_files.contains(&g.rel)) {
+        problems.push(format!("{}: missing from ours", g.show()));
+    }
+    let want_empty: BTreeSet<Vec<u8>> = empty_dirs.iter().map(|s| s.as_bytes().to_vec()).collect();
+    for d in ours_empty.symmetric_difference(&want_empty) {
+        problems.push(format!(
+            "empty dir {}: differs from upstream",
+            String::from_utf8_lossy(d)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let n = problems.len();
+        problems.truncate(20);
+        Err(format!(
+            "{n} tree differences:\n    {}",
+            problems.join("\n    ")
+        ))
+    }
 }
 
 /// Blank the values of pretty-printed JSON lines whose key is in `keys`.
@@ -190,63 +244,6 @@ fn without_manifest_line(text: &[u8]) -> Vec<u8> {
         .flatten()
         .copied()
         .collect()
-}
-
-/// Compare a decoded tree with upstream's, modulo the transient fields.
-fn compare_trees(ours: &Path, golden: &Path, golden_empty_dirs: &[String]) -> Result<(), String> {
-    let a = walk(ours);
-    let b = walk(golden);
-    let mut problems = Vec::new();
-    for f in a.files.symmetric_difference(&b.files) {
-        let side = if a.files.contains(f) {
-            "only in ours"
-        } else {
-            "missing from ours"
-        };
-        problems.push(format!("{}: {side}", show(f)));
-    }
-    let want_empty: BTreeSet<Vec<u8>> = golden_empty_dirs
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect();
-    for d in a.empty_dirs.symmetric_difference(&want_empty) {
-        problems.push(format!("empty dir {}: differs from upstream", show(d)));
-    }
-    for f in a.files.intersection(&b.files) {
-        let pa = ours.join(std::ffi::OsStr::from_bytes(f));
-        let pb = golden.join(std::ffi::OsStr::from_bytes(f));
-        let mode = fs::symlink_metadata(&pa).unwrap().permissions().mode() & 0o777;
-        if mode != 0o600 {
-            problems.push(format!("{}: mode {mode:o}, want 600", show(f)));
-        }
-        let (mut xa, mut xb) = (fs::read(&pa).unwrap(), fs::read(&pb).unwrap());
-        let base = f.rsplit(|&c| c == b'/').next().unwrap();
-        if f.as_slice() == b"MANIFEST.json" {
-            xa = blank_json_fields(&xa, &["wall_time_iso", "fsm_path"]);
-            xb = blank_json_fields(&xb, &["wall_time_iso", "fsm_path"]);
-        } else if f.as_slice() == b"CHECKSUMS" || base == b"CHECKSUMS" && f.len() == 9 {
-            xa = without_manifest_line(&xa);
-            xb = without_manifest_line(&xb);
-        }
-        if xa != xb {
-            problems.push(format!(
-                "{}: bytes differ ({} vs {} bytes)",
-                show(f),
-                xa.len(),
-                xb.len()
-            ));
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        let n = problems.len();
-        problems.truncate(20);
-        Err(format!(
-            "{n} tree differences:\n    {}",
-            problems.join("\n    ")
-        ))
-    }
 }
 
 fn empty_dirs_of(case: &Value, tree: &str) -> Vec<String> {
@@ -323,12 +320,12 @@ fn decode_case(dir: &Path) -> CaseResult {
 }
 
 fn run_cases(test: &str, f: fn(&Path) -> CaseResult) {
-    let Some(root) = corpus_or_skip(test) else {
+    let Some(root) = corpus_root(&format!("conformance/{test}")) else {
         return;
     };
     let results = subdirs(&root.join("cases"))
         .into_iter()
-        .map(|d| (d.file_name().unwrap().to_string_lossy().into_owned(), f(&d)))
+        .map(|d| (name_of(&d), f(&d)))
         .collect();
     report(test, results);
 }
@@ -381,80 +378,125 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn error_case(dir: &Path) -> CaseResult {
-    let case = read_json(&dir.join("case.json"));
-    let name = case["name"].as_str().unwrap();
-    let kind = case["kind"].as_str().unwrap();
-    let cmd = str_args(&case["command"]);
-    let args = &cmd[1..];
-    run_error_case(dir, &case, name, kind, args)
-}
-
-fn run_error_case(dir: &Path, case: &Value, name: &str, kind: &str, args: &[String]) -> CaseResult {
-    let want = expected_exit_code(name, kind, case["exit_code"].as_i64().unwrap() as i32);
-
-    let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("case");
-    copy_tree(dir, &work);
-    // A checkout without symlink support stores this link as a regular file
-    // holding its target; put the link back so the case tests what it says.
-    let link = work.join("input/s3/bucket1/hello.txt");
-    if name == "s3-object-symlink" && !fs::symlink_metadata(&link).unwrap().is_symlink() {
-        let target = fs::read_to_string(&link).unwrap();
-        fs::remove_file(&link).unwrap();
-        std::os::unix::fs::symlink(target.trim(), &link).unwrap();
-    }
-    let before: BTreeSet<OsString> = fs::read_dir(&work)
+fn names_in(dir: &Path) -> BTreeSet<OsString> {
+    fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .collect();
+        .collect()
+}
+
+/// An error case copied to `<tmp>/case`, where its command runs.
+struct ErrorCase {
+    tmp: tempfile::TempDir,
+    work: PathBuf,
+    case: Value,
+    name: String,
+    /// `encode` or `decode`.
+    kind: String,
+    args: Vec<String>,
+    /// ekvplan's exit code.
+    want: i32,
+    before: BTreeSet<OsString>,
+}
+
+impl ErrorCase {
+    fn new(dir: &Path) -> ErrorCase {
+        let case = read_json(&dir.join("case.json"));
+        let name = case["name"].as_str().unwrap().to_owned();
+        let kind = case["kind"].as_str().unwrap().to_owned();
+        let args = str_args(&case["command"])[1..].to_vec();
+        let want = expected_exit_code(&name, &kind, case["exit_code"].as_i64().unwrap() as i32);
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("case");
+        copy_tree(dir, &work);
+        // A checkout without symlink support stores this link as a regular
+        // file holding its target; put the link back so the case tests what
+        // it says.
+        let link = work.join("input/s3/bucket1/hello.txt");
+        if name == "s3-object-symlink" && !fs::symlink_metadata(&link).unwrap().is_symlink() {
+            let target = fs::read_to_string(&link).unwrap();
+            fs::remove_file(&link).unwrap();
+            std::os::unix::fs::symlink(target.trim(), &link).unwrap();
+        }
+        let before = names_in(&work);
+        ErrorCase {
+            tmp,
+            work,
+            case,
+            name,
+            kind,
+            args,
+            want,
+            before,
+        }
+    }
+
+    /// After a failure: nothing new beside the input but upstream's
+    /// self-test leftovers, and those say what upstream's say.
+    fn check_left_behind(&self) -> CaseResult {
+        let allowed: BTreeSet<OsString> = self.case["files_left_at_output_prefix"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().into()).collect())
+            .unwrap_or_default();
+        let after = names_in(&self.work);
+        let stray: Vec<&OsString> = after
+            .difference(&self.before)
+            .filter(|n| !allowed.contains(*n))
+            .collect();
+        if !stray.is_empty() {
+            return Err(format!("left behind: {stray:?}"));
+        }
+        if let Some(txt) = self.case["mismatch_txt"].as_str() {
+            let ours =
+                fs::read_to_string(self.work.join("out.fsm.mismatch.txt")).unwrap_or_default();
+            if ours != txt {
+                return Err(format!("mismatch.txt {ours:?}, want {txt:?}"));
+            }
+        }
+        if let Some(sha) = self.case["encode_info_sha256_of_unpublished_fsm"].as_str() {
+            let info = self.work.join("out.fsm.encode_info.json");
+            if !info.is_file() {
+                return Err("no encode_info.json sidecar beside the mismatch report".into());
+            }
+            let got = read_json(&info)["output_fsm_sha256"].clone();
+            if got != sha {
+                return Err(format!("sidecar output_fsm_sha256 {got}, want {sha}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The whole case through the binary, with `TMPDIR` inside the case's
+/// temp dir so that nothing may be left there either.
+fn error_case(dir: &Path) -> CaseResult {
+    let c = ErrorCase::new(dir);
     let o = ekvplan()
-        .arg(if kind == "encode" { "encode" } else { "decode" })
-        .args(args)
-        .env("TMPDIR", tmp.path())
-        .current_dir(&work)
+        .arg(&c.kind)
+        .args(&c.args)
+        .env("TMPDIR", c.tmp.path())
+        .current_dir(&c.work)
         .output()
         .unwrap();
     let got = o.status.code().unwrap_or(-1);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    if got != want {
+    if got != c.want {
         return Err(format!(
-            "exit {got}, want {want} (upstream {}): {}",
-            case["exit_code"],
+            "exit {got}, want {} (upstream {}): {}",
+            c.want,
+            c.case["exit_code"],
             stderr.trim()
         ));
     }
-    if want == 0 {
+    if c.want == 0 {
         return Ok(());
     }
     if stderr.contains("panicked") {
         return Err(format!("panicked: {}", stderr.trim()));
     }
-    // What may remain: upstream's self-test leftovers, nothing else.
-    let allowed: BTreeSet<OsString> = case["files_left_at_output_prefix"]
-        .as_array()
-        .map(|a| a.iter().map(|v| v.as_str().unwrap().into()).collect())
-        .unwrap_or_default();
-    let after: BTreeSet<OsString> = fs::read_dir(&work)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    let stray: Vec<&OsString> = after
-        .difference(&before)
-        .filter(|n| !allowed.contains(*n))
-        .collect();
-    if !stray.is_empty() {
-        return Err(format!("left behind: {stray:?}"));
-    }
-    if let Some(txt) = case["mismatch_txt"].as_str() {
-        let ours = fs::read_to_string(work.join("out.fsm.mismatch.txt")).unwrap_or_default();
-        if ours != txt {
-            return Err(format!("mismatch.txt {ours:?}, want {txt:?}"));
-        }
-    }
-    let temp_leftovers: Vec<OsString> = fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
+    c.check_left_behind()?;
+    let temp_leftovers: Vec<OsString> = names_in(c.tmp.path())
+        .into_iter()
         .filter(|n| n != "case")
         .collect();
     if !temp_leftovers.is_empty() {
@@ -465,17 +507,321 @@ fn run_error_case(dir: &Path, case: &Value, name: &str, kind: &str, args: &[Stri
 
 #[test]
 fn error_cases_fail_like_upstream() {
-    let Some(root) = corpus_or_skip("errors") else {
+    let Some(root) = corpus_root("conformance/errors") else {
         return;
     };
     let results = subdirs(&root.join("errors"))
         .into_iter()
-        .map(|d| {
-            (
-                d.file_name().unwrap().to_string_lossy().into_owned(),
-                error_case(&d),
-            )
-        })
+        .map(|d| (name_of(&d), error_case(&d)))
         .collect();
     report("errors", results);
+}
+
+// --- each adapter's part ----------------------------------------------------
+
+/// Whether `key` is in `kind`'s part of an `.fsm`: the prefixes its decoder
+/// routes, plus the internal rows of its namespace (`!s3route|`,
+/// `!s3|bucket|gen|`, ...).
+fn in_keyspace(kind: AdapterKind, key: &[u8]) -> bool {
+    let namespace: &[u8] = match kind {
+        AdapterKind::Redis => b"!redis|",
+        AdapterKind::DynamoDb => b"!ddb|",
+        AdapterKind::S3 => b"!s3",
+        AdapterKind::Sqs => b"!sqs|",
+    };
+    key.starts_with(namespace) || adapter::routes(kind).iter().any(|p| key.starts_with(p))
+}
+
+/// `kind`'s part of an upstream `.fsm`, which holds no tombstones.
+fn keyspace_of(kind: AdapterKind, fsm: &Path) -> Result<(u64, Vec<FsmEntry>), String> {
+    let (ts, all) = fsm_entries(fsm);
+    if let Some(e) = all.iter().find(|e| e.tombstone) {
+        return Err(format!("upstream tombstone {}", e.key.escape_ascii()));
+    }
+    let part = all
+        .into_iter()
+        .filter(|e| in_keyspace(kind, &e.key))
+        .collect();
+    Ok((ts, part))
+}
+
+/// Our whole `.fsm` against upstream's part: same header timestamp, same
+/// entries in the same order.
+fn compare_entries(ours: &Path, want: &(u64, Vec<FsmEntry>)) -> CaseResult {
+    let (ts, got) = fsm_entries(ours);
+    if ts != want.0 {
+        return Err(format!("last_commit_ts {ts}, want {}", want.0));
+    }
+    let show = |e: Option<&FsmEntry>| e.map_or("none".into(), |e| e.key.escape_ascii().to_string());
+    match (0..got.len().max(want.1.len())).find(|&i| got.get(i) != want.1.get(i)) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{} entries, want {}; first difference at entry {i}: ours {}, upstream {}",
+            got.len(),
+            want.1.len(),
+            show(got.get(i)),
+            show(want.1.get(i))
+        )),
+    }
+}
+
+/// The value after `flag` in a case's arguments.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> &'a str {
+    let i = args.iter().position(|a| a == flag).unwrap();
+    &args[i + 1]
+}
+
+/// `ekvplan <cmd> <args>` in-process through ekvplan's own argument
+/// handling, with `adapters` selected instead of the case's, `--input`
+/// under `input_dir` and `--output` under `output_dir`. Decoding runs with
+/// the smallest memory budget, so that buffers spill. Returns the
+/// self-test outcome of an encode.
+fn run_with(
+    adapters: AdapterSet,
+    cmd: &str,
+    args: &[String],
+    input_dir: &Path,
+    output_dir: &Path,
+) -> Result<Option<bool>, Error> {
+    let mut argv = vec!["ekvplan".to_owned(), cmd.to_owned()];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        argv.push(a.clone());
+        let base = match a.as_str() {
+            "--input" => input_dir,
+            "--output" => output_dir,
+            _ => continue,
+        };
+        argv.push(base.join(it.next().unwrap()).display().to_string());
+    }
+    let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    let cancel = CancelToken::new();
+    match cli.command {
+        Command::Encode(a) => {
+            let mut j = encode_job_from_args(a)?;
+            j.adapters = adapters;
+            j.scratch_root = Some(output_dir.to_path_buf());
+            Ok(run_encode(&j, &cancel, &adapter::silent_warn(), None)?.self_test)
+        }
+        Command::Decode(a) => {
+            let mut r = decode_request_from_args(a)?;
+            r.options.adapters = adapters;
+            r.memory_budget = 1 << 20;
+            run_decode(&r, adapter::silent_warn(), &cancel)?;
+            Ok(None)
+        }
+        other => panic!("unexpected command {other:?}"),
+    }
+}
+
+fn encode_part(kind: AdapterKind, dir: &Path) -> CaseResult {
+    let case = read_json(&dir.join("case.json"));
+    let args = str_args(&case["encode_args"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let self_test = run_with(only(kind), "encode", &args, dir, tmp.path())
+        .map_err(|e| format!("encode: {e}"))?;
+    if self_test != Some(true) {
+        return Err(format!("self-test {self_test:?}, want a match"));
+    }
+    let want = keyspace_of(kind, &dir.join("expected.fsm"))?;
+    compare_entries(&tmp.path().join(flag_value(&args, "--output")), &want)
+}
+
+fn decode_part(kind: AdapterKind, dir: &Path) -> CaseResult {
+    let case = read_json(&dir.join("case.json"));
+    let args = str_args(&case["decode_args"]);
+    let tmp = tempfile::tempdir().unwrap();
+    run_with(only(kind), "decode", &args, dir, tmp.path()).map_err(|e| format!("decode: {e}"))?;
+    let out = tmp.path().join(flag_value(&args, "--output"));
+    let name = kind.name();
+    let prefix = format!("{name}/");
+    let empty: Vec<String> = empty_dirs_of(&case, "decoded")
+        .iter()
+        .filter_map(|d| d.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    compare_trees(&out.join(name), &dir.join("decoded").join(name), &empty)
+        .map_err(|e| format!("{name}/: {e}"))?;
+    // Upstream's S3 decoder leaves its scratch directory behind, empty.
+    let scratch = out.join(".scratch");
+    if kind == AdapterKind::S3 && !(scratch.is_dir() && walk(&scratch).is_empty()) {
+        return Err("no empty .scratch/ like upstream's".into());
+    }
+    Ok(())
+}
+
+/// The adapter an error case is about: the one its name says, or for the
+/// self-test mismatches, the one whose data mismatches.
+fn error_case_adapter(name: &str) -> Option<AdapterKind> {
+    match name {
+        "selftest-mismatch-expire-zero" | "selftest-mismatch-noncanonical-filename" => {
+            Some(AdapterKind::Redis)
+        }
+        "selftest-mismatch-classic-partition" => Some(AdapterKind::Sqs),
+        _ => name.split('-').find_map(AdapterKind::from_name),
+    }
+}
+
+/// What the error must name, for cases about one key.
+const ERROR_NAMES: &[(&str, &str)] = &[("decode-sqs-side-records-seq-counter", "!sqs|queue|seq|")];
+
+fn error_part(kind: AdapterKind, dir: &Path) -> CaseResult {
+    let c = ErrorCase::new(dir);
+    let res = run_with(only(kind), &c.kind, &c.args, &c.work, &c.work);
+    let got = res.as_ref().map_or_else(Error::exit_code, |_| 0);
+    let Err(e) = res else {
+        return if c.want == 0 {
+            Ok(())
+        } else {
+            Err(format!("succeeded, want exit {}", c.want))
+        };
+    };
+    if got != c.want {
+        return Err(format!("exit {got}, want {}: {e}", c.want));
+    }
+    if c.case.get("mismatch_txt").is_some() && !matches!(e, Error::SelfTestMismatch(_)) {
+        return Err(format!("{e}, want a self-test mismatch"));
+    }
+    for (_, needle) in ERROR_NAMES.iter().filter(|(n, _)| *n == c.name) {
+        if !e.to_string().contains(needle) {
+            return Err(format!("{e:?} does not name {needle}"));
+        }
+    }
+    c.check_left_behind()
+}
+
+/// `part` over every case with `kind` data: the adapter's own case and the
+/// three mixed ones at least.
+fn adapter_cases(kind: AdapterKind, phase: &str, part: fn(AdapterKind, &Path) -> CaseResult) {
+    let test = format!("{kind} {phase}");
+    let Some(root) = corpus_root(&format!("conformance/{test}")) else {
+        return;
+    };
+    let results: Vec<_> = subdirs(&root.join("cases"))
+        .into_iter()
+        .filter(|d| d.join("input").join(kind.name()).is_dir())
+        .map(|d| (name_of(&d), part(kind, &d)))
+        .collect();
+    assert!(
+        results.len() >= 4,
+        "conformance/{test}: {} cases",
+        results.len()
+    );
+    report(&test, results);
+}
+
+fn adapter_errors(kind: AdapterKind, at_least: usize) {
+    let test = format!("{kind} errors");
+    let Some(root) = corpus_root(&format!("conformance/{test}")) else {
+        return;
+    };
+    let results: Vec<_> = subdirs(&root.join("errors"))
+        .into_iter()
+        .filter(|d| error_case_adapter(&name_of(d)) == Some(kind))
+        .map(|d| (name_of(&d), error_part(kind, &d)))
+        .collect();
+    assert!(
+        results.len() >= at_least,
+        "conformance/{test}: {} cases, want at least {at_least}",
+        results.len()
+    );
+    report(&test, results);
+}
+
+/// One module per adapter, so that a failure names the adapter.
+macro_rules! adapter_parts {
+    ($($module:ident: $kind:expr, $errors:literal error cases;)*) => {$(
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn encode_gives_the_upstream_keyspace() {
+                adapter_cases($kind, "encode", encode_part);
+            }
+
+            #[test]
+            fn decode_gives_the_upstream_subtree() {
+                adapter_cases($kind, "decode", decode_part);
+            }
+
+            #[test]
+            fn error_cases_fail_like_upstream() {
+                adapter_errors($kind, $errors);
+            }
+        }
+    )*};
+}
+
+adapter_parts! {
+    redis: AdapterKind::Redis, 10 error cases;
+    dynamodb: AdapterKind::DynamoDb, 8 error cases;
+    s3: AdapterKind::S3, 10 error cases;
+    sqs: AdapterKind::Sqs, 9 error cases;
+}
+
+/// DynamoDB's jsonl layout, which upstream refuses in both directions.
+mod dynamodb_jsonl {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Decode to jsonl in small bundles, encode back: the self-test passes
+    /// and the entries are upstream's.
+    fn round_trip(dir: &Path) -> CaseResult {
+        let ddb = only(AdapterKind::DynamoDb);
+        let tmp = tempfile::tempdir().unwrap();
+        let w = tmp.path();
+        let decode = args(&["--input", "expected.fsm", "--output", "j"]);
+        let jsonl = args(&["--dynamodb-bundle-mode", "jsonl"]);
+        let size = args(&["--dynamodb-bundle-size", "500"]);
+        let decode = [decode, jsonl, size].concat();
+        run_with(ddb, "decode", &decode, dir, w).map_err(|e| format!("decode: {e}"))?;
+        let encode = args(&["--input", "j", "--output", "j.fsm", "--self-test"]);
+        match run_with(ddb, "encode", &encode, w, w) {
+            Ok(Some(true)) => {}
+            other => return Err(format!("encode: {other:?}")),
+        }
+        let want = keyspace_of(AdapterKind::DynamoDb, &dir.join("expected.fsm"))?;
+        compare_entries(&w.join("j.fsm"), &want)
+    }
+
+    #[test]
+    fn layout_encodes_to_the_upstream_keyspace() {
+        adapter_cases(AdapterKind::DynamoDb, "jsonl round trip", |_, d| {
+            round_trip(d)
+        });
+    }
+
+    #[test]
+    fn upstream_refusals_succeed() {
+        let Some(root) = corpus_root("conformance/dynamodb jsonl refusals") else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let w = tmp.path();
+        // Encoding a jsonl-layout manifest (no tables) works.
+        let case = root.join("errors/manifest-dynamodb-layout-jsonl");
+        let encode = args(&["--input", "input", "--output", "a.fsm", "--self-test"]);
+        let st = run_with(AdapterSet::ALL, "encode", &encode, &case, w);
+        assert!(matches!(st, Ok(Some(true))), "{st:?}");
+        // Decoding with --dynamodb-bundle-mode jsonl works, records the
+        // layout, and the tree encodes back to the same !ddb| entries.
+        let case = root.join("errors/decode-dynamodb-bundle-jsonl");
+        let ddb = only(AdapterKind::DynamoDb);
+        let decode = args(&["--input", "input.fsm", "--output", "j"]);
+        let decode = [decode, args(&["--dynamodb-bundle-mode", "jsonl"])].concat();
+        run_with(ddb, "decode", &decode, &case, w).unwrap();
+        assert_eq!(
+            read_json(&w.join("j/MANIFEST.json"))["dynamodb_layout"],
+            "jsonl"
+        );
+        assert!(w.join("j/dynamodb/users/items/data-00001.jsonl").is_file());
+        let encode = args(&["--input", "j", "--output", "j.fsm", "--self-test"]);
+        let st = run_with(ddb, "encode", &encode, w, w);
+        assert!(matches!(st, Ok(Some(true))), "{st:?}");
+        let want = keyspace_of(AdapterKind::DynamoDb, &case.join("input.fsm")).unwrap();
+        compare_entries(&w.join("j.fsm"), &want).unwrap();
+        say!("conformance/dynamodb jsonl refusals: 2 passed, 0 failed");
+    }
 }

@@ -9,9 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use crate::common::run::{plan, temp_files, tree, wait_for};
 use ekvplan::executor::{RunControl, RunOptions, TestHold, run_plan};
 use ekvplan::job::Phase;
+
+use crate::common::run::{plan, temp_files, tree, wait_for};
 
 const CHILD_ENV: &str = "EKVPLAN_TEST_SIGNAL_CHILD_DIR";
 const HOLD_ENV: &str = "EKVPLAN_TEST_SIGNAL_CHILD_HOLD";
