@@ -35,6 +35,8 @@ pub enum Command {
     Run(crate::executor::cli::RunArgs),
     /// Check published outputs against their sidecars (a plan or one .fsm).
     Verify(crate::executor::cli::VerifyArgs),
+    /// Pack a dump tree into a tar(.zst) archive or unpack one (flag-for-flag like elastickv-snapshot-archive).
+    Archive(crate::archive::cli::ArchiveArgs),
 }
 
 /// Parse a byte size such as `256MiB`, `1G`, `4096`.
@@ -228,6 +230,7 @@ pub fn main() -> i32 {
         Command::Schema(a) => return crate::plan::cli::schema_main(a),
         Command::Run(a) => return crate::executor::cli::run_main(a, warn),
         Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
+        Command::Archive(a) => return crate::archive::cli::archive_main(a),
     };
     match res {
         Ok(()) => exit::OK,
