@@ -104,14 +104,13 @@ fn open_stream<R: Read + 'static>(src: R, compression: Compression) -> Result<St
             .map_err(|e| Error::io("create zstd decoder", e))?;
             d.window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| Error::io("configure zstd decoder", e))?;
-            Box::new(BufReader::with_capacity(
-                256 << 10,
-                Tap {
-                    inner: d,
-                    layer: Layer::Codec,
-                    failed: failed.clone(),
-                },
-            ))
+            // Unbuffered above the decoder, so a damaged frame is reported
+            // at the entry it damages.
+            Box::new(Tap {
+                inner: d,
+                layer: Layer::Codec,
+                failed: failed.clone(),
+            })
         }
     };
     Ok(Stream {
@@ -570,6 +569,43 @@ mod tests {
             let e = clean_name(bad.as_bytes()).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
             assert!(e.to_string().contains("archive_unsafe_path"), "{e}");
+        }
+    }
+
+    #[test]
+    fn entry_and_byte_budgets_are_enforced() {
+        let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1");
+        let (tar, stats) =
+            super::super::pack_tree(&dump, Vec::new(), Compression::None, &CancelToken::new())
+                .unwrap();
+        let run = |limits: Limits| {
+            let t = tempfile::tempdir().unwrap();
+            unpack_to_dir(
+                io::Cursor::new(tar.clone()),
+                Compression::None,
+                t.path(),
+                limits,
+                &CancelToken::new(),
+            )
+        };
+        let exact = Limits {
+            max_entries: stats.entries,
+            max_bytes: stats.bytes,
+        };
+        assert_eq!(run(exact).unwrap().entries, stats.entries);
+        for tight in [
+            Limits {
+                max_entries: stats.entries - 1,
+                ..exact
+            },
+            Limits {
+                max_bytes: stats.bytes - 1,
+                ..exact
+            },
+        ] {
+            let e = run(tight).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("archive_budget_exceeded"), "{e}");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod archive;
 mod cli_core;
 mod conformance;
 mod dynamodb_cases;
