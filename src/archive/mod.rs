@@ -12,8 +12,10 @@ use crate::error::Error;
 
 pub mod cli;
 pub mod goheader;
+pub mod input;
 pub mod pack;
 pub mod unpack;
+mod verify;
 
 pub use pack::{PackStats, pack_to_path, pack_tree};
 pub use unpack::{UnpackStats, unpack_to_dir, unpack_to_path};

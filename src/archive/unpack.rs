@@ -14,6 +14,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use sha2::{Digest, Sha256};
+
+use super::verify::StreamVerifier;
 use super::{Compression, Limits, Problem, show_name};
 use crate::adapter::CancelToken;
 use crate::error::{Error, IoResultExt, Result};
@@ -28,6 +31,8 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 29;
 /// Decompressed bytes after the end-of-archive marker that are read (to
 /// check the zstd frame is whole) before the rest is ignored.
 const TRAILER_DRAIN_LIMIT: u64 = 16 << 20;
+/// CHECKSUMS is held in memory to check the files that follow it.
+const MAX_CHECKSUMS_BYTES: u64 = 256 << 20;
 
 /// What an unpack created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,7 +48,7 @@ pub struct UnpackStats {
 
 /// Which layer of the input chain failed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layer {
+pub(super) enum Layer {
     Source,
     Codec,
 }
@@ -80,13 +85,13 @@ impl<R: Read> Read for Counter<R> {
 }
 
 /// The decompressed tar stream and what it knows about its failures.
-struct Stream {
-    reader: Box<dyn Read>,
-    failed: Rc<Cell<Option<Layer>>>,
+pub(super) struct Stream {
+    pub(super) reader: Box<dyn Read>,
+    pub(super) failed: Rc<Cell<Option<Layer>>>,
     count: Rc<Cell<u64>>,
 }
 
-fn open_stream<R: Read + 'static>(src: R, compression: Compression) -> Result<Stream> {
+pub(super) fn open_stream<R: Read + 'static>(src: R, compression: Compression) -> Result<Stream> {
     let failed = Rc::new(Cell::new(None));
     let count = Rc::new(Cell::new(0));
     let source = Tap {
@@ -124,7 +129,7 @@ fn open_stream<R: Read + 'static>(src: R, compression: Compression) -> Result<St
 }
 
 /// Classify a read error from anywhere in the chain.
-fn read_error(failed: Option<Layer>, e: io::Error, what: &str) -> Error {
+pub(super) fn read_error(failed: Option<Layer>, e: io::Error, what: &str) -> Error {
     match failed {
         Some(Layer::Source) => Error::io(format!("read archive ({what})"), e),
         Some(Layer::Codec) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -142,7 +147,7 @@ fn read_error(failed: Option<Layer>, e: io::Error, what: &str) -> Error {
 }
 
 /// The cleaned relative path of an entry, or `None` for the root itself.
-fn clean_name(raw: &[u8]) -> Result<Option<Vec<u8>>> {
+pub(super) fn clean_name(raw: &[u8]) -> Result<Option<Vec<u8>>> {
     let name = raw.strip_prefix(b"./").unwrap_or(raw);
     if name.is_empty() || name == b"." || name == b"./" {
         return Ok(None);
@@ -171,7 +176,7 @@ fn clean_name(raw: &[u8]) -> Result<Option<Vec<u8>>> {
     Ok(Some(out))
 }
 
-fn type_description(flag: u8) -> String {
+pub(super) fn type_description(flag: u8) -> String {
     match flag {
         b'1' => "a hard link".into(),
         b'2' => "a symlink".into(),
@@ -206,7 +211,7 @@ fn extract(
     limits: Limits,
     cancel: &CancelToken,
     stats: &mut UnpackStats,
-) -> Result<Vec<(PathBuf, u32)>> {
+) -> Result<(Vec<(PathBuf, u32)>, StreamVerifier)> {
     let failed = stream.failed.clone();
     let count = stream.count.clone();
     let mut archive = tar::Archive::new(&mut stream.reader);
@@ -214,6 +219,8 @@ fn extract(
         .entries()
         .map_err(|e| read_error(failed.get(), e, "start of archive"))?;
     let mut dirs_seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut known_dirs: HashSet<PathBuf> = HashSet::from([root.to_path_buf()]);
+    let mut verifier = StreamVerifier::default();
     let mut dir_modes = Vec::new();
     let mut entries_left = limits.max_entries;
     let mut bytes_left = limits.max_bytes;
@@ -276,7 +283,10 @@ fn extract(
                     return Err(Problem::Duplicate.at_entry(&raw, "a file entry has the same path"));
                 }
             }
-            mkdir_p(&target, mode | 0o700).map_err(|e| entry_fs_error(&raw, &target, e))?;
+            if !known_dirs.contains(&target) {
+                mkdir_p(&target, mode | 0o700).map_err(|e| entry_fs_error(&raw, &target, e))?;
+                note_dirs(&mut known_dirs, root, &target);
+            }
             dir_modes.push((target, mode));
             stats.dirs += 1;
             continue;
@@ -292,8 +302,20 @@ fn extract(
         }
         bytes_left -= size;
         if let Some(parent) = target.parent() {
-            mkdir_p(parent, DEFAULT_DIR_MODE).map_err(|e| entry_fs_error(&raw, parent, e))?;
+            if !known_dirs.contains(parent) {
+                mkdir_p(parent, DEFAULT_DIR_MODE).map_err(|e| entry_fs_error(&raw, parent, e))?;
+                note_dirs(&mut known_dirs, root, parent);
+            }
         }
+        let is_checksums = rel == checksums::FILE_NAME.as_bytes();
+        if is_checksums && size > MAX_CHECKSUMS_BYTES {
+            return Err(Problem::Budget.at_entry(
+                &raw,
+                format!("is {size} bytes; CHECKSUMS may be at most {MAX_CHECKSUMS_BYTES}"),
+            ));
+        }
+        let mut captured = Vec::new();
+        let mut hasher = Sha256::new();
         let mode = if mode == 0 { DEFAULT_FILE_MODE } else { mode };
         let file = OpenOptions::new()
             .write(true)
@@ -302,7 +324,7 @@ fn extract(
             .custom_flags(libc::O_NOFOLLOW)
             .open(&target)
             .map_err(|e| entry_fs_error(&raw, &target, e))?;
-        let mut out = io::BufWriter::with_capacity(128 << 10, file);
+        let mut out = file;
         let mut left = size;
         while left > 0 {
             let want = left.min(buf.len() as u64) as usize;
@@ -316,9 +338,18 @@ fn extract(
                 ));
             }
             out.write_all(&buf[..n]).io_at(&target, "write")?;
+            hasher.update(&buf[..n]);
+            if is_checksums {
+                captured.extend_from_slice(&buf[..n]);
+            }
             left -= n as u64;
         }
-        out.flush().io_at(&target, "write")?;
+        drop(out);
+        if is_checksums {
+            verifier.checksums(&captured)?;
+        } else {
+            verifier.file(&rel, hasher.finalize().into())?;
+        }
         stats.files += 1;
         stats.bytes += size;
     }
@@ -353,7 +384,18 @@ fn extract(
         }
     }
     stats.tar_bytes = count.get();
-    Ok(dir_modes)
+    Ok((dir_modes, verifier))
+}
+
+/// Record `dir` and its ancestors below `root` as existing.
+fn note_dirs(known: &mut HashSet<PathBuf>, root: &Path, dir: &Path) {
+    let mut d = Some(dir);
+    while let Some(p) = d {
+        if p == root || !known.insert(p.to_path_buf()) {
+            break;
+        }
+        d = p.parent();
+    }
 }
 
 fn entry_fs_error(raw: &[u8], path: &Path, e: io::Error) -> Error {
@@ -365,6 +407,23 @@ fn entry_fs_error(raw: &[u8], path: &Path, e: io::Error) -> Error {
             Problem::Duplicate.at_entry(raw, "a parent directory was unpacked as a file")
         }
         _ => Error::io_at(path, "create", e),
+    }
+}
+
+/// The unpacked MANIFEST.json exists and is valid (CHECKSUMS was checked
+/// while unpacking).
+fn verify_manifest(root: &Path) -> Result<Manifest> {
+    let p = root.join(manifest::FILE_NAME);
+    match fs::symlink_metadata(&p) {
+        Ok(m) if m.is_file() => Manifest::read_from_dir(root),
+        Ok(_) => {
+            Err(Problem::NonRegular.error(format!("{} is not a regular file", manifest::FILE_NAME)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::data(format!(
+            "the archive has no {}",
+            manifest::FILE_NAME
+        ))),
+        Err(e) => Err(Error::io_at(&p, "stat", e)),
     }
 }
 
@@ -442,9 +501,10 @@ pub fn unpack_to_dir<R: Read + 'static>(
 ) -> Result<UnpackStats> {
     let mut stream = open_stream(src, compression)?;
     let mut stats = UnpackStats::default();
-    let modes = extract(&mut stream, compression, dir, limits, cancel, &mut stats)?;
+    let (modes, verifier) = extract(&mut stream, compression, dir, limits, cancel, &mut stats)?;
     cancel.check()?;
-    verify_tree(dir)?;
+    verify_manifest(dir)?;
+    verifier.finish()?;
     apply_dir_modes(modes)?;
     Ok(stats)
 }
