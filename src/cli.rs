@@ -37,6 +37,8 @@ pub enum Command {
     Verify(crate::executor::cli::VerifyArgs),
     /// Pack a dump tree into a tar(.zst) archive or unpack one (flag-for-flag like elastickv-snapshot-archive).
     Archive(crate::archive::cli::ArchiveArgs),
+    /// Write a first, commented plan for the dumps and dump archives in some directories.
+    Init(crate::plan::init::InitArgs),
 }
 
 /// Parse a byte size such as `256MiB`, `1G`, `4096`.
@@ -231,6 +233,7 @@ pub fn main() -> i32 {
         Command::Run(a) => return crate::executor::cli::run_main(a, warn),
         Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
         Command::Archive(a) => return crate::archive::cli::archive_main(a),
+        Command::Init(a) => return crate::plan::init::init_main(a),
     };
     match res {
         Ok(()) => exit::OK,

@@ -8,6 +8,7 @@ mod conformance;
 mod dynamodb_cases;
 mod dynamodb_props;
 mod dynamodb_roundtrip;
+mod init;
 mod plan_cli;
 mod plan_diagnostics;
 mod plan_expand;
