@@ -28,10 +28,16 @@ fn copy_tree(from: &Path, to: &Path) {
 /// directory that is not a dump.
 fn staging(root: &Path) {
     for c in ["cluster-2", "cluster-3"] {
-        copy_tree(&repo().join("examples/dumps").join(c), &root.join("same").join(c));
+        copy_tree(
+            &repo().join("examples/dumps").join(c),
+            &root.join("same").join(c),
+        );
     }
     for d in ["full", "redis-only", "orphans"] {
-        copy_tree(&repo().join("tests/plans/dumps").join(d), &root.join("mixed").join(d));
+        copy_tree(
+            &repo().join("tests/plans/dumps").join(d),
+            &root.join("mixed").join(d),
+        );
     }
     fs::create_dir_all(root.join("mixed/notes")).unwrap();
 }
@@ -53,12 +59,18 @@ fn init_writes_a_plan_that_validates_as_written() {
     // One batch for the look-alikes, with their timestamps as comments.
     assert_eq!(text.matches("[[batch]]").count(), 1, "{text}");
     assert!(text.contains("inputs = \"../same/*\""), "{text}");
-    assert!(text.contains("#   cluster-2: manifest last_commit_ts = "), "{text}");
+    assert!(
+        text.contains("#   cluster-2: manifest last_commit_ts = "),
+        "{text}"
+    );
     // One job each where they differ, narrowed to what each dump holds.
     assert!(text.contains("id = \"redis-only\""), "{text}");
     assert!(text.contains("adapters = [\"redis\"]"), "{text}");
     assert!(text.contains("input = \"../mixed/full\""), "{text}");
-    assert!(text.contains("left out, no adapter the encoder can rebuild"), "{text}");
+    assert!(
+        text.contains("left out, no adapter the encoder can rebuild"),
+        "{text}"
+    );
     assert!(!text.contains("notes"), "{text}");
     ekvplan().arg("validate").arg(&plan).assert().success();
     // It never replaces a plan.
@@ -92,9 +104,18 @@ fn init_finds_archives_and_names_them_without_the_extension() {
         .clone();
     let text = String::from_utf8(out).unwrap();
     // A directory and an archive are not alike: one job each.
-    assert!(text.contains("id = \"c1\"\ninput = \"archives/c1.tar.zst\""), "{text}");
-    assert!(text.contains("id = \"c2\"\ninput = \"archives/c2\""), "{text}");
-    assert!(text.contains("manifest last_commit_ts = 114693662310400001"), "{text}");
+    assert!(
+        text.contains("id = \"c1\"\ninput = \"archives/c1.tar.zst\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("id = \"c2\"\ninput = \"archives/c2\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("manifest last_commit_ts = 114693662310400001"),
+        "{text}"
+    );
     ekvplan()
         .args(["init"])
         .arg(t.path().join("missing"))
