@@ -353,4 +353,65 @@ mod tests {
         assert!(r.starts_with(b"102 path="));
         assert_eq!(r.len(), 102);
     }
+
+    fn name_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop::collection::vec("[a-zA-Z0-9._%-]{1,40}|[a-zé☃]{1,12}", 1..8).prop_map(|v| v.join("/"))
+    }
+
+    proptest::proptest! {
+        /// Whatever the fields, the blocks parse back (checksum included)
+        /// to the member, through USTAR, the prefix split or PAX records.
+        #[test]
+        fn headers_parse_back(
+            name in name_strategy(),
+            is_dir in proptest::bool::ANY,
+            mode in 0u32..0o7777,
+            uid in proptest::prop_oneof![0u64..70_000, 2_000_000u64..5_000_000],
+            gid in 0u64..3_000_000,
+            uname in "[a-z]{0,40}",
+            size in proptest::prop_oneof![0u64..10_000, (1u64 << 33) - 2..(1u64 << 34)],
+            mtime_secs in 0i64..(1 << 33) + 10,
+            mtime_nanos in 0u32..1_000_000_000,
+        ) {
+            let m = Member {
+                name: name.clone().into_bytes(),
+                is_dir,
+                mode,
+                uid,
+                gid,
+                uname: uname.clone().into_bytes(),
+                gname: b"staff".to_vec(),
+                size: if is_dir { 0 } else { size },
+                mtime_secs,
+                mtime_nanos,
+            };
+            let e = encode(&m);
+            let mut bytes = Vec::new();
+            if let Some((xh, recs)) = &e.pax {
+                bytes.extend_from_slice(xh);
+                bytes.extend_from_slice(recs);
+                bytes.resize(bytes.len().div_ceil(BLOCK) * BLOCK, 0);
+            }
+            bytes.extend_from_slice(&e.main);
+            let mut a = tar::Archive::new(&bytes[..]);
+            let entry = a.entries().unwrap().next().unwrap().unwrap();
+            let h = entry.header();
+            let path = entry.path_bytes().into_owned();
+            proptest::prop_assert_eq!(path, name.as_bytes().to_vec());
+            proptest::prop_assert_eq!(entry.size(), m.size);
+            proptest::prop_assert_eq!(h.uid().unwrap(), uid);
+            proptest::prop_assert_eq!(h.gid().unwrap(), gid);
+            proptest::prop_assert_eq!(h.mode().unwrap(), mode);
+            proptest::prop_assert_eq!(h.entry_type().is_dir(), is_dir);
+            let mtime = rounded_mtime(mtime_secs, mtime_nanos);
+            if fits_octal(MTIME.1, i128::from(mtime)) {
+                proptest::prop_assert_eq!(h.mtime().unwrap(), mtime as u64);
+            }
+            if uname.len() <= UNAME.1 {
+                let got = h.username_bytes().unwrap_or_default().to_vec();
+                proptest::prop_assert_eq!(got, uname.as_bytes().to_vec());
+            }
+        }
+    }
 }
