@@ -25,8 +25,24 @@ use sha2::{Digest, Sha256};
 /// the change that fixes it.
 const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
     (
+        "ddb-item-dup-out-of-range-number",
+        "Go unmarshal: every number in an item is decoded, 1e309 fails",
+    ),
+    (
+        "decode-ddb-table-dotdot",
+        "a table named .. leaves an extra empty dynamodb/ directory",
+    ),
+    (
         "decode-manifest-mode",
         "MANIFEST.json and CHECKSUMS are written 0600; upstream creates them 0666 & ~umask",
+    ),
+    (
+        "decode-sqs-queue-dot",
+        "a queue named . fails to decode; upstream writes into sqs/ itself",
+    ),
+    (
+        "decode-sqs-queue-dotdot",
+        "a queue named .. leaves an extra empty sqs/ directory",
     ),
     (
         "flags-bool-then-positional",
@@ -46,6 +62,10 @@ const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
     (
         "flags-scratch-root-missing",
         "a missing --scratch-root is an I/O error upstream; ekvplan creates it",
+    ),
+    (
+        "flags-scratch-root-missing-no-self-test",
+        "ekvplan creates a missing --scratch-root even without --self-test",
     ),
     ("flags-single-dash", "Go flag syntax: single-dash flags"),
     ("flags-single-dash-equals", "Go flag syntax: -flag=value"),
@@ -361,6 +381,13 @@ fn run_fixture(dir: &Path) -> Vec<String> {
     let mut got = BTreeMap::new();
     snapshot(&work, b"", &mut got);
     let exp = expected_files(&want["files"]);
+    // outputs whose mode another fixture covers, so the two classes stay apart
+    let ignore_mode: Vec<&str> = case["ignore_mode"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     for k in got
         .keys()
         .chain(exp.keys())
@@ -369,10 +396,16 @@ fn run_fixture(dir: &Path) -> Vec<String> {
         match (got.get(k), exp.get(k)) {
             (Some(_), None) => diffs.push(format!("left {k:?}, upstream did not")),
             (None, Some(_)) => diffs.push(format!("no {k:?}, upstream wrote it")),
-            (Some(g), Some(e)) if g != e => diffs.push(format!(
-                "{k:?}: {} {} {:?}, upstream {} {} {:?}",
-                g.kind, g.mode, g.sha256, e.kind, e.mode, e.sha256
-            )),
+            (Some(g), Some(e))
+                if g.kind != e.kind
+                    || g.sha256 != e.sha256
+                    || (g.mode != e.mode && !ignore_mode.contains(&k.as_str())) =>
+            {
+                diffs.push(format!(
+                    "{k:?}: {} {} {:?}, upstream {} {} {:?}",
+                    g.kind, g.mode, g.sha256, e.kind, e.mode, e.sha256
+                ))
+            }
             _ => {}
         }
     }

@@ -116,6 +116,8 @@ def check_ekvplan(tools, fixture_dir, case):
             out.append(f"extra {k}")
         else:
             for f in ("type", "mode", "sha256"):
+                if f == "mode" and k in case.get("ignore_mode", []):
+                    continue
                 if g.get(f) != e.get(f):
                     out.append(f"{k}: {f} {g.get(f)} vs upstream {e.get(f)}")
     if tmp_left:
@@ -168,6 +170,9 @@ def make(args, tools, repo):
         new["stale_outputs"] = stale
     if case.get("extra_files"):
         new["extra_files"] = case["extra_files"]
+    ignore = args.ignore_mode or case.get("ignore_mode")
+    if ignore:
+        new["ignore_mode"] = ignore
     new = record(tools, dst, new)
     with open(os.path.join(dst, "case.json"), "w") as f:
         json.dump(new, f, indent=2, ensure_ascii=False)
