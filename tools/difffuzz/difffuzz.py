@@ -574,6 +574,7 @@ class Fuzzer:
         case = dict(
             class_id=key, explained_by=known.describe(key),
             family=meta["family"], op=meta["op"], kind=meta["kind"], field=meta.get("field"),
+            target=meta.get("target"),
             cmd=meta["cmd"], args=rel_args, stale_outputs=stale,
             upstream=up.summary(), ekvplan=ek.summary(), diffs=diffs,
             seed=self.args.seed, iteration=self.iteration,
@@ -633,6 +634,7 @@ def shlex_quote(s):
 
 
 def load_case(case_dir):
+    case_dir = os.path.abspath(case_dir)
     case = json.load(open(os.path.join(case_dir, "case.json")))
     inp = os.path.join(case_dir, "input")
     if not os.path.exists(inp):
@@ -652,7 +654,14 @@ def replay(args, tools):
             open(os.path.join(sb, n), "w").write(data)
             os.chmod(os.path.join(sb, n), 0o644)
     up, ek, diffs = runner.pair(tools, case["cmd"], a, a, work, prep if case.get("stale_outputs") else None)
-    print(json.dumps(dict(upstream=up.summary(), ekvplan=ek.summary(), diffs=diffs), indent=2))
+    meta = dict(family=case["family"], op=case["op"], kind=case["kind"], field=case.get("field"),
+                cmd=case["cmd"], target=None, input=inp)
+    if os.path.isdir(inp):
+        # the saved case names the mutated file only through its field; guess it from the class id
+        meta["target"] = case.get("target")
+    verdict = ("documented" if known.documented(meta, up, ek, diffs) else
+               "agree" if not diffs else known.classify(meta, up, ek, diffs) or "UNEXPLAINED")
+    print(json.dumps(dict(upstream=up.summary(), ekvplan=ek.summary(), diffs=diffs, verdict=verdict), indent=2))
     return 1 if diffs else 0
 
 

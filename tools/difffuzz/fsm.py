@@ -174,11 +174,62 @@ def legacy_records(rng: random.Random) -> list:
     return rng.choice(choices)
 
 
+CONTAINER_NAMES = [b".", b"..", b"", b"a/b", b"x\x00y", "\u00e9".encode(), b"%41", b"b64.x",
+                   b"x" * 241, b"\xff", b"_schema.json", b"items", b".scratch", b"KEYMAP.jsonl"]
+
+
+def rename_container(s, rng):
+    """Rename one DynamoDB table or S3 bucket everywhere in the stream."""
+    import base64
+    ddb = sorted({e.key[len(b"!ddb|meta|table|"):] for e in s.entries if e.key.startswith(b"!ddb|meta|table|")})
+    s3 = sorted({e.key[len(b"!s3|bucket|meta|"):] for e in s.entries if e.key.startswith(b"!s3|bucket|meta|")})
+    new = rng.choice(CONTAINER_NAMES)
+    out = []
+    if ddb and (not s3 or rng.random() < 0.5):
+        old = rng.choice(ddb)
+        nb64 = base64.urlsafe_b64encode(new).rstrip(b"=")
+        oldname = base64.urlsafe_b64decode(old + b"=" * (-len(old) % 4))
+        for e in s.entries:
+            k, body = e.key, e.body
+            for p in (b"!ddb|meta|table|", b"!ddb|meta|gen|"):
+                if k == p + old:
+                    k = p + nb64
+            for p in (b"!ddb|item|", b"!ddb|gsi|"):
+                if k.startswith(p + old + b"|"):
+                    k = p + nb64 + k[len(p + old):]
+            if body.startswith(b"!ddb|item|" + old + b"|"):
+                body = b"!ddb|item|" + nb64 + body[len(b"!ddb|item|" + old):]
+            if e.key.startswith(b"!ddb|meta|table|") and body[4:5] == b"\x0a" and body[6:6 + body[5]] == oldname:
+                body = body[:4] + pb_bytes(1, new) + body[6 + body[5]:]
+            out.append(replace(e, key=k, body=body))
+    elif s3:
+        old = rng.choice(s3)
+        name = old[:-2].replace(b"\x00\xff", b"\x00")
+        seg = new.replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+        for e in s.entries:
+            k, body = e.key, e.body
+            p = prefix_of(k)
+            if p.startswith((b"!s3|", b"!s3route|")) and k[len(p):].startswith(old):
+                k = p + seg + k[len(p) + len(old):]
+            if p == b"!s3|bucket|meta|":
+                import json as _j
+                try:
+                    body = body.replace(b'"bucket_name":' + _j.dumps(name.decode()).encode(),
+                                        b'"bucket_name":' + _j.dumps(new.decode("utf-8", "replace")).encode())
+                except UnicodeDecodeError:
+                    pass
+            out.append(replace(e, key=k, body=body))
+    else:
+        return None
+    out.sort(key=lambda e: e.key + struct.pack(">Q", ~e.ts & M64))
+    return Stream(s.ts, out), new
+
+
 MUTATIONS = [
     "tombstone-flag", "tombstone-newer", "version-older", "version-newer",
     "unknown-prefix", "internal-prefix", "legacy", "body-bitflip", "body-truncate",
     "body-extend", "key-mutate", "truncate", "frame-bitflip", "reserved-flags",
-    "expire-at", "header-ts", "reorder", "duplicate", "len-edit", "empty",
+    "expire-at", "header-ts", "reorder", "duplicate", "len-edit", "empty", "rename-container",
 ]
 
 
@@ -279,6 +330,12 @@ def mutate(stream: Stream, rng: random.Random, op: str | None = None):
         t = i
     elif op == "duplicate" and n:
         s.entries.insert(t, s.entries[t])
+    elif op == "rename-container":
+        r = rename_container(s, rng)
+        if r is None:
+            return mutate(stream, rng, "legacy")
+        s, new = r
+        return s, f"rename-container:{new!r}", None
     elif op == "empty":
         s.entries = []
         if rng.random() < 0.5:
