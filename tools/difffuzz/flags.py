@@ -104,7 +104,7 @@ def variant(rng: random.Random, cmd: str, inp: str):
         argv += ["--last-commit-ts", val]
         op = f"last-commit-ts:{val!r}"
     elif op == "scratch-root":
-        val = rng.choice(["/nonexistent/scratch", "tmp", ".", "out.fsm", "newdir", "tmp/sub"])
+        val = rng.choice(["missing/scratch", "tmp", ".", "out.fsm", "newdir", "tmp/sub"])
         if "--self-test" not in argv and rng.random() < 0.7:
             argv.append("--self-test")
         argv += ["--scratch-root", val]

@@ -213,7 +213,7 @@ def _(meta, up, ek, d):
      "without; ekvplan creates the directory (and leaves it, or fails when it is the output path)")
 def _(meta, up, ek, d):
     return meta["family"] == "flags" and meta["op"].startswith(
-        ("scratch-root:'/nonexistent/scratch'", "scratch-root:'newdir'", "scratch-root:'tmp/sub'",
+        ("scratch-root:'missing/scratch'", "scratch-root:'newdir'", "scratch-root:'tmp/sub'",
          "scratch-root:'out.fsm'"))
 
 
