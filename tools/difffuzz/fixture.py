@@ -5,7 +5,7 @@ input.fsm, and case.json holding the command line (relative paths, run in
 an empty directory holding a copy of the input) and what upstream did:
 its exit code and every file it left, by sha256 of the normalised bytes
 (runner.normalise: wall_time_iso, encoder_version, CHECKSUMS' MANIFEST.json
-line) and mode. tests/upstream_fixtures.rs replays them against ekvplan.
+line) and mode. tests/it/upstream_fixtures.rs replays them against ekvplan.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ UMASK = "022"
 
 
 def run_in_copy(exe_argv, fixture_dir, case):
-    """Run a tool the way tests/upstream_fixtures.rs does; returns (rc, stderr, files, tmp_left)."""
+    """Run a tool the way tests/it/upstream_fixtures.rs does; returns (rc, stderr, files, tmp_left)."""
     with tempfile.TemporaryDirectory(prefix="difffuzz-fixture-") as top:
         work = os.path.join(top, "work")
         tmp = os.path.join(top, "tmp")
@@ -182,7 +182,7 @@ def make(args, tools, repo):
           f"({new['upstream']['stderr_first_line'][:160]})")
     if diffs:
         print(f"  ekvplan differs (exit {rc}): " + "; ".join(diffs[:6]))
-        print("  -> add it to KNOWN_DIVERGENCES in tests/upstream_fixtures.rs with the reason")
+        print("  -> add it to KNOWN_DIVERGENCES in tests/it/upstream_fixtures.rs with the reason")
     else:
         print("  ekvplan matches")
     return 0
