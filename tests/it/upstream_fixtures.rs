@@ -252,45 +252,23 @@ fn snapshot(root: &Path, rel: &[u8], out: &mut BTreeMap<String, Entry>) {
         let meta = fs::symlink_metadata(&p).unwrap();
         let mode = format!("{:04o}", meta.permissions().mode() & 0o7777);
         let key = key_of(&stable_name(&r));
-        if meta.file_type().is_symlink() {
-            out.insert(
-                key,
-                Entry {
-                    kind: "symlink",
-                    mode,
-                    sha256: None,
-                },
-            );
-        } else if meta.is_dir() {
-            out.insert(
-                key,
-                Entry {
-                    kind: "dir",
-                    mode,
-                    sha256: None,
-                },
-            );
-            snapshot(&p, &r, out);
-        } else if meta.is_file() {
+        let ft = meta.file_type();
+        let (kind, sha256) = if ft.is_symlink() {
+            ("symlink", None)
+        } else if ft.is_dir() {
+            ("dir", None)
+        } else if ft.is_file() {
             let data = fs::read(&p).unwrap();
-            let sha = hex::encode(Sha256::digest(normalise(nb, &data)));
-            out.insert(
-                key,
-                Entry {
-                    kind: "file",
-                    mode,
-                    sha256: Some(sha),
-                },
-            );
+            (
+                "file",
+                Some(hex::encode(Sha256::digest(normalise(nb, &data)))),
+            )
         } else {
-            out.insert(
-                key,
-                Entry {
-                    kind: "other",
-                    mode,
-                    sha256: None,
-                },
-            );
+            ("other", None)
+        };
+        out.insert(key, Entry { kind, mode, sha256 });
+        if kind == "dir" {
+            snapshot(&p, &r, out);
         }
     }
 }

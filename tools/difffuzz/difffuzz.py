@@ -7,7 +7,9 @@ a finding becomes a fixture in tests/fixtures/upstream/.
 
     python3 tools/difffuzz/difffuzz.py run --minutes 30 --seed 1
     python3 tools/difffuzz/difffuzz.py replay target/difffuzz/findings/<class>/<n>
-    python3 tools/difffuzz/difffuzz.py fixture target/difffuzz/findings/<class>/<n> NAME
+    python3 tools/difffuzz/difffuzz.py fixture NAME --from-case target/difffuzz/findings/<class>/<n>
+    python3 tools/difffuzz/difffuzz.py fixture NAME --input DIR_OR_FSM --command encode -- ARGS
+    python3 tools/difffuzz/difffuzz.py check-fixtures
 """
 
 from __future__ import annotations
