@@ -389,7 +389,7 @@ class Fuzzer:
         shutil.copy(rng.choice([f for f in self.corpus.fsms if "/units/" in f]), fsm_path)
         cmd = rng.choice(["encode", "decode"])
         argv, op = flagsmod.variant(rng, cmd, tree if cmd == "encode" else fsm_path)
-        meta = dict(family="flags", op=op, kind=cmd, field=" ".join(argv), target=None, cmd=cmd)
+        meta = dict(family="flags", op=op, kind=cmd, field=" ".join(argv), target=None, cmd=cmd, argv=argv)
         up, ek, diffs = runner.pair(self.tools, cmd, argv, argv, os.path.join(d, "run"))
         self.account(meta, up, ek, diffs, d, tree if cmd == "encode" else fsm_path, argv, None)
 
@@ -657,7 +657,7 @@ def replay(args, tools):
             os.chmod(os.path.join(sb, n), 0o644)
     up, ek, diffs = runner.pair(tools, case["cmd"], a, a, work, prep if case.get("stale_outputs") else None)
     meta = dict(family=case["family"], op=case["op"], kind=case["kind"], field=case.get("field"),
-                cmd=case["cmd"], target=None, input=inp)
+                cmd=case["cmd"], target=None, input=inp, argv=a)
     if os.path.isdir(inp):
         # the saved case names the mutated file only through its field; guess it from the class id
         meta["target"] = case.get("target")

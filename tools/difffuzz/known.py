@@ -110,10 +110,23 @@ def _(meta, up, ek, d):
     return flags_op(meta, "trailing", "bool-positional", "double-dash-end") and clap_rejected(ek)
 
 
+VALUE_FLAGS = {"input", "output", "adapter", "last-commit-ts", "scratch-root", "cluster-id",
+               "dynamodb-bundle-mode"}
+
+
+def _value_with_dash(argv):
+    """Some value-taking flag is followed by an argument that starts with '-'."""
+    for a, b in zip(argv, argv[1:]):
+        if a.lstrip("-") in VALUE_FLAGS and a.startswith("-") and "=" not in a and b.startswith("-"):
+            return True
+    return False
+
+
 @cls("flags-value-with-dash", "flags-value-with-dash",
      "Go flag takes the next argument as a value even when it starts with '-'; ekvplan rejects (exit 1)")
 def _(meta, up, ek, d):
-    return flags_op(meta, "value-with-dash") and clap_rejected(ek)
+    return (meta["family"] == "flags" and clap_rejected(ek)
+            and (meta["op"].startswith("value-with-dash") or _value_with_dash(meta.get("argv") or [])))
 
 
 @cls("flags-help-exit", "flags-help-exit",
