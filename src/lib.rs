@@ -11,6 +11,7 @@ pub mod fsm;
 pub mod fsutil;
 pub mod gojson;
 pub mod job;
+pub mod machine;
 pub mod manifest;
 pub mod plan;
 pub mod selftest;
