@@ -5,6 +5,7 @@
 
 pub mod dest;
 pub mod github;
+pub mod schemas;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -248,6 +248,16 @@ impl<'a> Expander<'a> {
         }
     }
 
+    /// A path found under the plan's directory, relative to it again.
+    fn relative_to_plan(&self, p: &Path) -> String {
+        let dir = lexical_clean(&self.plan_dir);
+        let full = lexical_clean(p);
+        match full.strip_prefix(&dir) {
+            Ok(rel) if !dir.as_os_str().is_empty() => rel.display().to_string(),
+            _ => full.display().to_string(),
+        }
+    }
+
     /// Expand every entry of a schema-valid plan into jobs. Entries with
     /// their own problems are skipped (their problems are reported).
     pub fn expand(&mut self) -> Vec<ResolvedJob> {
@@ -386,6 +396,7 @@ impl<'a> Expander<'a> {
                     // The matched path is already resolved.
                     j.job.input = dir.clone();
                     j.job.input_display = dir.display().to_string();
+                    j.input_in_plan = self.relative_to_plan(&dir);
                     j.input_pointer = Some(pattern_ptr.clone());
                     jobs.push(j);
                 }
@@ -443,7 +454,7 @@ impl<'a> Expander<'a> {
         };
         let entry_ptr = origin.pointer().unwrap_or_default();
         let mut ok = true;
-        let mut path = |name: &'static str, t: Option<String>, me: &mut Self| -> Option<PathBuf> {
+        let mut path = |name: &'static str, t: Option<String>, me: &mut Self| -> Option<String> {
             let o = &origins[name];
             let Some(t) = t else {
                 me.diags.push(
@@ -461,7 +472,7 @@ impl<'a> Expander<'a> {
                 return None;
             };
             match template::render(&t, vars) {
-                Ok(s) => Some(me.resolve(&s)),
+                Ok(s) => Some(s),
                 Err(msg) => {
                     let p = o.setting_pointer(name).unwrap_or_default();
                     let d = PlanDiagnostic::error(
@@ -483,7 +494,7 @@ impl<'a> Expander<'a> {
             }
         };
         let input = if matches!(source, JobSource::Batch { .. }) {
-            Some(PathBuf::new())
+            Some(String::new())
         } else {
             path("input", input_t, self)
         };
@@ -492,7 +503,9 @@ impl<'a> Expander<'a> {
             return None;
         }
         let (input, output) = (input?, output?);
-        let mut job = EncodeJob::new(&input, &output);
+        let input_in_plan = clean_relative(&input);
+        let output_in_plan = clean_relative(&output);
+        let mut job = EncodeJob::new(self.resolve(&input), self.resolve(&output));
         job.adapters = adapters;
         job.last_commit_ts = last_commit_ts;
         job.self_test = self_test;
@@ -507,6 +520,8 @@ impl<'a> Expander<'a> {
             origins,
             manifest_last_commit_ts: None,
             input_pointer: None,
+            input_in_plan,
+            output_in_plan,
         })
     }
 
@@ -677,6 +692,24 @@ impl<'a> Expander<'a> {
                 self.doc.value_span(&p).or_else(|| j.span.clone())
             }
         }
+    }
+}
+
+/// `p` with `.` segments and repeated separators removed (`..` is kept:
+/// without the filesystem it cannot be resolved).
+fn lexical_clean(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// A path from the plan, as the plan names it, cleaned lexically.
+fn clean_relative(p: &str) -> String {
+    let c = lexical_clean(Path::new(p));
+    if c.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        c.display().to_string()
     }
 }
 

@@ -16,6 +16,7 @@ pub mod diag;
 pub mod expand;
 pub mod explain;
 pub mod model;
+pub mod output;
 pub mod schema;
 pub mod schema_check;
 pub mod source;
@@ -26,12 +27,17 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use miette::NamedSource;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::adapter::ScopeExclusions;
 use crate::error::{Error, IoResultExt, exit};
 use crate::job::EncodeJob;
+use crate::machine::JsonU64;
 
 pub use diag::{Level, PlanDiagnostic, Style};
+pub use output::ValidateOutput;
 
 /// Where a resolved setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +76,64 @@ pub struct ResolvedJob {
     pub manifest_last_commit_ts: Option<u64>,
     /// For batch jobs: the pointer of the glob that matched the input.
     pub input_pointer: Option<String>,
+    /// The input and output as the plan names them: relative to the plan
+    /// file's directory (absolute only when the plan wrote them so), so
+    /// they do not change with the working directory or the checkout's
+    /// location.
+    pub input_in_plan: String,
+    pub output_in_plan: String,
+}
+
+/// The resolved settings of a job that shape its output or its sidecar,
+/// with paths as the plan names them. This is what resume fingerprints and
+/// what a sidecar records; `memory_budget` and `scratch_root` are left out
+/// because they cannot change the output bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobSettings {
+    /// The input dump, relative to the plan file's directory.
+    pub input: String,
+    /// The output .fsm, relative to the plan file's directory.
+    pub output: String,
+    pub adapters: Vec<String>,
+    /// The plan's override of the manifest's last_commit_ts (null: none).
+    pub last_commit_ts: Option<JsonU64>,
+    pub self_test: bool,
+    pub exclude: ExcludeSettings,
+}
+
+/// Scope exclusions, each list sorted and without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExcludeSettings {
+    pub dynamodb_tables: Vec<String>,
+    pub s3_buckets: Vec<String>,
+    pub sqs_queues: Vec<String>,
+    pub redis_databases: Vec<u32>,
+}
+
+impl ExcludeSettings {
+    pub fn of(e: &ScopeExclusions) -> Self {
+        fn norm<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+            let mut v = v.to_vec();
+            v.sort();
+            v.dedup();
+            v
+        }
+        ExcludeSettings {
+            dynamodb_tables: norm(&e.dynamodb_tables),
+            s3_buckets: norm(&e.s3_buckets),
+            sqs_queues: norm(&e.sqs_queues),
+            redis_databases: norm(&e.redis_databases),
+        }
+    }
+
+    pub fn to_scope(&self) -> ScopeExclusions {
+        ScopeExclusions {
+            dynamodb_tables: self.dynamodb_tables.clone(),
+            s3_buckets: self.s3_buckets.clone(),
+            sqs_queues: self.sqs_queues.clone(),
+            redis_databases: self.redis_databases.clone(),
+        }
+    }
 }
 
 impl ResolvedJob {
@@ -77,12 +141,14 @@ impl ResolvedJob {
     pub fn new(id: impl Into<String>, job: EncodeJob) -> Self {
         ResolvedJob {
             id: id.into(),
-            job,
             source: JobSource::Job { index: 0 },
             span: None,
             origins: BTreeMap::new(),
             manifest_last_commit_ts: None,
             input_pointer: None,
+            input_in_plan: job.input_display.clone(),
+            output_in_plan: job.output_display.clone(),
+            job,
         }
     }
 
@@ -91,26 +157,22 @@ impl ResolvedJob {
         self.job.last_commit_ts.or(self.manifest_last_commit_ts)
     }
 
-    /// Canonical compact JSON of every resolved setting that can change the
-    /// job's output or sidecar (input and output paths, adapters, override,
-    /// exclusions, self-test), for up-to-date fingerprints. Memory budget
-    /// and scratch root are left out: they do not change the bytes.
-    pub fn settings_fingerprint(&self) -> String {
+    /// The settings that shape the job's output and sidecar.
+    pub fn settings(&self) -> JobSettings {
         let j = &self.job;
-        let v = json!({
-            "input": j.input.to_string_lossy(),
-            "output": j.output.to_string_lossy(),
-            "adapters": j.adapters.names(),
-            "last_commit_ts": j.last_commit_ts.map(|t| t.to_string()),
-            "self_test": j.self_test,
-            "exclude": {
-                "dynamodb.tables": j.exclusions.dynamodb_tables,
-                "s3.buckets": j.exclusions.s3_buckets,
-                "sqs.queues": j.exclusions.sqs_queues,
-                "redis.databases": j.exclusions.redis_databases,
-            },
-        });
-        serde_json::to_string(&v).unwrap_or_default()
+        JobSettings {
+            input: self.input_in_plan.clone(),
+            output: self.output_in_plan.clone(),
+            adapters: j.adapters.names().iter().map(|s| s.to_string()).collect(),
+            last_commit_ts: j.last_commit_ts.map(JsonU64),
+            self_test: j.self_test,
+            exclude: ExcludeSettings::of(&j.exclusions),
+        }
+    }
+
+    /// Canonical compact JSON of [`Self::settings`].
+    pub fn settings_fingerprint(&self) -> String {
+        serde_json::to_string(&self.settings()).unwrap_or_default()
     }
 }
 
@@ -250,39 +312,25 @@ impl Report {
         }
     }
 
+    /// Every diagnostic as a GitHub Actions annotation, in order.
+    pub fn github_annotations(&self) -> String {
+        let idx = diag::LineIndex::new(&self.source);
+        let file = crate::machine::github::workspace_path(&self.path);
+        self.diagnostics
+            .iter()
+            .map(|d| diag::to_github(d, &file, &idx))
+            .collect()
+    }
+
     /// The stable JSON result of `validate --format json`; the expanded
     /// jobs are included with `with_jobs` (`--explain`).
+    pub fn to_output(&self, jobs: &[ResolvedJob], with_jobs: bool) -> ValidateOutput {
+        ValidateOutput::of(self, jobs, with_jobs)
+    }
+
+    /// [`Self::to_output`] as a JSON value.
     pub fn to_json(&self, jobs: &[ResolvedJob], with_jobs: bool) -> Value {
-        let idx = diag::LineIndex::new(&self.source);
-        let file = self.path.display().to_string();
-        let mut with_problems: Vec<&str> = self
-            .diagnostics
-            .iter()
-            .filter_map(|d| d.job.as_deref())
-            .collect();
-        with_problems.sort_unstable();
-        with_problems.dedup();
-        let mut v = json!({
-            "format": "ekvplan-validate",
-            "format_version": 1,
-            "plan": file,
-            "valid": self.is_valid(),
-            "counts": {
-                "jobs": jobs.len(),
-                "errors": self.errors(),
-                "warnings": self.warnings(),
-                "jobs_with_problems": with_problems.len(),
-            },
-            "diagnostics": self
-                .diagnostics
-                .iter()
-                .map(|d| diag::to_json(d, &file, &idx))
-                .collect::<Vec<_>>(),
-        });
-        if with_jobs {
-            v["jobs"] = jobs.iter().map(|j| explain::job_json(j, &idx)).collect();
-        }
-        v
+        serde_json::to_value(self.to_output(jobs, with_jobs)).expect("validate output serializes")
     }
 }
 
