@@ -22,7 +22,7 @@ pub mod schema_check;
 pub mod source;
 pub mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -82,6 +82,10 @@ pub struct ResolvedJob {
     /// location.
     pub input_in_plan: String,
     pub output_in_plan: String,
+    /// Settings the plan gets wrong for this job (already reported): their
+    /// values are unknown, so the checks that need them are skipped. A job
+    /// with any is still checked for everything else, then dropped.
+    pub unusable: BTreeSet<&'static str>,
 }
 
 /// The resolved settings of a job that shape its output or its sidecar,
@@ -148,6 +152,7 @@ impl ResolvedJob {
             input_pointer: None,
             input_in_plan: job.input_display.clone(),
             output_in_plan: job.output_display.clone(),
+            unusable: BTreeSet::new(),
             job,
         }
     }
@@ -210,7 +215,7 @@ pub struct ValidateOptions {
 pub struct Report {
     pub path: PathBuf,
     pub source: String,
-    /// Plan-level problems first (by position), then each job's, in job order.
+    /// In the order of the plan file (see [`order`]).
     pub diagnostics: Vec<PlanDiagnostic>,
 }
 
@@ -234,25 +239,31 @@ impl Report {
         NamedSource::new(self.path.display().to_string(), self.source.clone())
     }
 
-    /// Every diagnostic, grouped (plan-level, then by job), and a summary.
+    /// Every diagnostic in file order, each job's under a heading, and a
+    /// summary.
     pub fn render(&self, jobs: &[ResolvedJob], style: Style) -> String {
         let src = self.named_source();
         let mut out = String::new();
         let mut current: Option<&str> = None;
-        for d in &self.diagnostics {
-            if d.job.as_deref() != current {
-                current = d.job.as_deref();
-                if let Some(id) = current {
-                    let n = self
-                        .diagnostics
-                        .iter()
-                        .filter(|x| x.job.as_deref() == Some(id))
-                        .count();
-                    out.push_str(&format!(
-                        "── job {id}: {n} problem{} ──\n",
-                        if n == 1 { "" } else { "s" }
-                    ));
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i == 0 || d.job.as_deref() != current {
+                match d.job.as_deref() {
+                    Some(id) => {
+                        let n = self
+                            .diagnostics
+                            .iter()
+                            .filter(|x| x.job.as_deref() == Some(id))
+                            .count();
+                        out.push_str(&format!(
+                            "── job {id}: {n} problem{} ──\n",
+                            if n == 1 { "" } else { "s" }
+                        ));
+                    }
+                    // Plan-level problems after a job's are set apart.
+                    None if current.is_some() => out.push_str("── plan ──\n"),
+                    None => {}
                 }
+                current = d.job.as_deref();
             }
             out.push_str(&diag::render(d, &src, style));
             out.push('\n');
@@ -402,7 +413,7 @@ pub fn validate(path: &Path, opts: &ValidateOptions) -> Result<(Report, Vec<Reso
         let report = Report {
             path: path.to_path_buf(),
             source,
-            diagnostics: order(diagnostics, &jobs),
+            diagnostics,
         };
         Ok((report, jobs))
     };
@@ -423,22 +434,90 @@ pub fn validate(path: &Path, opts: &ValidateOptions) -> Result<(Report, Vec<Reso
     let mut ex = expand::Expander::new(&doc, plan_dir, rejected);
     let mut jobs = ex.expand();
     diags.append(&mut ex.diags);
+    attribute_to_jobs(&doc, &mut diags);
+    diags.append(&mut ex.id_diags);
     let checker = check::Checker::new(&doc, opts);
     diags.extend(checker.check(&mut jobs));
+    let diags = order(&doc, diags, &jobs);
+    // Jobs with settings the plan got wrong were checked for everything
+    // else; they cannot run.
+    jobs.retain(|j| j.unusable.is_empty());
     finish(diags, jobs, source)
 }
 
-/// Plan-level diagnostics first by position, then each job's in job order
-/// (keeping the order the checks produced them in).
-fn order(mut diags: Vec<PlanDiagnostic>, jobs: &[ResolvedJob]) -> Vec<PlanDiagnostic> {
-    let pos: std::collections::HashMap<&str, usize> = jobs
+/// (pointer, extent) of every top-level entry: `[defaults]`, each `[[job]]`
+/// and `[[batch]]`.
+fn entries(doc: &source::Doc) -> Vec<(String, Range<usize>)> {
+    let entry_ptrs =
+        ["/defaults".to_string()]
+            .into_iter()
+            .chain(["job", "batch"].into_iter().flat_map(|t| {
+                let n = doc
+                    .json
+                    .get(t)
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                (0..n).map(move |i| format!("/{t}/{i}"))
+            }));
+    entry_ptrs
+        .filter_map(|p| Some((p.clone(), doc.extent(&p)?)))
+        .collect()
+}
+
+/// The innermost entry holding `offset`.
+fn entry_at(entries: &[(String, Range<usize>)], offset: usize) -> Option<&(String, Range<usize>)> {
+    entries
+        .iter()
+        .filter(|(_, r)| r.contains(&offset))
+        .min_by_key(|(_, r)| r.len())
+}
+
+/// A problem found in one `[[job]]`'s own settings is told as that job's.
+fn attribute_to_jobs(doc: &source::Doc, diags: &mut [PlanDiagnostic]) {
+    let entries = entries(doc);
+    for d in diags.iter_mut().filter(|d| d.job.is_none()) {
+        let Some((p, _)) = entry_at(&entries, d.sort_offset()) else {
+            continue;
+        };
+        if p.starts_with("/job/") {
+            if let Some(Value::String(id)) = doc.json.pointer(&format!("{p}/id")) {
+                d.job = Some(id.clone());
+            }
+        }
+    }
+}
+
+/// Every diagnostic in the order of the plan file: by the entry it is
+/// about (`[defaults]`, a `[[job]]`, a `[[batch]]`, each of a batch's jobs
+/// in turn), then by position within it.
+fn order(
+    doc: &source::Doc,
+    mut diags: Vec<PlanDiagnostic>,
+    jobs: &[ResolvedJob],
+) -> Vec<PlanDiagnostic> {
+    let entries = entries(doc);
+    let entry_start = |ptr: String| doc.value_span(&ptr).map_or(usize::MAX, |r| r.start);
+    let job_pos: HashMap<&str, (usize, usize)> = jobs
         .iter()
         .enumerate()
-        .map(|(i, j)| (j.id.as_str(), i))
+        .map(|(n, j)| {
+            let entry = match &j.source {
+                JobSource::Job { index } => format!("/job/{index}"),
+                JobSource::Batch { index, .. } => format!("/batch/{index}"),
+            };
+            (j.id.as_str(), (entry_start(entry), n + 1))
+        })
         .collect();
-    diags.sort_by_key(|d| match &d.job {
-        None => (0, 0, d.sort_offset()),
-        Some(id) => (1, pos.get(id.as_str()).copied().unwrap_or(usize::MAX), 0),
+    diags.sort_by_key(|d| {
+        let own = d.sort_offset();
+        let by_job = d.job.as_deref().and_then(|id| job_pos.get(id).copied());
+        match by_job {
+            Some((start, n)) => (start, n, own),
+            None => match entry_at(&entries, own) {
+                Some((_, r)) => (r.start, 0, own),
+                None => (own, 0, own),
+            },
+        }
     });
     diags
 }
