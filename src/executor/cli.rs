@@ -28,9 +28,10 @@ use crate::plan::{ValidateOptions, ValidatedPlan};
 /// How a run shows its progress on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
-    /// Bars on a terminal, plain lines otherwise.
+    /// Bars on a terminal, plain lines otherwise (and under GitHub Actions).
     Auto,
-    /// Bars (per-job share done and ETA), even if stderr is not a terminal.
+    /// Bars with each job's share done and time left (drawn only on a
+    /// terminal), never plain lines.
     Bar,
     /// Timestamped lines: a start line per job and a heartbeat per running
     /// job every --heartbeat (for CI and container logs).
@@ -42,6 +43,7 @@ pub enum ProgressMode {
 /// What `--dry-run` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DryRunFormat {
+    /// For people.
     Human,
     /// One JSON document (schema/dry-run.schema.json).
     Json,

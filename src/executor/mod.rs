@@ -468,15 +468,25 @@ impl Drop for Sampler<'_> {
     }
 }
 
-/// Run the selected jobs of a validated plan quietly. Returns the report
-/// (its `exit_code` is the process exit code); `Err` only for usage
-/// problems found before any job started.
+/// Run the selected jobs of a validated plan, printing result lines,
+/// warnings and notices to stderr as `--progress none` does (the summary
+/// table is the caller's). Returns the report (its `exit_code` is the
+/// process exit code); `Err` only for usage problems found before any job
+/// started.
 pub fn run_plan(
     plan: &ValidatedPlan,
     opts: &RunOptions,
     ctl: &Arc<RunControl>,
 ) -> Result<RunReport> {
-    run_plan_with(plan, opts, ctl, Arc::new(events::Silent))
+    let quiet = plain::PlainReporter::new(
+        plain::PlainOptions {
+            live: false,
+            heartbeat: Duration::from_secs(10),
+            summary: plain::SummaryTo::Nowhere,
+        },
+        plain::stderr_sink(),
+    );
+    run_plan_with(plan, opts, ctl, Arc::new(quiet))
 }
 
 /// [`run_plan`], telling `reporter` everything that happens.

@@ -25,11 +25,12 @@ pub fn stderr_sink() -> Sink {
 }
 
 /// The summary table's destination: stdout, unless a report is written
-/// there.
+/// there; nowhere when the caller prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SummaryTo {
     Stdout,
     Stderr,
+    Nowhere,
 }
 
 pub fn print_summary(to: SummaryTo, r: &RunReport) {
@@ -38,6 +39,7 @@ pub fn print_summary(to: SummaryTo, r: &RunReport) {
     let _ = match to {
         SummaryTo::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
         SummaryTo::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+        SummaryTo::Nowhere => Ok(()),
     };
 }
 
@@ -270,18 +272,17 @@ impl Reporter for PlainReporter {
                 self.line(&done_line(record));
             }
             RunEvent::Interrupted => self.line(INTERRUPTED),
-            RunEvent::Finished(r) => {
-                if self.opts.summary == SummaryTo::Stderr {
-                    self.write(&r.summary_table());
-                } else {
-                    print_summary(self.opts.summary, r);
-                }
-            }
+            RunEvent::Finished(r) => match self.opts.summary {
+                SummaryTo::Stderr => self.write(&r.summary_table()),
+                to => print_summary(to, r),
+            },
         }
     }
 
     fn sample_every(&self) -> Option<Duration> {
-        self.opts.live.then_some(self.opts.heartbeat)
+        // Sampled five times per interval, so a job's first heartbeat
+        // comes at most a fifth of an interval late whenever it started.
+        self.opts.live.then_some(self.opts.heartbeat / 5)
     }
 }
 
@@ -519,6 +520,15 @@ mod tests {
             sink,
         );
         assert_eq!(r.sample_every(), None);
+        let live = PlainReporter::new(
+            PlainOptions {
+                live: true,
+                heartbeat: Duration::from_secs(10),
+                summary: SummaryTo::Nowhere,
+            },
+            buffer().0,
+        );
+        assert_eq!(live.sample_every(), Some(Duration::from_secs(2)));
         r.event(&RunEvent::Progress(&[snapshot(10)]));
         assert_eq!(text(&buf), "");
         r.event(&RunEvent::Interrupted);

@@ -56,8 +56,9 @@ impl BarReporter {
         }
     }
 
+    /// A line above the bars (printed even where no bars are drawn).
     fn println(&self, line: &str) {
-        let _ = self.mp.println(line);
+        self.mp.suspend(|| eprintln!("{line}"));
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
