@@ -112,3 +112,21 @@ fn run_reports_them_all_and_annotates_them_on_github() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_missing_version_hides_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let dump = std::fs::canonicalize("tests/plans/dumps/full").unwrap();
+    let p = t.path().join("plan.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[[job]]\nid = \"a\"\ninput = {:?}\noutput = \"out/a.fsm\"\nlast_commit_ts = 1\n",
+            dump.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (report, _) = plan::validate(&p, &ValidateOptions::default()).unwrap();
+    let kinds: Vec<&str> = report.diagnostics.iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, ["commit_ts_below_manifest", "missing_key"]);
+}

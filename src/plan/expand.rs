@@ -203,8 +203,12 @@ impl<'a> Expander<'a> {
             .map(String::as_str)
             .chain(self.doc.reported_pointers());
         for r in rejections {
-            let at_or_above =
-                r == ptr || ptr.starts_with(r) && ptr.as_bytes().get(r.len()) == Some(&b'/');
+            // The root is only ever rejected for a missing `version`, which
+            // says nothing about the entries.
+            let at_or_above = r == ptr
+                || (!r.is_empty()
+                    && ptr.starts_with(r)
+                    && ptr.as_bytes().get(r.len()) == Some(&b'/'));
             if at_or_above {
                 return None;
             }
@@ -228,9 +232,13 @@ impl<'a> Expander<'a> {
                     }
                 }
             } else if let Some(name) = setting_of_key(key) {
-                // A job's id stays, to name the job in what else is found.
-                let keep = key == "id" && value.get("id").is_some_and(Value::is_string);
-                if !keep {
+                // A job's id stays, to name the job in what else is found;
+                // a job without a usable name is not checked.
+                let named = value.get("id").is_some_and(Value::is_string);
+                if key == "id" && ptr.starts_with("/job/") && !named {
+                    return None;
+                }
+                if !(key == "id" && named) {
                     remove_path(&mut value, &[key]);
                 }
                 unusable.insert(name);
