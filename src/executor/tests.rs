@@ -85,7 +85,13 @@ fn opts(jobs: usize) -> RunOptions {
 }
 
 fn run(plan: &ValidatedPlan, o: &RunOptions) -> RunReport {
-    run_plan(plan, o, &Arc::new(RunControl::new())).unwrap()
+    run_plan_with(
+        plan,
+        o,
+        &Arc::new(RunControl::new()),
+        Arc::new(events::Silent),
+    )
+    .unwrap()
 }
 
 fn status_of<'a>(r: &'a RunReport, id: &str) -> &'a JobRecord {
@@ -284,7 +290,7 @@ fn interruption_publishes_nothing_and_cleans_up() {
         memory_budget: 1 << 30,
         ..opts(2)
     };
-    let r = run_plan(&plan, &o, &ctl).unwrap();
+    let r = run_plan_with(&plan, &o, &ctl, Arc::new(events::Silent)).unwrap();
     watcher.join().unwrap();
     assert!(r.interrupted);
     assert_eq!(r.exit_code, exit::INTERRUPTED);
