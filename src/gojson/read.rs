@@ -8,8 +8,7 @@ use std::fmt;
 
 use super::write::decode_rune;
 
-/// Go's `maxNestingDepth`.
-pub const GO_MAX_DEPTH: usize = 10_000;
+use super::scan::GO_MAX_DEPTH;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
