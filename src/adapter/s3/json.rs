@@ -541,7 +541,7 @@ pub fn format_hlc(hlc: u64) -> String {
         return String::new();
     }
     let ms = (hlc >> HLC_LOGICAL_BITS) as i64;
-    crate::manifest::format_rfc3339_nano(
+    crate::gojson::time::format_rfc3339_nano(
         ms.div_euclid(1000),
         (ms.rem_euclid(1000) * 1_000_000) as u32,
     )
