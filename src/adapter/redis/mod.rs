@@ -5,8 +5,8 @@
 mod codec;
 mod decode;
 mod encode;
-mod jsonin;
 mod proto;
+mod records;
 mod spill;
 
 use super::{AdapterDecoder, DecodeContext, EncodeContext, EntrySink};
