@@ -767,7 +767,7 @@ impl<T: Unmarshal + Default> Unmarshal for GoSlice<T> {
 
 /// A Go `map[string]V`: `null` makes it nil; an object adds to it, each
 /// member's value decoded from V's zero value (map elements never merge).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoMap<V>(pub Option<BTreeMap<String, V>>);
 
 impl<V> Default for GoMap<V> {
