@@ -37,7 +37,7 @@ use super::json;
 use super::keys::{self, ChunkRef};
 use super::{LEAF_DATA_SUFFIX, META_RENAME_SUFFIX, META_SUFFIX, is_dot_or_empty};
 use crate::adapter::{AdapterDecoder, DecodeContext, Warn};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsm::FsmReader;
 use crate::fsutil;
 use crate::gojson::{Escape, JsonWriter};
@@ -384,10 +384,12 @@ impl S3Decoder {
         let name =
             keys::parse_bucket_meta_key(key).ok_or_else(|| malformed("bucket meta key", key))?;
         let live = json::parse_live_bucket_meta(value).map_err(|e| {
-            Error::data(format!(
-                "bucket {}: {e}: backup: invalid !s3|bucket|meta value",
+            let mut ie = InputError::json(e, 0);
+            ie.context.push(format!(
+                "bucket {}: backup: invalid !s3|bucket|meta value",
                 show(&name)
-            ))
+            ));
+            Error::from(ie)
         })?;
         self.metas.insert(name, live);
         Ok(())
@@ -403,7 +405,7 @@ impl S3Decoder {
                 show(&object)
             ))
         };
-        let live = json::parse_live_manifest(value).map_err(bad)?;
+        let live = json::parse_live_manifest(value).map_err(|e| bad(e.to_string()))?;
         let mut e = Enc::default();
         e.bytes(&json::render_sidecar(&live))
             .bytes(live.upload_id.as_bytes());

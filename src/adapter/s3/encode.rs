@@ -27,7 +27,7 @@ use super::{
     RESTORE_UPLOAD_ID, is_dot_or_empty,
 };
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::tree::{filename, keymap};
 
 const INVALID_BUCKET: &str = "backup: s3 encode invalid _bucket.json";
@@ -222,7 +222,11 @@ impl Encoder<'_, '_> {
         let bytes = read_regular(&meta_path)?;
         let invalid =
             |msg: String| Error::data(format!("{}: {msg}: {INVALID_BUCKET}", meta_path.display()));
-        let b = json::parse_public_bucket(&bytes).map_err(invalid)?;
+        let b = json::parse_public_bucket(&bytes).map_err(|e| {
+            let mut ie = InputError::json(e, 0).in_file(&meta_path);
+            ie.context.push(INVALID_BUCKET.into());
+            Error::from(ie)
+        })?;
         if b.format_version != 1 {
             return Err(invalid(format!(
                 "unsupported format_version {}",
@@ -316,7 +320,11 @@ impl Encoder<'_, '_> {
                 sidecar_path.display()
             ))
         };
-        let pm = json::parse_public_manifest(&bytes).map_err(invalid)?;
+        let pm = json::parse_public_manifest(&bytes).map_err(|e| {
+            let mut ie = InputError::json(e, 0).in_file(&sidecar_path);
+            ie.context.push(INVALID_SIDECAR.into());
+            Error::from(ie)
+        })?;
         if pm.format_version != 1 {
             return Err(invalid(format!(
                 "unsupported format_version {}",
@@ -376,7 +384,7 @@ impl Encoder<'_, '_> {
             content_encoding: pm.content_encoding,
             cache_control: pm.cache_control,
             content_disposition: pm.content_disposition,
-            user_metadata: pm.user_metadata,
+            user_metadata: pm.user_metadata.0,
             parts,
         };
         self.sink.add(
