@@ -27,4 +27,4 @@ pub use unmarshal::{
     Decoder, GoBytes, GoMap, GoSlice, Kind, RawMessage, Unmarshal, UnmarshalError, decode_one,
     decode_value, field_index, fold_matches, unmarshal, unmarshal_into, unmarshal_with, unquote,
 };
-pub use write::{Escape, JsonWriter, write_string};
+pub use write::{Escape, JsonWriter, write_raw_compact, write_string};

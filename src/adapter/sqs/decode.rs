@@ -107,7 +107,7 @@ impl SqsDecoder {
         let body = value
             .strip_prefix(META_MAGIC)
             .ok_or_else(|| invalid("missing magic prefix".into()))?;
-        let mut meta = QueueMeta::from_stored(body).map_err(invalid)?;
+        let mut meta = QueueMeta::from_stored(body).map_err(|e| invalid(e.to_string()))?;
         if meta.name.is_empty() {
             meta.name.clone_from(&name);
         }
@@ -152,7 +152,7 @@ impl SqsDecoder {
         let body = value
             .strip_prefix(MESSAGE_MAGIC)
             .ok_or_else(|| invalid("missing magic prefix".into()))?;
-        let mut m = Message::from_stored(body).map_err(invalid)?;
+        let mut m = Message::from_stored(body).map_err(|e| invalid(e.to_string()))?;
         if !self.preserve_visibility {
             m.clear_visibility();
         }

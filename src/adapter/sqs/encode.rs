@@ -13,14 +13,13 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::jsonl::{ReadError, ValueReader};
 use super::keys;
 use super::model::{Message, QueueMeta};
 use super::spill::{self, SpillSorter};
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
-use crate::gojson::parse_prefix;
+use crate::gojson::{StreamError, ValueStream};
 use crate::tree::filename;
 
 const MAX_PARTITIONS: u32 = 32;
@@ -117,27 +116,7 @@ pub fn read_queue_meta(path: &Path) -> Result<QueueMeta> {
         Ok(_) => {}
     }
     let bytes = fsutil::read_input_file(path)?;
-    let (_, end) = parse_prefix(&bytes).map_err(|e| {
-        if e.msg == "unexpected end of JSON input" && bytes.iter().all(|c| c.is_ascii_whitespace())
-        {
-            Error::data_at(path, "EOF")
-        } else {
-            Error::data_at(path, e)
-        }
-    })?;
-    let rest = &bytes[end..];
-    if let Some(i) = rest
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-    {
-        if !matches!(rest[i], b']' | b'}') {
-            return Err(Error::data_at(
-                path,
-                format!("trailing data after JSON value (at byte {})", end + i),
-            ));
-        }
-    }
-    QueueMeta::from_dump_value(&bytes[..end]).map_err(|e| Error::data_at(path, e))
+    QueueMeta::from_dump_file(&bytes).map_err(|e| InputError::json(e, 0).in_file(path).into())
 }
 
 /// Upstream's queue gates, in its order.
@@ -272,22 +251,26 @@ fn encode_messages(
         Ok(_) => {}
     }
     let f = fsutil::open_input_file(path)?;
-    let mut reader = ValueReader::new(BufReader::with_capacity(64 << 10, f));
+    let mut reader = ValueStream::new(BufReader::with_capacity(64 << 10, f));
     let mut partition_err: Option<Error> = None;
     let mut stage_err: Option<Error> = None;
     let mut max_seq = 0u64;
     let mut n = 0u64;
-    loop {
-        let (bytes, line) = match reader.next_value() {
-            Ok(Some(v)) => v,
-            Ok(None) => break,
-            Err(ReadError::UnexpectedEof { line }) => {
-                return Err(Error::data_at(path, format!("line {line}: unexpected EOF")));
-            }
-            Err(ReadError::Io(e)) => return Err(Error::io_at(path, "read", e)),
+    let stream_err = |e: StreamError| -> Error {
+        match e {
+            StreamError::Io(e) => Error::io_at(path, "read", e),
+            StreamError::Json(e) => InputError::json(e, 0).in_file(path).into(),
+        }
+    };
+    // Upstream's `for dec.More() { dec.Decode(&rec) }`: a `]` or `}` where
+    // a value would start ends the file.
+    while reader.more().map_err(stream_err)? {
+        let Some(v) = reader.next_value().map_err(stream_err)? else {
+            break;
         };
-        let msg = Message::from_dump_line(bytes)
-            .map_err(|e| Error::data_at(path, format!("line {line}: {e}")))?;
+        let line = v.line;
+        let msg = Message::from_dump_value(v.bytes)
+            .map_err(|e| Error::from(InputError::json(e, v.offset).in_file(path)))?;
         n += 1;
         if n % 1024 == 0 {
             ctx.cancel.check()?;
@@ -408,7 +391,7 @@ mod tests {
     use super::*;
 
     fn meta(json: &str) -> Result<QueueMeta, String> {
-        let m = QueueMeta::from_dump_value(json.as_bytes())?;
+        let m = QueueMeta::from_dump_file(json.as_bytes()).map_err(|e| e.to_string())?;
         validate_meta(&m)?;
         Ok(m)
     }

@@ -7,10 +7,8 @@ use crate::error::Result;
 
 mod decode;
 mod encode;
-mod jsonl;
 pub mod keys;
 pub mod model;
-mod rawjson;
 mod spill;
 
 pub use decode::SqsDecoder;
