@@ -2,13 +2,15 @@
 //! (the writer's escaping, float and indentation rules; the reader's
 //! syntax errors, struct-field matching, repeated members, `null` and
 //! slice rules), `json.Decoder` value streams, `encoding/base64`'s lenient
-//! decoders and `time`'s RFC 3339 parsing and formatting.
+//! decoders, `time`'s RFC 3339 parsing and formatting, and the `flag`
+//! package's command-line syntax.
 //!
 //! Upstream's files are produced by Go's encoder and read by Go's decoder;
 //! no serde format reproduces either, so both are written here by hand and
 //! pinned by the vectors in the reference maps and by the upstream tools.
 
 pub mod base64;
+pub mod flag;
 mod float;
 mod read;
 mod scan;
@@ -18,9 +20,7 @@ mod unmarshal;
 mod write;
 
 pub use float::{format_float_g, format_json_float, shortest_decimal};
-pub use read::{
-    JsonError, Value, fold_eq, parse, parse_prefix, parse_prefix_with_limit, parse_with_limit,
-};
+pub use read::{Value, parse, parse_with_limit};
 pub use scan::{GO_MAX_DEPTH, Scanner, SyntaxError, quote_char, validate, value_end};
 pub use stream::{StreamError, StreamValue, ValueStream};
 pub use unmarshal::{

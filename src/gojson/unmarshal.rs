@@ -917,6 +917,39 @@ impl Default for super::Value {
     }
 }
 
+/// The raw tree of valid JSON (duplicates kept, numbers verbatim).
+pub(crate) fn raw_tree(data: &[u8]) -> super::Value {
+    fn build(d: &mut Decoder<'_>) -> super::Value {
+        use super::Value;
+        match d.peek() {
+            Kind::Null => {
+                d.read_null();
+                Value::Null
+            }
+            Kind::Bool => Value::Bool(d.read_bool()),
+            Kind::String => Value::String(d.read_string()),
+            Kind::Number => Value::Number(d.read_number().to_string()),
+            Kind::Array => {
+                let mut v = Vec::new();
+                d.enter_array();
+                while d.next_element() {
+                    v.push(build(d));
+                }
+                Value::Array(v)
+            }
+            Kind::Object => {
+                let mut m = Vec::new();
+                d.enter_object();
+                while let Some(k) = d.next_key() {
+                    m.push((k, build(d)));
+                }
+                Value::Object(m)
+            }
+        }
+    }
+    build(&mut Decoder::new(data, 0))
+}
+
 /// `json.Unmarshal(data, v)`.
 pub fn unmarshal_into<T: Unmarshal>(data: &[u8], v: &mut T) -> Result<(), UnmarshalError> {
     scan::validate(data)?;
