@@ -266,14 +266,23 @@ impl Drop for RemoveFileOnDrop {
     }
 }
 
+/// A private directory under the scratch root. Like upstream, a
+/// `--scratch-root` that does not exist is not created: the self-test
+/// fails there with an I/O error. Sort spills, which upstream does not
+/// have, go to the system temp directory instead of failing a run that
+/// upstream would finish.
 fn make_scratch(job: &EncodeJob, prefix: &str) -> Result<tempfile::TempDir> {
-    let base = job.scratch_root.clone().unwrap_or_else(std::env::temp_dir);
-    fsutil::create_dir_all(&base)?;
+    let base = match &job.scratch_root {
+        Some(b) if prefix == SELF_TEST_PREFIX || b.is_dir() => b.clone(),
+        _ => std::env::temp_dir(),
+    };
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(&base)
         .io_at(&base, "create scratch directory in")
 }
+
+const SELF_TEST_PREFIX: &str = "encode-self-test-";
 
 /// Run one encode job with upstream's semantics. On self-test mismatch the
 /// error is `Error::SelfTestMismatch` and `<out>.mismatch.txt` + a sidecar
@@ -422,7 +431,7 @@ fn self_test(
     t: u64,
     cancel: &CancelToken,
 ) -> Result<Option<String>> {
-    let dir = make_scratch(job, "encode-self-test-")?;
+    let dir = make_scratch(job, SELF_TEST_PREFIX)?;
     let opts = decode::self_test_options(m, job.adapters);
     let ctx = DecodeContext {
         out_root: dir.path().to_path_buf(),
