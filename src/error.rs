@@ -195,11 +195,11 @@ impl InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = &self.file {
-            write!(f, "{}: ", p.display())?;
-        }
-        if let Some(Position::Line(n)) = self.at {
-            write!(f, "line {n}: ")?;
+        match (&self.file, self.at) {
+            (Some(p), Some(Position::Line(n))) => write!(f, "{}:{n}: ", p.display())?,
+            (Some(p), _) => write!(f, "{}: ", p.display())?,
+            (None, Some(Position::Line(n))) => write!(f, "line {n}: ")?,
+            (None, _) => {}
         }
         for c in &self.context {
             write!(f, "{c}: ")?;
@@ -237,7 +237,7 @@ impl From<StreamError> for Error {
     fn from(e: StreamError) -> Self {
         match e {
             StreamError::Io(e) => Error::io("read", e),
-            StreamError::Json(e) => InputError::json(e, 0).into(),
+            StreamError::Json(e, line) => InputError::json(e, 0).at_line(line).into(),
         }
     }
 }

@@ -154,7 +154,7 @@ proptest! {
         // Proto bytes decode back; the JSON form rebuilds the same schema.
         prop_assert_eq!(&TableSchema::decode(&schema.encode()).unwrap(), &schema);
         let file = public::schema_file_bytes(&schema);
-        let public = public::schema_from_json(&public::decode_one_json(&file).unwrap()).unwrap();
+        let public = public::decode_schema_file(&file).unwrap();
         prop_assert_eq!(public.to_schema(), schema);
     }
 

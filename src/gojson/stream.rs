@@ -12,14 +12,15 @@ use super::unmarshal::UnmarshalError;
 #[derive(Debug)]
 pub enum StreamError {
     Io(io::Error),
-    Json(UnmarshalError),
+    /// The JSON error and the 1-based line the value started on.
+    Json(UnmarshalError, u64),
 }
 
 impl fmt::Display for StreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StreamError::Io(e) => write!(f, "{e}"),
-            StreamError::Json(e) => write!(f, "{e}"),
+            StreamError::Json(e, line) => write!(f, "line {line}: {e}"),
         }
     }
 }
@@ -98,14 +99,17 @@ impl<R: BufRead> ValueStream<R> {
                 if scan.eof_ok() {
                     break;
                 }
-                return Err(StreamError::Json(UnmarshalError::UnexpectedEof {
-                    offset: start as usize,
-                }));
+                return Err(StreamError::Json(
+                    UnmarshalError::UnexpectedEof {
+                        offset: start as usize,
+                    },
+                    line,
+                ));
             }
             let base = start as usize + self.buf.len();
             let (used, done) = scan
                 .feed(chunk, base)
-                .map_err(|e| StreamError::Json(UnmarshalError::Syntax(e)))?;
+                .map_err(|e| StreamError::Json(UnmarshalError::Syntax(e), line))?;
             self.newlines += chunk[..used].iter().filter(|&&c| c == b'\n').count() as u64;
             self.buf.extend_from_slice(&chunk[..used]);
             self.consume(used);

@@ -378,6 +378,12 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// The JSON field path of the value being decoded (`a.b`), for the
+    /// messages of custom unmarshalers.
+    pub fn field_path(&self) -> String {
+        self.fields.join(".")
+    }
+
     /// Refuse keys that match no field (Go's `DisallowUnknownFields`).
     pub fn disallow_unknown_fields(&mut self) {
         self.disallow_unknown = true;

@@ -54,6 +54,9 @@ crate::go_struct! {
 /// `map[string]json.RawMessage`), then the struct decode assigns them with
 /// Go's rules (case-insensitive names, repeats applied in order).
 pub fn parse_record(line: &[u8]) -> Result<Record, String> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err("blank line".into());
+    }
     let raw: GoMap<RawMessage> = gojson::unmarshal(line).map_err(|e| e.to_string())?;
     for name in ["encoded", "original", "kind"] {
         match raw

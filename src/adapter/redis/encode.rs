@@ -290,7 +290,7 @@ fn in_file(e: Error, path: &Path, what: &str) -> Error {
 fn stream_err(e: StreamError, path: &Path) -> Error {
     match e {
         StreamError::Io(e) => Error::io_at(path, "read", e),
-        StreamError::Json(e) => InputError::json(e, 0).in_file(path).into(),
+        StreamError::Json(e, line) => InputError::json(e, 0).in_file(path).at_line(line).into(),
     }
 }
 
@@ -423,11 +423,13 @@ fn encode_stream(uk: &[u8], f: impl Read, sink: &mut dyn EntrySink) -> Result<()
             Ok(None) => break,
             Ok(Some(v)) => v,
             Err(StreamError::Io(e)) => return Err(Error::io("read stream", e)),
-            Err(StreamError::Json(e)) => return Err(InputError::json(e, 0).into()),
+            Err(StreamError::Json(e, line)) => {
+                return Err(InputError::json(e, 0).at_line(line).into());
+            }
         };
         let at = |e: InputError| -> Error { e.at_line(v.line).into() };
-        let l: StreamLine =
-            gojson::decode_value(v.bytes).map_err(|e| InputError::json(e, v.offset))?;
+        let l: StreamLine = gojson::decode_value(v.bytes)
+            .map_err(|e| InputError::json(e, v.offset).at_line(v.line))?;
         if l.meta {
             if meta.is_some() {
                 return Err(at(InputError::invalid("multiple _meta lines")));

@@ -259,7 +259,7 @@ fn encode_messages(
     let stream_err = |e: StreamError| -> Error {
         match e {
             StreamError::Io(e) => Error::io_at(path, "read", e),
-            StreamError::Json(e) => InputError::json(e, 0).in_file(path).into(),
+            StreamError::Json(e, line) => InputError::json(e, 0).in_file(path).at_line(line).into(),
         }
     };
     // Upstream's `for dec.More() { dec.Decode(&rec) }`: a `]` or `}` where
@@ -270,7 +270,7 @@ fn encode_messages(
         };
         let line = v.line;
         let msg = Message::from_dump_value(v.bytes)
-            .map_err(|e| Error::from(InputError::json(e, v.offset).in_file(path)))?;
+            .map_err(|e| Error::from(InputError::json(e, v.offset).in_file(path).at_line(line)))?;
         n += 1;
         if n % 1024 == 0 {
             ctx.cancel.check()?;
@@ -278,12 +278,12 @@ fn encode_messages(
         max_seq = max_seq.max(msg.sequence_number);
         if partition_err.is_none() {
             if let Err(e) = check_partition(meta, &msg) {
-                partition_err = Some(Error::data_at(path, format!("line {line}: {e}")));
+                partition_err = Some(InputError::invalid(e).in_file(path).at_line(line).into());
             }
         }
         if partition_err.is_none() && stage_err.is_none() {
             if let Err(e) = stage_message(sink, dedup, meta, &msg) {
-                stage_err = Some(e.context(format!("{}: line {line}", path.display())));
+                stage_err = Some(e.context(format!("{}:{line}", path.display())));
             }
         }
     }

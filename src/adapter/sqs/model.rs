@@ -266,18 +266,19 @@ impl Unmarshal for DumpBody {
             _ => {
                 let mut env = BodyEnvelope::default();
                 let r = gojson::unmarshal_with(raw, &mut env, |d| d.disallow_unknown_fields());
-                let err = match (r, env.base64) {
-                    (Err(e), _) => e.at_base(s),
-                    (Ok(()), None) => custom("sqs message body object missing base64 field", s),
+                let msg = match (r, env.base64) {
+                    (Err(e), _) => e.to_string(),
+                    (Ok(()), None) => "sqs message body object missing base64 field".into(),
                     (Ok(()), Some(b)) => match gob64::decode(&gob64::RAW_URL, b.as_bytes()) {
                         Ok(v) => {
                             self.0 = Some(v);
                             return;
                         }
-                        Err(e) => custom(&e.to_string(), s),
+                        Err(e) => e.to_string(),
                     },
                 };
-                d.save(err);
+                let path = d.field_path();
+                d.save(custom(&format!("{path}: {msg}"), s));
             }
         }
     }
