@@ -3,7 +3,8 @@
 //! syntax errors, struct-field matching, repeated members, `null` and
 //! slice rules), `json.Decoder` value streams, `encoding/base64`'s lenient
 //! decoders, `time`'s RFC 3339 parsing and formatting, and the `flag`
-//! package's command-line syntax.
+//! package's command-line syntax; and the protobuf wire format of Go's
+//! protobuf runtime (`protowire`).
 //!
 //! Upstream's files are produced by Go's encoder and read by Go's decoder;
 //! no serde format reproduces either, so both are written here by hand and
@@ -12,6 +13,7 @@
 pub mod base64;
 pub mod flag;
 mod float;
+pub mod protowire;
 mod read;
 mod scan;
 mod stream;
