@@ -120,7 +120,7 @@ pub enum Position {
 }
 
 /// What is wrong with an input record.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputErrorKind {
     /// JSON that Go's decoder rejects (syntax, type, base64, trailing data).
     Json(UnmarshalError),
@@ -130,7 +130,7 @@ pub enum InputErrorKind {
 
 /// A rejected record of a dump file or `.fsm` value: the file, the byte
 /// offset or line, the JSON field, and why. Always exit code 2.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     pub kind: InputErrorKind,
     pub file: Option<PathBuf>,
@@ -224,6 +224,24 @@ impl std::error::Error for InputError {}
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
         Error::Input(Box::new(e))
+    }
+}
+
+impl From<String> for InputError {
+    fn from(m: String) -> Self {
+        InputError::invalid(m)
+    }
+}
+
+impl From<&str> for InputError {
+    fn from(m: &str) -> Self {
+        InputError::invalid(m)
+    }
+}
+
+impl From<crate::gojson::protowire::ProtoError> for InputError {
+    fn from(e: crate::gojson::protowire::ProtoError) -> Self {
+        InputError::invalid(e.to_string())
     }
 }
 

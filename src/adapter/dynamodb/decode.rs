@@ -15,7 +15,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use crate::adapter::{AdapterDecoder, DecodeContext};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
 use crate::tree::filename;
 
@@ -338,7 +338,7 @@ pub fn bundle_name(part: u32) -> String {
 }
 
 /// The file-name segment of a key attribute (`ddbKeyAttrToSegment`).
-fn key_attr_segment(av: &AttrValue) -> std::result::Result<String, String> {
+fn key_attr_segment(av: &AttrValue) -> std::result::Result<String, InputError> {
     match av {
         AttrValue::S(s) => Ok(filename::encode(s.as_bytes())),
         AttrValue::N(n) => Ok(filename::encode(canonical_number(n).as_bytes())),
@@ -347,11 +347,11 @@ fn key_attr_segment(av: &AttrValue) -> std::result::Result<String, String> {
     }
 }
 
-fn refuse_dot(seg: &str, role: &str) -> std::result::Result<(), String> {
+fn refuse_dot(seg: &str, role: &str) -> std::result::Result<(), InputError> {
     if seg == "." || seg == ".." {
-        return Err(format!(
-            "{role}-key segment {seg:?} is a dot path (would escape items dir)"
-        ));
+        return Err(
+            format!("{role}-key segment {seg:?} is a dot path (would escape items dir)").into(),
+        );
     }
     Ok(())
 }
@@ -361,7 +361,7 @@ fn refuse_dot(seg: &str, role: &str) -> std::result::Result<(), String> {
 pub fn item_segments(
     schema: &TableSchema,
     item: &Item,
-) -> std::result::Result<(String, Option<String>), String> {
+) -> std::result::Result<(String, Option<String>), InputError> {
     let hash = schema.hash_key();
     let hv = item
         .attrs

@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
 use crate::tree::filename;
 
@@ -166,7 +166,7 @@ impl TableEncoder<'_, '_> {
 
     /// One item: its row, then its GSI rows. `at` names the file (and line).
     fn add_item(&mut self, item: &Item, at: &dyn Fn() -> String) -> Result<()> {
-        let bad = |e: String| Error::data(format!("{}: {e}", at()));
+        let bad = |e: InputError| Error::from(e).context(at());
         let (key, pk) = keys::item_key(&self.table, &self.schema, item).map_err(bad)?;
         let mut value = ITEM_MAGIC.to_vec();
         value.extend_from_slice(&item.encode());

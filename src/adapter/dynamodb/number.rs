@@ -7,6 +7,7 @@
 //!   `RatString` (`1/2`, `-25/2`, `100`), falling back to the trimmed text
 //!   when Go would not parse it.
 
+use crate::error::InputError;
 use num_bigint::BigUint;
 use num_integer::Integer;
 use num_traits::{One, Zero};
@@ -16,7 +17,7 @@ const ZERO: u8 = 0x01;
 const POSITIVE: u8 = 0x02;
 
 /// The ordered key bytes of a number (before segment escaping).
-pub fn numeric_key_bytes(v: &str) -> Result<Vec<u8>, String> {
+pub fn numeric_key_bytes(v: &str) -> Result<Vec<u8>, InputError> {
     let Some((negative, exponent, digits)) = parse_numeric(v)? else {
         return Ok(vec![ZERO]);
     };
@@ -37,7 +38,7 @@ pub fn numeric_key_bytes(v: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Sign, decimal exponent and significant digits, or `None` for zero.
-fn parse_numeric(v: &str) -> Result<Option<(bool, i64, Vec<u8>)>, String> {
+fn parse_numeric(v: &str) -> Result<Option<(bool, i64, Vec<u8>)>, InputError> {
     let mut t = v.trim();
     if t.is_empty() {
         return Err("empty number literal".into());

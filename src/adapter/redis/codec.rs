@@ -76,9 +76,9 @@ pub fn be64(b: &[u8]) -> u64 {
 }
 
 /// A `!redis|ttl|` value: exactly 8 big-endian bytes, clamped to `i64::MAX`.
-pub fn decode_ttl_value(v: &[u8]) -> Result<u64, String> {
+pub fn decode_ttl_value(v: &[u8]) -> Result<u64, InputError> {
     if v.len() != 8 {
-        return Err(format!("length {} != 8", v.len()));
+        return Err(format!("length {} != 8", v.len()).into());
     }
     Ok(be64(v).min(i64::MAX as u64))
 }
@@ -91,13 +91,13 @@ pub struct CountMeta {
     pub inline_expire: Option<u64>,
 }
 
-pub fn decode_count_meta(v: &[u8]) -> Result<CountMeta, String> {
+pub fn decode_count_meta(v: &[u8]) -> Result<CountMeta, InputError> {
     if v.len() != 8 && v.len() != 16 {
-        return Err(format!("length {} not in {{8,16}}", v.len()));
+        return Err(format!("length {} not in {{8,16}}", v.len()).into());
     }
     let n = be64(&v[..8]);
     if n > i64::MAX as u64 {
-        return Err(format!("declared len {n} overflows int64"));
+        return Err(format!("declared len {n} overflows int64").into());
     }
     Ok(CountMeta {
         declared_len: n as i64,
@@ -116,13 +116,13 @@ pub fn encode_count_meta(n: u64, expire_ms: u64) -> Vec<u8> {
 
 /// A list meta: `Head ‖ Tail ‖ Len` (24) or `+ expiry` (32). Only `Len` and
 /// the expiry are used.
-pub fn decode_list_meta(v: &[u8]) -> Result<CountMeta, String> {
+pub fn decode_list_meta(v: &[u8]) -> Result<CountMeta, InputError> {
     if v.len() != 24 && v.len() != 32 {
-        return Err(format!("length {} not in {{24,32}}", v.len()));
+        return Err(format!("length {} not in {{24,32}}", v.len()).into());
     }
     let n = be64(&v[16..24]);
     if n > i64::MAX as u64 {
-        return Err(format!("declared len {n} overflows int64"));
+        return Err(format!("declared len {n} overflows int64").into());
     }
     Ok(CountMeta {
         declared_len: n as i64,
@@ -152,13 +152,13 @@ pub struct StreamMeta {
     pub inline_expire: Option<u64>,
 }
 
-pub fn decode_stream_meta(v: &[u8]) -> Result<StreamMeta, String> {
+pub fn decode_stream_meta(v: &[u8]) -> Result<StreamMeta, InputError> {
     if !matches!(v.len(), 24 | 32 | 48) {
-        return Err(format!("length {} not in {{24,32,48}}", v.len()));
+        return Err(format!("length {} not in {{24,32,48}}", v.len()).into());
     }
     let n = be64(&v[..8]);
     if n > i64::MAX as u64 {
-        return Err(format!("declared length {n} overflows int64"));
+        return Err(format!("declared length {n} overflows int64").into());
     }
     Ok(StreamMeta {
         length: n as i64,

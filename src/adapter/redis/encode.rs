@@ -398,16 +398,16 @@ impl Collection<'_> {
 
 /// `<ms>-<seq>`, split at the first `-`, both plain unsigned decimals
 /// (leading zeros allowed, as Go's `ParseUint` allows them).
-fn parse_stream_id(id: &str) -> std::result::Result<(u64, u64), String> {
+fn parse_stream_id(id: &str) -> std::result::Result<(u64, u64), InputError> {
     let (a, b) = id
         .split_once('-')
         .ok_or_else(|| format!("stream id {id:?} missing '-'"))?;
-    let num = |s: &str, part: &str| -> std::result::Result<u64, String> {
+    let num = |s: &str, part: &str| -> std::result::Result<u64, InputError> {
         if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(format!("stream id {id:?} {part}: invalid syntax"));
+            return Err(format!("stream id {id:?} {part}: invalid syntax").into());
         }
         s.parse()
-            .map_err(|_| format!("stream id {id:?} {part}: value out of range"))
+            .map_err(|_| InputError::from(format!("stream id {id:?} {part}: value out of range")))
     };
     Ok((num(a, "ms")?, num(b, "seq")?))
 }
@@ -437,7 +437,7 @@ fn encode_stream(uk: &[u8], f: impl Read, sink: &mut dyn EntrySink) -> Result<()
             meta = Some(l);
             continue;
         }
-        let (ms, seq) = parse_stream_id(&l.id).map_err(|e| at(InputError::invalid(e)))?;
+        let (ms, seq) = parse_stream_id(&l.id).map_err(at)?;
         let mut fields = Vec::with_capacity(l.fields.len() * 2);
         for p in &l.fields {
             fields.push(env(

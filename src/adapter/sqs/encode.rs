@@ -120,57 +120,56 @@ pub fn read_queue_meta(path: &Path) -> Result<QueueMeta> {
 }
 
 /// Upstream's queue gates, in its order.
-pub fn validate_meta(m: &QueueMeta) -> Result<(), String> {
+pub fn validate_meta(m: &QueueMeta) -> Result<(), InputError> {
     if m.format_version != 1 {
-        return Err(format!("unsupported format_version {}", m.format_version));
+        return Err(format!("unsupported format_version {}", m.format_version).into());
     }
     let ftl = m.fifo_throughput_limit.as_str();
     if !matches!(ftl, "" | PER_MESSAGE_GROUP | PER_QUEUE) {
-        return Err(format!("unsupported fifo_throughput_limit {ftl:?}"));
+        return Err(format!("unsupported fifo_throughput_limit {ftl:?}").into());
     }
     let scope = m.deduplication_scope.as_str();
     if !matches!(scope, "" | "messageGroup" | "queue") {
-        return Err(format!("unsupported deduplication_scope {scope:?}"));
+        return Err(format!("unsupported deduplication_scope {scope:?}").into());
     }
     let pc = m.partition_count;
     if pc != 0 && !pc.is_power_of_two() {
-        return Err(format!("partition_count {pc} must be a power of two"));
+        return Err(format!("partition_count {pc} must be a power of two").into());
     }
     if pc > MAX_PARTITIONS {
-        return Err(format!("partition_count {pc} exceeds max {MAX_PARTITIONS}"));
+        return Err(format!("partition_count {pc} exceeds max {MAX_PARTITIONS}").into());
     }
     if !m.fifo {
         if pc > 1 {
-            return Err(format!("partition_count {pc} is only valid on FIFO queues"));
+            return Err(format!("partition_count {pc} is only valid on FIFO queues").into());
         }
         if !ftl.is_empty() {
-            return Err(format!(
-                "fifo_throughput_limit={ftl:?} is only valid on FIFO queues"
-            ));
+            return Err(
+                format!("fifo_throughput_limit={ftl:?} is only valid on FIFO queues").into(),
+            );
         }
         if !scope.is_empty() {
-            return Err(format!(
-                "deduplication_scope={scope:?} is only valid on FIFO queues"
-            ));
+            return Err(
+                format!("deduplication_scope={scope:?} is only valid on FIFO queues").into(),
+            );
         }
         return Ok(());
     }
     if pc > 1 && scope == "queue" {
         return Err(format!(
             "deduplication_scope={scope:?} is incompatible with partition_count {pc}"
-        ));
+        )
+        .into());
     }
     if ftl == PER_MESSAGE_GROUP && pc <= 1 {
-        return Err(format!(
-            "fifo_throughput_limit={ftl:?} requires partition_count > 1"
-        ));
+        return Err(format!("fifo_throughput_limit={ftl:?} requires partition_count > 1").into());
     }
     Ok(())
 }
 
 /// The partition gates, on the raw `partition_count > 1` (never the
 /// "effective" count): what upstream checks before staging anything.
-pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
+pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), InputError> {
     let name = String::from_utf8_lossy(&meta.name);
     let pc = meta.partition_count;
     if pc <= 1 {
@@ -178,7 +177,7 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
             Some(p) if p != 0 => Err(format!(
                 "queue {name:?} (partition_count={pc}): classic queue message {:?} has partition={p}",
                 m.message_id
-            )),
+            ).into()),
             _ => Ok(()),
         };
     }
@@ -187,13 +186,15 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
             "queue {name:?} (partition_count={pc}): message {:?} missing partition field \
              (a partitioned queue's messages must say which partition they came from)",
             m.message_id
-        ));
+        )
+        .into());
     };
     if p >= pc {
         return Err(format!(
             "queue {name:?} (partition_count={pc}): message {:?} partition={p} out of range",
             m.message_id
-        ));
+        )
+        .into());
     }
     if meta.fifo_throughput_limit == PER_QUEUE {
         if p != 0 {
@@ -201,7 +202,8 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
                 "queue {name:?} (partition_count={pc}, fifo_throughput_limit=\"perQueue\"): \
                  message {:?} partition={p}, want 0",
                 m.message_id
-            ));
+            )
+            .into());
         }
         return Ok(());
     }
@@ -215,7 +217,8 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
             "queue {name:?} (partition_count={pc}, group_id={:?}): message {:?} partition={p}, \
              partitionFor={want}: partition disagrees with the message group's hash",
             m.message_group_id, m.message_id
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -278,7 +281,7 @@ fn encode_messages(
         max_seq = max_seq.max(msg.sequence_number);
         if partition_err.is_none() {
             if let Err(e) = check_partition(meta, &msg) {
-                partition_err = Some(InputError::invalid(e).in_file(path).at_line(line).into());
+                partition_err = Some(e.in_file(path).at_line(line).into());
             }
         }
         if partition_err.is_none() && stage_err.is_none() {
@@ -390,7 +393,7 @@ impl DedupRows {
 mod tests {
     use super::*;
 
-    fn meta(json: &str) -> Result<QueueMeta, String> {
+    fn meta(json: &str) -> Result<QueueMeta, InputError> {
         let m = QueueMeta::from_dump_file(json.as_bytes()).map_err(|e| e.to_string())?;
         validate_meta(&m)?;
         Ok(m)
@@ -401,7 +404,7 @@ mod tests {
         let ok = |j: &str| assert!(meta(j).is_ok(), "{j}");
         let bad = |j: &str, why: &str| {
             let e = meta(j).unwrap_err();
-            assert!(e.contains(why), "{j}: {e}");
+            assert!(e.to_string().contains(why), "{j}: {e}");
         };
         ok(r#"{"format_version":1,"name":"q"}"#);
         bad(r#"{"name":"q"}"#, "format_version 0");
@@ -473,22 +476,26 @@ mod tests {
         assert!(
             check_partition(&q(0, ""), &m(Some(1), ""))
                 .unwrap_err()
+                .to_string()
                 .contains("classic")
         );
         let hq = q(2, PER_MESSAGE_GROUP);
         assert!(
             check_partition(&hq, &m(None, "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("missing")
         );
         assert!(
             check_partition(&hq, &m(Some(2), "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
         assert!(
             check_partition(&hq, &m(Some(0), "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("partitionFor=1")
         );
         assert!(check_partition(&hq, &m(Some(1), "g1")).is_ok());
@@ -497,6 +504,7 @@ mod tests {
         assert!(
             check_partition(&pq, &m(Some(1), "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("want 0")
         );
         assert!(check_partition(&pq, &m(Some(0), "g1")).is_ok());
