@@ -132,7 +132,7 @@ pub enum InputErrorKind {
 /// offset or line, the JSON field, and why. Always exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
-    pub kind: InputErrorKind,
+    pub kind: Box<InputErrorKind>,
     pub file: Option<PathBuf>,
     pub at: Option<Position>,
     pub field: Option<String>,
@@ -143,7 +143,7 @@ pub struct InputError {
 impl InputError {
     pub fn new(kind: InputErrorKind) -> Self {
         InputError {
-            kind,
+            kind: Box::new(kind),
             file: None,
             at: None,
             field: None,
@@ -159,7 +159,7 @@ impl InputError {
     /// starts in the file).
     pub fn json(e: UnmarshalError, base: u64) -> Self {
         let mut out = InputError::new(InputErrorKind::Json(e));
-        if let InputErrorKind::Json(e) = &out.kind {
+        if let InputErrorKind::Json(e) = out.kind.as_ref() {
             out.field = e.field().map(str::to_string);
             out.at = e.offset().map(|o| Position::Byte(base + o as u64));
         }
@@ -178,7 +178,7 @@ impl InputError {
 
     /// A stable identifier of the kind of problem.
     pub fn code(&self) -> &'static str {
-        match &self.kind {
+        match self.kind.as_ref() {
             InputErrorKind::Json(UnmarshalError::Syntax(_))
             | InputErrorKind::Json(UnmarshalError::UnexpectedEof { .. })
             | InputErrorKind::Json(UnmarshalError::Eof) => "json-syntax",
@@ -204,7 +204,7 @@ impl fmt::Display for InputError {
         for c in &self.context {
             write!(f, "{c}: ")?;
         }
-        match &self.kind {
+        match self.kind.as_ref() {
             InputErrorKind::Json(e) => {
                 // The decoder's offsets are relative to the value; show the
                 // file offset instead.

@@ -534,7 +534,8 @@ mod tests {
         ] {
             assert!(
                 Manifest::parse(
-                    format!("{SAMPLE}")
+                    SAMPLE
+                        .to_string()
                         .replacen(
                             "  \"format_version\": 1,",
                             &format!("  \"format_version\": 1, {f}"),

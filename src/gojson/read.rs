@@ -6,8 +6,9 @@
 use super::scan::{GO_MAX_DEPTH, Scanner, SyntaxError};
 use super::unmarshal::raw_tree;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Value {
+    #[default]
     Null,
     Bool(bool),
     /// The number literal exactly as written.

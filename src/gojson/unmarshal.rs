@@ -917,12 +917,6 @@ impl Unmarshal for super::Value {
     }
 }
 
-impl Default for super::Value {
-    fn default() -> Self {
-        super::Value::Null
-    }
-}
-
 /// The raw tree of valid JSON (duplicates kept, numbers verbatim).
 pub(crate) fn raw_tree(data: &[u8]) -> super::Value {
     fn build(d: &mut Decoder<'_>) -> super::Value {

@@ -458,7 +458,7 @@ fn load_keymap(bucket_dir: &Path) -> Result<HashMap<Vec<u8>, Vec<u8>>, InputErro
             return Err(format!(
                 "duplicate encoded segment {:?} (S3 decoder writes one record per rename; a duplicate means the dump is corrupt): {INVALID_KEYMAP}",
                 rec.encoded
-            ).into());
+            ));
         }
         validate_record(&rec).map_err(|e| format!("{e}: {INVALID_KEYMAP}"))?;
         out.insert(rec.encoded.into_bytes(), rec.original);
