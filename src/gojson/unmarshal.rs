@@ -1232,4 +1232,128 @@ mod tests {
         );
         assert_eq!(unquote(br#"\"\\\/\b\f\n\r\t"#), "\"\\/\u{8}\u{c}\n\r\t");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Go's reflect slice decoding written out with an explicit
+        /// capacity (grown by doubling), as an independent model.
+        fn go_model(arrays: &[Option<Vec<Option<String>>>]) -> Option<Vec<String>> {
+            let (mut backing, mut len, mut nil): (Vec<String>, usize, bool) = (Vec::new(), 0, true);
+            for a in arrays {
+                let Some(a) = a else {
+                    (backing, len, nil) = (Vec::new(), 0, true);
+                    continue;
+                };
+                nil = false;
+                if a.is_empty() {
+                    (backing, len) = (Vec::new(), 0);
+                    continue;
+                }
+                for (i, v) in a.iter().enumerate() {
+                    if i >= backing.len() {
+                        let cap = (backing.len() * 2).max(i + 1);
+                        backing.resize(cap, String::new());
+                    }
+                    len = len.max(i + 1);
+                    if let Some(v) = v {
+                        backing[i] = v.clone();
+                    }
+                }
+                len = a.len();
+            }
+            (!nil).then(|| backing[..len].to_vec())
+        }
+
+        fn arrays() -> impl Strategy<Value = Vec<Option<Vec<Option<String>>>>> {
+            proptest::collection::vec(
+                proptest::option::weighted(
+                    0.9,
+                    proptest::collection::vec(proptest::option::of("[a-c]"), 0..5),
+                ),
+                1..5,
+            )
+        }
+
+        fn json_of(arrays: &[Option<Vec<Option<String>>>]) -> String {
+            let members: Vec<String> = arrays
+                .iter()
+                .map(|a| match a {
+                    None => "\"strs\":null".to_string(),
+                    Some(v) => {
+                        let items: Vec<String> = v
+                            .iter()
+                            .map(|x| x.as_ref().map_or("null".into(), |s| format!("{s:?}")))
+                            .collect();
+                        format!("\"strs\":[{}]", items.join(","))
+                    }
+                })
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+
+        /// JSON text of any shape over the test structs' field names.
+        fn json_text() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                Just("null".to_string()),
+                Just("true".to_string()),
+                Just("-0".to_string()),
+                Just("1e309".to_string()),
+                (0u64..300).prop_map(|n| n.to_string()),
+                "[a-zA-Z=/+ſ]{0,6}".prop_map(|s| format!("{s:?}")),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                let key = prop_oneof![
+                    Just("last_commit_ts"),
+                    Just("PHASE"),
+                    Just("ptr"),
+                    Just("list"),
+                    Just("strs"),
+                    Just("map"),
+                    Just("raw"),
+                    Just("bytes"),
+                    Just("name"),
+                    Just("n"),
+                    Just("x"),
+                ];
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    proptest::collection::vec((key, inner), 0..5).prop_map(|m| {
+                        let parts: Vec<String> =
+                            m.into_iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+                        format!("{{{}}}", parts.join(","))
+                    }),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn repeated_slices_follow_go(a in arrays()) {
+                let o: Outer = unmarshal(json_of(&a).as_bytes()).unwrap();
+                let got = (!o.strs.is_nil()).then(|| o.strs.as_slice().to_vec());
+                prop_assert_eq!(got, go_model(&a));
+            }
+
+            #[test]
+            fn well_formed_json_never_fails_on_syntax(text in json_text()) {
+                prop_assert!(scan::validate(text.as_bytes()).is_ok(), "{}", text);
+                let r = unmarshal::<Outer>(text.as_bytes());
+                prop_assert!(!matches!(r, Err(UnmarshalError::Syntax(_))), "{}", text);
+                let _ = unmarshal::<super::super::super::Value>(text.as_bytes());
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let r = unmarshal::<Outer>(&b);
+                prop_assert_eq!(
+                    scan::validate(&b).is_err(),
+                    matches!(r, Err(UnmarshalError::Syntax(_)))
+                );
+                let _ = decode_one::<Outer>(&b);
+            }
+        }
+    }
 }
