@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeOptions, Warn};
+use crate::budget::{self, DEFAULT_MEMORY_BUDGET_STR, parse_size};
 use crate::decode::{self, DecodeRequest};
 use crate::error::{Error, Result, exit};
 use crate::job::{self, EncodeJob};
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,23 +37,6 @@ pub enum Command {
     Verify(crate::executor::cli::VerifyArgs),
 }
 
-/// Parse a byte size such as `256MiB`, `1G`, `4096`.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size unit in {s:?} (use B, KiB, MiB, GiB)")),
-    };
-    n.checked_mul(mul)
-        .ok_or_else(|| format!("size {s:?} overflows"))
-}
-
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
     /// Dump tree root (holds MANIFEST.json).
@@ -75,7 +58,7 @@ pub struct EncodeArgs {
     #[arg(long)]
     pub scratch_root: Option<String>,
     /// Memory budget for staged entries before sorting spills to disk.
-    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+    #[arg(long, value_parser = parse_size, default_value = DEFAULT_MEMORY_BUDGET_STR)]
     pub memory_budget: u64,
 }
 
@@ -113,7 +96,7 @@ pub struct DecodeArgs {
     #[arg(long)]
     pub force: bool,
     /// Memory budget for decoder buffering.
-    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
+    #[arg(long, value_parser = parse_size, default_value = DEFAULT_MEMORY_BUDGET_STR)]
     pub memory_budget: u64,
 }
 
@@ -183,7 +166,7 @@ pub fn decode_request_from_args(a: DecodeArgs) -> Result<DecodeRequest> {
         },
         cluster_id: a.cluster_id,
         force: a.force,
-        memory_budget: a.memory_budget.max(DEFAULT_MEMORY_BUDGET / 256),
+        memory_budget: a.memory_budget.max(budget::MIN_MEMORY_BUDGET),
     })
 }
 

@@ -16,8 +16,6 @@ use rayon::slice::ParallelSliceMut;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsm::{self, FsmWriter};
 
-/// Default per-job budget for staged entries.
-pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
 /// Book-keeping cost charged per entry on top of its bytes.
 const PER_ENTRY_OVERHEAD: u64 = 24;
 
