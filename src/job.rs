@@ -307,7 +307,7 @@ pub fn run_encode(
     // 3. Adapters → sorter (spilling into a private scratch dir).
     let work = make_scratch(job, "ekvplan-encode-")?;
     let budget = EncodeBudget::of(job.memory_budget);
-    let mut sorter = EntrySorter::new(t, budget.sorter, work.path());
+    let mut sorter = EntrySorter::new(t, budget.sorter, work.path()).with_cancel(cancel);
     progress.phase(Phase::Reading);
     let mut enabled = Vec::new();
     {

@@ -3,6 +3,7 @@
 
 pub mod adapter;
 pub mod budget;
+pub mod cancel;
 pub mod cli;
 pub mod decode;
 pub mod encode_info;

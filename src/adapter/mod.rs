@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
+pub use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 
@@ -134,29 +134,6 @@ impl AdapterSet {
             return Err(Error::usage("--adapter selected zero adapters"));
         }
         Ok(set)
-    }
-}
-
-/// Cooperative cancellation shared by a job's threads.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-    pub fn check(&self) -> Result<()> {
-        if self.is_cancelled() {
-            Err(Error::Interrupted)
-        } else {
-            Ok(())
-        }
     }
 }
 
