@@ -429,6 +429,7 @@ fn self_test(
         options: opts,
         memory_budget: job.memory_budget,
         warn: adapter::silent_warn(),
+        cancel: cancel.clone(),
     };
     let summary = match decode::decode_file(fsm_path, ctx, cancel) {
         Ok(s) => s,

@@ -107,6 +107,7 @@ fn decode_entries(entries: &[(Vec<u8>, u64, Vec<u8>)], jsonl: bool) -> Decoded {
         },
         memory_budget: 1 << 20,
         warn,
+        cancel: CancelToken::new(),
     };
     let result = decode::decode_stream(&bytes[..], ctx, &CancelToken::new()).map(drop);
     let warnings = seen.lock().unwrap().clone();

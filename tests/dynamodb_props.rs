@@ -243,6 +243,7 @@ mod decoder_robustness {
                 options: DecodeOptions { adapters, dynamodb_bundle_jsonl: jsonl, ..DecodeOptions::default() },
                 memory_budget: 1 << 16,
                 warn: adapter::silent_warn(),
+                cancel: CancelToken::new(),
             };
             let _ = decode::decode_stream(&bytes[..], ctx, &CancelToken::new());
         }

@@ -249,8 +249,20 @@ pub struct DecodeContext {
     /// Scratch space (`<out_root>/.scratch` by default, as upstream).
     pub scratch_root: PathBuf,
     pub options: DecodeOptions,
+    /// This decoder's share of the decode budget (`decode_stream` hands
+    /// each enabled decoder its share; see `budget`).
     pub memory_budget: u64,
     pub warn: Warn,
+    /// Checked by the decoder's long loops (`decode_stream` sets its own).
+    pub cancel: CancelToken,
+}
+
+impl DecodeContext {
+    /// Where the decoder's sorters put their run files. Runs are anonymous
+    /// files, so they never show up in the tree.
+    pub fn spill_dir(&self) -> &Path {
+        &self.out_root
+    }
 }
 
 /// One adapter's decode side. `handle` receives every routed live entry

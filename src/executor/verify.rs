@@ -146,6 +146,7 @@ fn deep_check(
         options: decode::self_test_options(&m, src.adapters),
         memory_budget: src.memory_budget,
         warn: adapter::silent_warn(),
+        cancel: cancel.clone(),
     };
     let summary = decode::decode_file(output, ctx, cancel)?;
     if summary.last_commit_ts != info.last_commit_ts {
