@@ -13,6 +13,11 @@ pub fn push_bytes(out: &mut Vec<u8>, raw: &[u8]) {
     out.extend_from_slice(&[0, 0]);
 }
 
+/// Append an unsigned integer (4 bytes, big-endian).
+pub fn push_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
 /// Append an unsigned integer (8 bytes, big-endian).
 pub fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
@@ -60,6 +65,12 @@ impl<'a> KeyReader<'a> {
         let (b, rest) = self.0.split_first()?;
         self.0 = rest;
         Some(*b)
+    }
+
+    pub fn u32(&mut self) -> Option<u32> {
+        let (b, rest) = self.0.split_first_chunk::<4>()?;
+        self.0 = rest;
+        Some(u32::from_be_bytes(*b))
     }
 
     pub fn u64(&mut self) -> Option<u64> {
