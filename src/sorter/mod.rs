@@ -198,7 +198,7 @@ impl ExternalSorter {
 
     /// Drop the budget floor (to exercise spills with a few records).
     #[cfg(test)]
-    fn with_exact_budget(mut self, budget: u64) -> ExternalSorter {
+    pub(crate) fn with_exact_budget(mut self, budget: u64) -> ExternalSorter {
         self.budget = budget;
         self
     }
