@@ -253,3 +253,121 @@ fn decode_accepts_node_runtime_files_and_checks_their_crc() {
         assert!(!bad.exists());
     }
 }
+
+/// The dump generator (`EKVPLAN_GEN_DUMPS`, else `../shared/tools/gen_dumps.py`
+/// beside the repository), or `None` after saying the test is skipped.
+fn gen_dumps(test: &str) -> Option<PathBuf> {
+    let p = match std::env::var_os("EKVPLAN_GEN_DUMPS") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/gen_dumps.py"),
+    };
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if p.is_file() && python {
+        return Some(p);
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: SKIPPED: no python3 or no dump generator at {} (set EKVPLAN_GEN_DUMPS)",
+        p.display()
+    );
+    None
+}
+
+/// Every directory and file under `root` (relative paths; files with their
+/// bytes), leaving out what records the time of the run: `MANIFEST.json`
+/// and its line in `CHECKSUMS`.
+fn tree(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Option<Vec<u8>>)>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push((rel, None));
+                walk(root, &p, out);
+            } else if rel == "CHECKSUMS" {
+                let lines: Vec<u8> = fs::read_to_string(&p)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.ends_with(" MANIFEST.json"))
+                    .flat_map(|l| format!("{l}\n").into_bytes())
+                    .collect();
+                out.push((rel, Some(lines)));
+            } else if rel != "MANIFEST.json" {
+                out.push((rel, Some(fs::read(&p).unwrap())));
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(root, root, &mut v);
+    v.sort();
+    v
+}
+
+/// A mixed scale dump, canonical (decoded by ekvplan), encoded with
+/// `--self-test` and decoded again at the default budget, at 64 MiB and at
+/// the 1 MiB floor (where every sorter spills): every run succeeds and
+/// gives the same `.fsm` and the same tree.
+#[test]
+fn memory_budget_changes_neither_fsm_nor_tree() {
+    let Some(generator) = gen_dumps("memory_budget_changes_neither_fsm_nor_tree") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let status = std::process::Command::new("python3")
+        .arg(&generator)
+        .args([
+            "--seed",
+            "11",
+            "--profile",
+            "scale",
+            "--scale",
+            "0.05",
+            "--out",
+        ])
+        .arg(t.join("raw"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    encode_cmd(&[], &t.join("raw"), &t.join("raw.fsm"))
+        .assert()
+        .success();
+    decode_cmd(&[], &t.join("raw.fsm"), &t.join("canonical"))
+        .assert()
+        .success();
+    let input = t.join("canonical");
+    for a in ["redis", "dynamodb", "s3", "sqs"] {
+        assert!(fs::read_dir(input.join(a)).unwrap().next().is_some(), "{a}");
+    }
+    let budgets: [&[&str]; 3] = [
+        &[],
+        &["--memory-budget", "64MiB"],
+        &["--memory-budget", "1MiB"],
+    ];
+    let mut fsms = Vec::new();
+    let mut trees = Vec::new();
+    for (i, b) in budgets.iter().enumerate() {
+        let fsm = t.join(format!("{i}.fsm"));
+        let mut args = vec!["--self-test"];
+        args.extend_from_slice(b);
+        encode_cmd(&args, &input, &fsm)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("self-test matched"));
+        fsms.push(fs::read(&fsm).unwrap());
+        let out = t.join(format!("decoded-{i}"));
+        decode_cmd(b, &t.join("0.fsm"), &out).assert().success();
+        trees.push(tree(&out));
+    }
+    assert!(fsms.iter().all(|f| *f == fsms[0]));
+    assert_eq!(trees[0], tree(&input));
+    assert!(trees.iter().all(|x| *x == trees[0]));
+    // Nothing but the trees and the outputs is left behind.
+    let mut left = names_in(t);
+    left.retain(|n| !n.starts_with("decoded-") && !n.ends_with(".fsm") && !n.ends_with(".json"));
+    assert_eq!(left, ["canonical", "raw"]);
+}
