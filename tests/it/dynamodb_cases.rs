@@ -99,8 +99,7 @@ fn decode_with_budget(entries: &[(Vec<u8>, u64, Vec<u8>)], jsonl: bool, budget: 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let warn: Warn = Arc::new(move |m: &str| sink.lock().unwrap().push(m.to_string()));
-    let mut adapters = AdapterSet::NONE;
-    adapters.insert(AdapterKind::DynamoDb);
+    let adapters = crate::common::only(AdapterKind::DynamoDb);
     let ctx = DecodeContext {
         out_root: dir.path().to_path_buf(),
         scratch_root: dir.path().join(".scratch"),

@@ -8,11 +8,9 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-const MANIFEST_TS: u64 = 114693662310400001;
+use crate::common::{ekvplan, example_manifest};
 
-fn ekvplan() -> Command {
-    Command::cargo_bin("ekvplan").unwrap()
-}
+const MANIFEST_TS: u64 = 114693662310400001;
 
 /// `ekvplan encode <extra> --input <input> --output <output>`.
 fn encode_cmd(extra: &[&str], input: &Path, output: &Path) -> Command {
@@ -43,9 +41,7 @@ fn decode_cmd(extra: &[&str], input: &Path, output: &Path) -> Command {
 fn empty_dump(dir: &Path) -> PathBuf {
     let root = dir.join("dump");
     fs::create_dir_all(&root).unwrap();
-    let manifest =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json");
-    fs::copy(manifest, root.join("MANIFEST.json")).unwrap();
+    fs::copy(example_manifest(), root.join("MANIFEST.json")).unwrap();
     root
 }
 
