@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-use crate::common::{ekvplan, example_manifest};
+use crate::common::{Entry, ekvplan, example_manifest, gen_dumps_script, walk};
 
 const MANIFEST_TS: u64 = 114693662310400001;
 
@@ -250,57 +250,27 @@ fn decode_accepts_node_runtime_files_and_checks_their_crc() {
     }
 }
 
-/// The dump generator (`EKVPLAN_GEN_DUMPS`, else `../shared/tools/gen_dumps.py`
-/// beside the repository), or `None` after saying the test is skipped.
-fn gen_dumps(test: &str) -> Option<PathBuf> {
-    let p = match std::env::var_os("EKVPLAN_GEN_DUMPS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/gen_dumps.py"),
-    };
-    let python = std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if p.is_file() && python {
-        return Some(p);
+/// Every entry under `root` but what records the time of the run:
+/// `MANIFEST.json` and its line in `CHECKSUMS`.
+fn tree_without_manifest(root: &Path) -> Vec<Entry> {
+    let mut v = walk(root);
+    v.retain(|e| e.rel != b"MANIFEST.json");
+    for e in v.iter_mut().filter(|e| e.rel == b"CHECKSUMS") {
+        let text = String::from_utf8(std::mem::take(&mut e.bytes)).unwrap();
+        e.bytes = text
+            .lines()
+            .filter(|l| !l.ends_with(" MANIFEST.json"))
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
     }
-    use std::io::Write as _;
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: SKIPPED: no python3 or no dump generator at {} (set EKVPLAN_GEN_DUMPS)",
-        p.display()
-    );
-    None
+    v
 }
 
-/// Every directory and file under `root` (relative paths; files with their
-/// bytes), leaving out what records the time of the run: `MANIFEST.json`
-/// and its line in `CHECKSUMS`.
-fn tree(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Option<Vec<u8>>)>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                out.push((rel, None));
-                walk(root, &p, out);
-            } else if rel == "CHECKSUMS" {
-                let lines: Vec<u8> = fs::read_to_string(&p)
-                    .unwrap()
-                    .lines()
-                    .filter(|l| !l.ends_with(" MANIFEST.json"))
-                    .flat_map(|l| format!("{l}\n").into_bytes())
-                    .collect();
-                out.push((rel, Some(lines)));
-            } else if rel != "MANIFEST.json" {
-                out.push((rel, Some(fs::read(&p).unwrap())));
-            }
-        }
+fn assert_same_tree(a: &[Entry], b: &[Entry], what: &str) {
+    if let Some((x, y)) = a.iter().zip(b).find(|(x, y)| x != y) {
+        panic!("{what}: {} differs from {}", x.show(), y.show());
     }
-    let mut v = Vec::new();
-    walk(root, root, &mut v);
-    v.sort();
-    v
+    assert_eq!(a.len(), b.len(), "{what}: entry count");
 }
 
 /// A mixed scale dump, canonical (decoded by ekvplan), encoded with
@@ -309,7 +279,7 @@ fn tree(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
 /// gives the same `.fsm` and the same tree.
 #[test]
 fn memory_budget_changes_neither_fsm_nor_tree() {
-    let Some(generator) = gen_dumps("memory_budget_changes_neither_fsm_nor_tree") else {
+    let Some(generator) = gen_dumps_script("memory_budget_changes_neither_fsm_nor_tree") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -357,11 +327,19 @@ fn memory_budget_changes_neither_fsm_nor_tree() {
         fsms.push(fs::read(&fsm).unwrap());
         let out = t.join(format!("decoded-{i}"));
         decode_cmd(b, &t.join("0.fsm"), &out).assert().success();
-        trees.push(tree(&out));
+        trees.push(tree_without_manifest(&out));
     }
-    assert!(fsms.iter().all(|f| *f == fsms[0]));
-    assert_eq!(trees[0], tree(&input));
-    assert!(trees.iter().all(|x| *x == trees[0]));
+    for (i, f) in fsms.iter().enumerate() {
+        assert!(*f == fsms[0], "the .fsm at budget {i} differs");
+    }
+    assert_same_tree(
+        &trees[0],
+        &tree_without_manifest(&input),
+        "decoded vs input",
+    );
+    for (i, x) in trees.iter().enumerate() {
+        assert_same_tree(x, &trees[0], &format!("decoded at budget {i}"));
+    }
     // Nothing but the trees and the outputs is left behind.
     let mut left = names_in(t);
     left.retain(|n| !n.starts_with("decoded-") && !n.ends_with(".fsm") && !n.ends_with(".json"));
