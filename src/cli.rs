@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeOptions, Warn};
+use crate::budget::{self, DEFAULT_MEMORY_BUDGET_STR, parse_size};
 use crate::decode::{self, DecodeRequest};
 use crate::error::{Error, Result, exit};
 use crate::gojson::flag::{self as goflag, FlagError, FlagSpec};
 use crate::job::{self, EncodeJob};
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,23 +39,6 @@ pub enum Command {
 }
 
 const DEFAULT_ADAPTERS: &str = "dynamodb,s3,redis,sqs";
-
-/// Parse a byte size such as `256MiB`, `1G`, `4096`.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size unit in {s:?} (use B, KiB, MiB, GiB)")),
-    };
-    n.checked_mul(mul)
-        .ok_or_else(|| format!("size {s:?} overflows"))
-}
 
 /// The arguments of `encode` / `decode`, parsed with Go's `flag` syntax
 /// (as the upstream tools parse theirs), not clap's.
@@ -154,7 +137,7 @@ pub fn encode_job_from_args(a: GoFlagArgs) -> Result<EncodeJob> {
         .get("scratch-root")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from);
-    j.memory_budget = size_flag(&f, "memory-budget", "256MiB")?;
+    j.memory_budget = size_flag(&f, "memory-budget", DEFAULT_MEMORY_BUDGET_STR)?;
     Ok(j)
 }
 
@@ -181,7 +164,7 @@ pub fn decode_request_from_args(a: GoFlagArgs) -> Result<DecodeRequest> {
     let output = required(f.get("output").map(str::to_string), "output")?;
     let adapters = AdapterSet::parse_decode_flag(&f.string("adapter", DEFAULT_ADAPTERS))?;
     let jsonl = decode::parse_bundle_mode(&f.string("dynamodb-bundle-mode", "per-item"))?;
-    let memory_budget = size_flag(&f, "memory-budget", "256MiB")?;
+    let memory_budget = size_flag(&f, "memory-budget", DEFAULT_MEMORY_BUDGET_STR)?;
     Ok(DecodeRequest {
         input,
         output: PathBuf::from(output),
@@ -198,7 +181,7 @@ pub fn decode_request_from_args(a: GoFlagArgs) -> Result<DecodeRequest> {
         },
         cluster_id: f.string("cluster-id", ""),
         force: f.bool("force"),
-        memory_budget: memory_budget.max(DEFAULT_MEMORY_BUDGET / 256),
+        memory_budget: memory_budget.max(budget::MIN_MEMORY_BUDGET),
     })
 }
 

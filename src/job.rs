@@ -12,6 +12,7 @@ use crate::adapter::{
     self, AdapterKind, AdapterSet, CancelToken, DecodeContext, EncodeContext, EntrySink,
     ScopeExclusions, Warn,
 };
+use crate::budget::{DEFAULT_MEMORY_BUDGET, EncodeBudget};
 use crate::decode;
 use crate::encode_info::{self, EncodeInfo};
 use crate::error::{Error, IoResultExt, Result};
@@ -19,7 +20,7 @@ use crate::fsm::HashingWriter;
 use crate::fsutil;
 use crate::manifest::{self, Manifest};
 use crate::selftest;
-use crate::sorter::{DEFAULT_MEMORY_BUDGET, EntrySorter};
+use crate::sorter::EntrySorter;
 
 /// Phases reported to progress observers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,10 +315,8 @@ pub fn run_encode(
 
     // 3. Adapters → sorter (spilling into a private scratch dir).
     let work = make_scratch(job, "ekvplan-encode-")?;
-    // The job's budget is split: three quarters for the sort arena, one
-    // quarter for adapters' own buffering (docs/architecture.md).
-    let adapter_budget = job.memory_budget / 4;
-    let mut sorter = EntrySorter::new(t, job.memory_budget - adapter_budget, work.path());
+    let budget = EncodeBudget::of(job.memory_budget);
+    let mut sorter = EntrySorter::new(t, budget.sorter, work.path()).with_cancel(cancel);
     progress.phase(Phase::Reading);
     let mut enabled = Vec::new();
     {
@@ -325,7 +324,7 @@ pub fn run_encode(
             input_root: &job.input,
             manifest: &m,
             scratch_dir: work.path(),
-            memory_budget: adapter_budget,
+            memory_budget: budget.adapters,
             exclusions: &job.exclusions,
             cancel,
             warn,
@@ -439,6 +438,7 @@ fn self_test(
         options: opts,
         memory_budget: job.memory_budget,
         warn: adapter::silent_warn(),
+        cancel: cancel.clone(),
     };
     let summary = match decode::decode_file(fsm_path, ctx, cancel) {
         Ok(s) => s,

@@ -12,7 +12,7 @@ use super::select::{COMPLETION_INDEX_ENV, Shard};
 use super::verify;
 use super::{RunOptions, signals};
 use crate::adapter::Warn;
-use crate::cli::parse_size;
+use crate::budget::parse_size;
 use crate::error::{Error, Result, exit};
 use crate::plan::{ValidateOptions, ValidatedPlan};
 

@@ -14,6 +14,7 @@ use super::report::JobError;
 use super::scratch::RunDir;
 use super::select::{self, Shard};
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeContext, ScopeExclusions};
+use crate::budget::DEFAULT_MEMORY_BUDGET;
 use crate::decode;
 use crate::encode_info::EncodeInfo;
 use crate::error::{Error, Result, exit};
@@ -21,7 +22,6 @@ use crate::fsutil;
 use crate::job;
 use crate::plan::ValidatedPlan;
 use crate::selftest;
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 use crate::tree::checksums;
 
 /// Where `--deep` finds the input an output was made from.
@@ -146,6 +146,7 @@ fn deep_check(
         options: decode::self_test_options(&m, src.adapters),
         memory_budget: src.memory_budget,
         warn: adapter::silent_warn(),
+        cancel: cancel.clone(),
     };
     let summary = decode::decode_file(output, ctx, cancel)?;
     if summary.last_commit_ts != info.last_commit_ts {

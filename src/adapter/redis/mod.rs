@@ -3,11 +3,11 @@
 //! lists, sets, sorted sets and streams). See `docs/redis.md`.
 
 mod codec;
+mod content;
 mod decode;
 mod encode;
 mod proto;
 mod records;
-mod spill;
 
 use super::{AdapterDecoder, DecodeContext, EncodeContext, EntrySink};
 use crate::error::Result;

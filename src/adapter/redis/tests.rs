@@ -55,6 +55,7 @@ fn ctx(root: &Path, warn: Warn) -> DecodeContext {
         },
         memory_budget: 64 << 20,
         warn,
+        cancel: Default::default(),
     }
 }
 

@@ -15,11 +15,12 @@ use sha2::{Digest, Sha256};
 
 use super::keys;
 use super::model::{Message, QueueMeta};
-use super::spill::{self, SpillSorter};
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
 use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
 use crate::gojson::{StreamError, ValueStream};
+use crate::sorter::key::{self, KeyReader};
+use crate::sorter::{ExternalSorter, Ties};
 use crate::tree::filename;
 
 const MAX_PARTITIONS: u32 = 32;
@@ -53,7 +54,7 @@ pub fn encode(ctx: &EncodeContext<'_>, sink: &mut dyn EntrySink) -> Result<()> {
         .iter()
         .map(|q| filename::encode(q.as_bytes()))
         .collect();
-    let mut dedup = DedupRows::new(ctx.memory_budget, ctx.scratch_dir);
+    let mut dedup = DedupRows::new(ctx);
     for d in dirs {
         ctx.cancel.check()?;
         if excluded_dirs
@@ -343,14 +344,15 @@ fn stage_message(
 /// (partition, send time, sequence, message id) order for partitioned
 /// ones. The sort key encodes exactly that, and the sorter is stable.
 struct DedupRows {
-    sorter: SpillSorter,
+    sorter: ExternalSorter,
     key: Vec<u8>,
 }
 
 impl DedupRows {
-    fn new(budget: u64, scratch: &Path) -> Self {
+    fn new(ctx: &EncodeContext<'_>) -> Self {
         DedupRows {
-            sorter: SpillSorter::new(budget, scratch),
+            sorter: ExternalSorter::new(ctx.memory_budget, ctx.scratch_dir, Ties::InsertionOrder)
+                .with_cancel(ctx.cancel),
             key: Vec::new(),
         }
     }
@@ -358,12 +360,12 @@ impl DedupRows {
     fn add(&mut self, row_key: &[u8], m: &Message, partitioned: bool) -> Result<()> {
         let k = &mut self.key;
         k.clear();
-        spill::push_escaped(k, row_key);
+        key::push_bytes(k, row_key);
         // Latest send first.
-        k.extend_from_slice(&(!((m.send_timestamp_millis as u64) ^ (1 << 63))).to_be_bytes());
+        key::push_i64(k, !m.send_timestamp_millis);
         if partitioned {
-            k.extend_from_slice(&m.sequence_number.to_be_bytes());
-            spill::push_escaped(k, m.message_id.as_bytes());
+            key::push_u64(k, m.sequence_number);
+            key::push_bytes(k, m.message_id.as_bytes());
         }
         self.sorter.add(k, &m.dedup_value())
     }
@@ -374,15 +376,15 @@ impl DedupRows {
             return Ok(());
         }
         let mut sorted = self.sorter.finish()?;
-        let (mut k, mut v) = (Vec::new(), Vec::new());
         let mut prev: Option<Vec<u8>> = None;
-        while sorted.next_into(&mut k, &mut v)? {
-            let (row, _) = spill::split_escaped(&k)
+        while let Some((k, v)) = sorted.next()? {
+            let row = KeyReader::new(k)
+                .bytes()
                 .ok_or_else(|| Error::data("sqs: corrupt dedup sort key"))?;
             if prev.as_deref() == Some(row.as_slice()) {
                 continue;
             }
-            sink.add(&row, &v)?;
+            sink.add(&row, v)?;
             prev = Some(row);
         }
         Ok(())

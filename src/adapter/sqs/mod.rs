@@ -9,7 +9,6 @@ mod decode;
 mod encode;
 pub mod keys;
 pub mod model;
-mod spill;
 
 pub use decode::SqsDecoder;
 pub use encode::{check_partition, read_queue_meta, resolve_dedup_id, validate_meta};

@@ -195,9 +195,7 @@ proptest! {
 /// Arbitrary `!ddb|` rows never panic the decoder (either layout).
 mod decoder_robustness {
     use ekvplan::adapter::dynamodb::keys::{ITEM_MAGIC, SCHEMA_MAGIC};
-    use ekvplan::adapter::{
-        self, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions,
-    };
+    use ekvplan::adapter::{self, AdapterKind, CancelToken, DecodeContext, DecodeOptions};
     use ekvplan::decode;
     use ekvplan::fsm::FsmWriter;
     use proptest::collection::vec;
@@ -235,14 +233,14 @@ mod decoder_robustness {
             }
             let bytes = w.into_inner();
             let dir = tempfile::tempdir().unwrap();
-            let mut adapters = AdapterSet::NONE;
-            adapters.insert(AdapterKind::DynamoDb);
+            let adapters = crate::common::only(AdapterKind::DynamoDb);
             let ctx = DecodeContext {
                 out_root: dir.path().to_path_buf(),
                 scratch_root: dir.path().join(".scratch"),
                 options: DecodeOptions { adapters, dynamodb_bundle_jsonl: jsonl, ..DecodeOptions::default() },
                 memory_budget: 1 << 16,
                 warn: adapter::silent_warn(),
+                cancel: CancelToken::new(),
             };
             let _ = decode::decode_stream(&bytes[..], ctx, &CancelToken::new());
         }

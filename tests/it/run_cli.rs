@@ -1,19 +1,11 @@
-//! `ekvplan run` / `ekvplan verify` through the binary. Tests that need a
-//! TOML plan are ignored until the plan loader (issue 7) lands.
-
-mod run_common;
+//! `ekvplan run` / `ekvplan verify` through the binary.
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use run_common::{failing_dump, good_dump, temp_files, tree, wait_for};
 
-fn ekvplan() -> Command {
-    let mut c = Command::cargo_bin("ekvplan").unwrap();
-    c.env_remove("JOB_COMPLETION_INDEX");
-    c
-}
+use crate::common::ekvplan;
+use crate::common::run::{failing_dump, good_dump, temp_files, tree, wait_for};
 
 /// A plan over `n` good dumps (`j0..`) plus the named bad ones.
 fn write_plan(root: &Path, n: usize, bad: &[&str]) -> std::path::PathBuf {

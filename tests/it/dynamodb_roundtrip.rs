@@ -266,8 +266,7 @@ fn encode(input: &Path, out: &Path, self_test: bool) -> ekvplan::Result<Vec<u8>>
 }
 
 fn decode(fsm: &Path, out: &Path, jsonl: bool, bundle: u64) {
-    let mut adapters = AdapterSet::NONE;
-    adapters.insert(AdapterKind::DynamoDb);
+    let adapters = crate::common::only(AdapterKind::DynamoDb);
     let req = DecodeRequest {
         input: fsm.display().to_string(),
         output: out.to_path_buf(),

@@ -7,15 +7,16 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::BufReader;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use ekvplan::adapter::s3::keys::{self, ChunkKey};
-use ekvplan::adapter::{self, AdapterKind, AdapterSet, CancelToken, DecodeOptions};
+use ekvplan::adapter::{self, AdapterKind, CancelToken, DecodeOptions};
 use ekvplan::decode::{self, DecodeRequest};
 use ekvplan::fsm::{FsmReader, FsmWriter};
 use ekvplan::job::{self, EncodeJob};
 use proptest::prelude::*;
+
+use crate::common::{only, walk};
 
 const CHUNK: usize = 1 << 20;
 const TS: u64 = 1000;
@@ -281,19 +282,13 @@ fn write_source(buckets: &[Bucket], path: &Path) {
     fs::write(path, w.into_inner()).unwrap();
 }
 
-fn s3_only() -> AdapterSet {
-    let mut s = AdapterSet::NONE;
-    s.insert(AdapterKind::S3);
-    s
-}
-
 fn decode_to(fsm: &Path, root: &Path) {
     fs::create_dir(root).unwrap();
     let req = DecodeRequest {
         input: fsm.to_string_lossy().into_owned(),
         output: root.to_path_buf(),
         options: DecodeOptions {
-            adapters: s3_only(),
+            adapters: only(AdapterKind::S3),
             rename_s3_collisions: true,
             ..DecodeOptions::default()
         },
@@ -307,7 +302,7 @@ fn decode_to(fsm: &Path, root: &Path) {
 
 fn encode_to(root: &Path, fsm: &Path, scratch: &Path) {
     let mut j = EncodeJob::new(root, fsm);
-    j.adapters = s3_only();
+    j.adapters = only(AdapterKind::S3);
     j.self_test = true;
     j.scratch_root = Some(scratch.to_path_buf());
     let o = job::run_encode(&j, &CancelToken::new(), &adapter::silent_warn(), None)
@@ -315,27 +310,12 @@ fn encode_to(root: &Path, fsm: &Path, scratch: &Path) {
     assert_eq!(o.self_test, Some(true));
 }
 
+/// Relative path → bytes, `None` for a directory.
 fn tree(root: &Path) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p
-                .strip_prefix(root)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
-            if p.is_dir() {
-                out.insert(rel, None);
-                stack.push(p);
-            } else {
-                out.insert(rel, Some(fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
+    walk(root)
+        .into_iter()
+        .map(|e| (e.rel, (!e.dir).then_some(e.bytes)))
+        .collect()
 }
 
 /// (bucket, object) → (chunk sizes, body bytes).

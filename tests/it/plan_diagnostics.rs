@@ -2,7 +2,7 @@
 //! (one per kind of problem) and `tests/plans/warnings/`, rendered plain
 //! (as on a non-terminal) and as `validate --format json`.
 //!
-//! Update after an intended change with `INSTA_UPDATE=always cargo test --test
+//! Update after an intended change with `INSTA_UPDATE=always cargo test --test it
 //! plan_diagnostics` and review the diff of `tests/plans/*/snapshots/`.
 
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ fn snapshot_dir(dir: &str, expect_valid: bool) {
         let rendered = report.render(&jobs, Style::Plain);
         let json = serde_json::to_string_pretty(&report.to_json(&jobs, false)).unwrap();
         insta::with_settings!({
-            snapshot_path => format!("{dir}/snapshots").replace("tests/", ""),
+            snapshot_path => format!("{dir}/snapshots").replace("tests/", "../"),
             prepend_module_to_snapshot => false,
             omit_expression => true,
         }, {

@@ -2,13 +2,9 @@
 //! names the file (and line), and nothing left at the output path.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use assert_cmd::Command;
-
-fn manifest() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json")
-}
+use crate::common::{ekvplan, example_manifest};
 
 struct Dump {
     _t: tempfile::TempDir,
@@ -21,7 +17,7 @@ impl Dump {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("dump");
         fs::create_dir_all(root.join("sqs")).unwrap();
-        fs::copy(manifest(), root.join("MANIFEST.json")).unwrap();
+        fs::copy(example_manifest(), root.join("MANIFEST.json")).unwrap();
         let out = t.path().join("out.fsm");
         Dump { _t: t, root, out }
     }
@@ -37,8 +33,7 @@ impl Dump {
     }
 
     fn encode(&self) -> assert_cmd::assert::Assert {
-        Command::cargo_bin("ekvplan")
-            .unwrap()
+        ekvplan()
             .args(["encode", "--adapter", "sqs", "--input"])
             .arg(&self.root)
             .arg("--output")
@@ -249,8 +244,7 @@ fn manifest_guards_only_with_sqs_selected() {
         .unwrap();
         d.fails_with(&[flag]);
         // Another adapter alone is not affected.
-        Command::cargo_bin("ekvplan")
-            .unwrap()
+        ekvplan()
             .args(["encode", "--adapter", "redis", "--input"])
             .arg(&d.root)
             .arg("--output")

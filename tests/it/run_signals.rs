@@ -3,8 +3,6 @@
 //! a plan with the CLI's signal handling while its jobs hold in the writing
 //! phase, so a signal always lands mid-job with a temp file on disk.
 
-mod run_common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +11,8 @@ use std::sync::mpsc;
 
 use ekvplan::executor::{RunControl, RunOptions, TestHold, run_plan};
 use ekvplan::job::Phase;
-use run_common::{plan, temp_files, tree, wait_for};
+
+use crate::common::run::{plan, temp_files, tree, wait_for};
 
 const CHILD_ENV: &str = "EKVPLAN_TEST_SIGNAL_CHILD_DIR";
 const HOLD_ENV: &str = "EKVPLAN_TEST_SIGNAL_CHILD_HOLD";
@@ -60,7 +59,7 @@ struct Kid {
 fn spawn(root: &Path, hold: &str) -> Kid {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
-            "child_entry",
+            "run_signals::child_entry",
             "--exact",
             "--nocapture",
             "--test-threads",

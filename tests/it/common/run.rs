@@ -1,14 +1,13 @@
-//! Shared fixtures of the `run_*` integration tests.
-#![allow(dead_code)]
+//! Dumps and plans for the `run_*` areas.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use ekvplan::executor::testing::{resolved_job, validated_plan};
 use ekvplan::job::EncodeJob;
 use ekvplan::plan::ValidatedPlan;
 
-/// A valid manifest; a dump holding only it (empty adapter subtrees)
-/// encodes successfully with every adapter selected.
 /// A valid manifest; a dump holding only it (empty adapter subtrees)
 /// encodes successfully with every adapter selected.
 pub fn manifest_bytes() -> Vec<u8> {
@@ -21,18 +20,6 @@ pub fn good_dump(root: &Path, name: &str) -> PathBuf {
     let d = root.join("dumps").join(name);
     std::fs::create_dir_all(d.join("redis")).unwrap();
     std::fs::write(d.join("MANIFEST.json"), manifest_bytes()).unwrap();
-    d
-}
-
-/// Truncated JSON: a data error (exit 2) naming the manifest.
-pub fn bad_dump(root: &Path, name: &str) -> PathBuf {
-    let d = root.join("dumps").join(name);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(
-        d.join("MANIFEST.json"),
-        b"{\"format_version\": 1, \"phase\"",
-    )
-    .unwrap();
     d
 }
 
@@ -62,27 +49,17 @@ pub fn plan(root: &Path, n: usize) -> ValidatedPlan {
     validated_plan(root.join("plan.toml"), jobs)
 }
 
-/// Every entry under `<root>/<sub>` for each sub (files and directories),
-/// relative to root, sorted.
+/// Every entry under `<root>/<sub>` for each sub (files and directories,
+/// these with a trailing `/`), relative to root, sorted.
 pub fn tree(root: &Path, subs: &[&str]) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(base).unwrap().display().to_string();
-            if e.file_type().unwrap().is_dir() {
-                out.push(format!("{rel}/"));
-                walk(base, &p, out);
-            } else {
-                out.push(rel);
-            }
-        }
-    }
     let mut v = Vec::new();
     for s in subs {
-        walk(root, &root.join(s), &mut v);
+        let base = root.join(s);
+        for e in super::walk(&base) {
+            let p = base.join(OsStr::from_bytes(&e.rel));
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            v.push(if e.dir { format!("{rel}/") } else { rel });
+        }
     }
     v.sort();
     v

@@ -1,14 +1,9 @@
 //! `ekvplan validate` and `ekvplan schema` end to end: exit codes, plain
 //! diagnostics off a terminal, the JSON form, `--explain`.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn ekvplan() -> Command {
-    let mut c = Command::cargo_bin("ekvplan").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
+use crate::common::ekvplan;
 
 #[test]
 fn valid_plan_exits_zero() {

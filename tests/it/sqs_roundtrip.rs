@@ -7,25 +7,18 @@
 //! * the order of a partitioned queue's lines does not change the bytes;
 //! * a memory budget small enough to spill gives the same bytes and trees.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use ekvplan::adapter::sqs::keys::partition_for;
-use ekvplan::adapter::{self, AdapterKind, AdapterSet, CancelToken, DecodeOptions};
+use ekvplan::adapter::{self, AdapterKind, CancelToken, DecodeOptions};
 use ekvplan::decode::{DecodeRequest, run_decode};
 use ekvplan::job::{EncodeJob, run_encode};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-fn manifest() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json")
-}
-
-fn sqs_only() -> AdapterSet {
-    let mut s = AdapterSet::NONE;
-    s.insert(AdapterKind::Sqs);
-    s
-}
+use crate::common::{example_manifest, files, only};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -155,7 +148,7 @@ fn body_json(body: &[u8]) -> Value {
 fn write_dump(dir: &Path, queues: &[GenQueue]) -> PathBuf {
     let root = dir.join("dump");
     fs::create_dir_all(root.join("sqs")).unwrap();
-    fs::copy(manifest(), root.join("MANIFEST.json")).unwrap();
+    fs::copy(example_manifest(), root.join("MANIFEST.json")).unwrap();
     for (qi, q) in queues.iter().enumerate() {
         let fifo = q.kind != Kind::Standard;
         let base = match q.name_style {
@@ -293,7 +286,7 @@ fn encode(
     budget: Option<u64>,
 ) -> (String, Option<bool>) {
     let mut job = EncodeJob::new(input, output);
-    job.adapters = sqs_only();
+    job.adapters = only(AdapterKind::Sqs);
     job.self_test = self_test;
     if let Some(b) = budget {
         job.memory_budget = b;
@@ -308,7 +301,7 @@ fn decode(input: &Path, output: &Path, budget: u64) {
         input: input.display().to_string(),
         output: output.to_path_buf(),
         options: DecodeOptions {
-            adapters: sqs_only(),
+            adapters: only(AdapterKind::Sqs),
             ..DecodeOptions::default()
         },
         cluster_id: String::new(),
@@ -319,26 +312,9 @@ fn decode(input: &Path, output: &Path, budget: u64) {
         .unwrap_or_else(|e| panic!("decode {}: {e}", input.display()));
 }
 
-/// Every file under `root/sqs`, with its bytes, sorted by path.
-fn sqs_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    fn go(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-        let Ok(rd) = fs::read_dir(dir) else { return };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                go(base, &p, out);
-            } else {
-                out.push((
-                    p.strip_prefix(base).unwrap().to_path_buf(),
-                    fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    let mut v = Vec::new();
-    go(root, &root.join("sqs"), &mut v);
-    v.sort();
-    v
+/// Every file under `root/sqs`, with its bytes.
+fn sqs_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    files(&root.join("sqs"))
 }
 
 proptest! {

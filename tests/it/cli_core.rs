@@ -8,11 +8,9 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-const MANIFEST_TS: u64 = 114693662310400001;
+use crate::common::{Entry, ekvplan, example_manifest, gen_dumps_script, walk};
 
-fn ekvplan() -> Command {
-    Command::cargo_bin("ekvplan").unwrap()
-}
+const MANIFEST_TS: u64 = 114693662310400001;
 
 /// `ekvplan encode <extra> --input <input> --output <output>`.
 fn encode_cmd(extra: &[&str], input: &Path, output: &Path) -> Command {
@@ -43,9 +41,7 @@ fn decode_cmd(extra: &[&str], input: &Path, output: &Path) -> Command {
 fn empty_dump(dir: &Path) -> PathBuf {
     let root = dir.join("dump");
     fs::create_dir_all(&root).unwrap();
-    let manifest =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json");
-    fs::copy(manifest, root.join("MANIFEST.json")).unwrap();
+    fs::copy(example_manifest(), root.join("MANIFEST.json")).unwrap();
     root
 }
 
@@ -325,4 +321,100 @@ fn go_semantics_fixtures_match_upstream() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every entry under `root` but what records the time of the run:
+/// `MANIFEST.json` and its line in `CHECKSUMS`.
+fn tree_without_manifest(root: &Path) -> Vec<Entry> {
+    let mut v = walk(root);
+    v.retain(|e| e.rel != b"MANIFEST.json");
+    for e in v.iter_mut().filter(|e| e.rel == b"CHECKSUMS") {
+        let text = String::from_utf8(std::mem::take(&mut e.bytes)).unwrap();
+        e.bytes = text
+            .lines()
+            .filter(|l| !l.ends_with(" MANIFEST.json"))
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
+    }
+    v
+}
+
+fn assert_same_tree(a: &[Entry], b: &[Entry], what: &str) {
+    if let Some((x, y)) = a.iter().zip(b).find(|(x, y)| x != y) {
+        panic!("{what}: {} differs from {}", x.show(), y.show());
+    }
+    assert_eq!(a.len(), b.len(), "{what}: entry count");
+}
+
+/// A mixed scale dump, canonical (decoded by ekvplan), encoded with
+/// `--self-test` and decoded again at the default budget, at 64 MiB and at
+/// the 1 MiB floor (where every sorter spills): every run succeeds and
+/// gives the same `.fsm` and the same tree.
+#[test]
+fn memory_budget_changes_neither_fsm_nor_tree() {
+    let Some(generator) = gen_dumps_script("memory_budget_changes_neither_fsm_nor_tree") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let status = std::process::Command::new("python3")
+        .arg(&generator)
+        .args([
+            "--seed",
+            "11",
+            "--profile",
+            "scale",
+            "--scale",
+            "0.05",
+            "--out",
+        ])
+        .arg(t.join("raw"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    encode_cmd(&[], &t.join("raw"), &t.join("raw.fsm"))
+        .assert()
+        .success();
+    decode_cmd(&[], &t.join("raw.fsm"), &t.join("canonical"))
+        .assert()
+        .success();
+    let input = t.join("canonical");
+    for a in ["redis", "dynamodb", "s3", "sqs"] {
+        assert!(fs::read_dir(input.join(a)).unwrap().next().is_some(), "{a}");
+    }
+    let budgets: [&[&str]; 3] = [
+        &[],
+        &["--memory-budget", "64MiB"],
+        &["--memory-budget", "1MiB"],
+    ];
+    let mut fsms = Vec::new();
+    let mut trees = Vec::new();
+    for (i, b) in budgets.iter().enumerate() {
+        let fsm = t.join(format!("{i}.fsm"));
+        let mut args = vec!["--self-test"];
+        args.extend_from_slice(b);
+        encode_cmd(&args, &input, &fsm)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("self-test matched"));
+        fsms.push(fs::read(&fsm).unwrap());
+        let out = t.join(format!("decoded-{i}"));
+        decode_cmd(b, &t.join("0.fsm"), &out).assert().success();
+        trees.push(tree_without_manifest(&out));
+    }
+    for (i, f) in fsms.iter().enumerate() {
+        assert!(*f == fsms[0], "the .fsm at budget {i} differs");
+    }
+    assert_same_tree(
+        &trees[0],
+        &tree_without_manifest(&input),
+        "decoded vs input",
+    );
+    for (i, x) in trees.iter().enumerate() {
+        assert_same_tree(x, &trees[0], &format!("decoded at budget {i}"));
+    }
+    // Nothing but the trees and the outputs is left behind.
+    let mut left = names_in(t);
+    left.retain(|n| !n.starts_with("decoded-") && !n.ends_with(".fsm") && !n.ends_with(".json"));
+    assert_eq!(left, ["canonical", "raw"]);
 }

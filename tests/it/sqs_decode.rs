@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ekvplan::adapter::sqs::keys;
 use ekvplan::adapter::sqs::model::{Message, QueueMeta};
-use ekvplan::adapter::{AdapterKind, AdapterSet, CancelToken, DecodeOptions, Warn};
+use ekvplan::adapter::{AdapterKind, CancelToken, DecodeOptions, Warn};
 use ekvplan::decode::{DecodeRequest, run_decode};
 use ekvplan::fsm::FsmWriter;
 
@@ -35,8 +35,7 @@ fn decode_with(
     input: &Path,
     f: impl FnOnce(&mut DecodeOptions),
 ) -> Result<Decoded, String> {
-    let mut adapters = AdapterSet::NONE;
-    adapters.insert(AdapterKind::Sqs);
+    let adapters = crate::common::only(AdapterKind::Sqs);
     let mut options = DecodeOptions {
         adapters,
         ..DecodeOptions::default()
