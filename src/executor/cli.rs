@@ -19,7 +19,7 @@ use super::select::{COMPLETION_INDEX_ENV, Shard};
 use super::verify;
 use super::{RunOptions, signals};
 use crate::adapter::Warn;
-use crate::cli::parse_size;
+use crate::budget::parse_size;
 use crate::error::{Error, Result, exit};
 use crate::machine::dest::Dest;
 use crate::machine::github;

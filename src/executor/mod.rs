@@ -120,9 +120,9 @@ pub fn default_total_memory() -> u64 {
     };
     let limit = phys.min(cgroup_memory_limit().unwrap_or(u64::MAX));
     if limit == u64::MAX {
-        return crate::sorter::DEFAULT_MEMORY_BUDGET * default_jobs() as u64;
+        return crate::budget::DEFAULT_MEMORY_BUDGET * default_jobs() as u64;
     }
-    (limit / 2).max(crate::sorter::DEFAULT_MEMORY_BUDGET)
+    (limit / 2).max(crate::budget::DEFAULT_MEMORY_BUDGET)
 }
 
 /// The memory limit of this process's cgroup (v2 `memory.max`, else v1
@@ -677,9 +677,9 @@ mod memory_tests {
     #[test]
     fn default_total_memory_is_sane() {
         let m = super::default_total_memory();
-        assert!(m >= crate::sorter::DEFAULT_MEMORY_BUDGET);
+        assert!(m >= crate::budget::DEFAULT_MEMORY_BUDGET);
         if let Some(l) = super::cgroup_memory_limit() {
-            assert!(m <= (l / 2).max(crate::sorter::DEFAULT_MEMORY_BUDGET));
+            assert!(m <= (l / 2).max(crate::budget::DEFAULT_MEMORY_BUDGET));
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn timestamp() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    crate::manifest::format_rfc3339_nano(secs as i64, 0)
+    crate::gojson::time::format_rfc3339_nano(secs as i64, 0)
 }
 
 /// `  ok cluster-2 (412ms, 7.13 KiB, sha256 fb1193a974e4)`.

@@ -129,7 +129,7 @@ impl JobError {
         let class = match e {
             Error::Usage(_) => "usage",
             Error::Io { .. } => "io",
-            Error::Data(_) | Error::Fsm { .. } => "data",
+            Error::Data(_) | Error::Input(_) | Error::Fsm { .. } => "data",
             Error::SelfTestMismatch(_) => "self_test_mismatch",
             Error::Interrupted => "interrupted",
         };

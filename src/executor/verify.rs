@@ -16,6 +16,7 @@ use super::report::{JobError, const_schema};
 use super::scratch::RunDir;
 use super::select::{self, Shard};
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeContext, ScopeExclusions};
+use crate::budget::DEFAULT_MEMORY_BUDGET;
 use crate::decode;
 use crate::encode_info::EncodeInfo;
 use crate::error::{Error, Result, exit};
@@ -23,7 +24,6 @@ use crate::fsutil;
 use crate::job;
 use crate::plan::{ResolvedJob, ValidatedPlan};
 use crate::selftest;
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 use crate::tree::checksums;
 
 /// Where `--deep` finds the input an output was made from.
@@ -219,6 +219,7 @@ fn deep_check(
         options: decode::self_test_options(&m, src.adapters),
         memory_budget: src.memory_budget,
         warn: adapter::silent_warn(),
+        cancel: cancel.clone(),
     };
     let summary = decode::decode_file(output, ctx, cancel)?;
     if summary.last_commit_ts != info.last_commit_ts {

@@ -19,8 +19,8 @@ use super::source::{Doc, child};
 use super::template;
 use super::{JobSource, Origin, ResolvedJob};
 use crate::adapter::{AdapterSet, ScopeExclusions};
+use crate::budget::{DEFAULT_MEMORY_BUDGET, parse_size};
 use crate::job::{self, EncodeJob};
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 
 /// Settings of one level (`[defaults]`, a `[[job]]` or a `[[batch]]`),
 /// parsed into their final types.
@@ -353,7 +353,7 @@ impl<'a> Expander<'a> {
         l.memory_budget = match &common.memory_budget {
             None => None,
             Some(ByteSize::Int(n)) => Some(*n),
-            Some(ByteSize::Str(s)) => match crate::cli::parse_size(s) {
+            Some(ByteSize::Str(s)) => match parse_size(s) {
                 Ok(0) | Err(_) => {
                     l.unusable.insert("memory_budget");
                     let p = child(ptr, "memory_budget");
