@@ -10,6 +10,7 @@ mod dynamodb_roundtrip;
 mod plan_cli;
 mod plan_diagnostics;
 mod plan_expand;
+mod plan_one_pass;
 mod plan_props;
 mod plan_schema;
 mod run_cli;
