@@ -25,10 +25,6 @@ use sha2::{Digest, Sha256};
 /// the change that fixes it.
 const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
     (
-        "ddb-item-dup-out-of-range-number",
-        "Go unmarshal: every number in an item is decoded, 1e309 fails",
-    ),
-    (
         "decode-ddb-table-dotdot",
         "a table named .. leaves an extra empty dynamodb/ directory",
     ),
@@ -43,75 +39,6 @@ const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
     (
         "decode-sqs-queue-dotdot",
         "a queue named .. leaves an extra empty sqs/ directory",
-    ),
-    (
-        "flags-bool-then-positional",
-        "Go flag syntax: a positional argument ends flag parsing",
-    ),
-    ("flags-bool-value", "Go flag syntax: --bool=true"),
-    (
-        "flags-decode-single-dash",
-        "Go flag syntax: single-dash flags and -flag=value",
-    ),
-    ("flags-double-dash", "Go flag syntax: -- ends flag parsing"),
-    ("flags-help-exit", "Go flag: -h prints usage and exits 1"),
-    (
-        "flags-repeated-last-wins",
-        "Go flag syntax: the last of a repeated flag wins",
-    ),
-    (
-        "flags-scratch-root-missing",
-        "a missing --scratch-root is an I/O error upstream; ekvplan creates it",
-    ),
-    (
-        "flags-scratch-root-missing-no-self-test",
-        "ekvplan creates a missing --scratch-root even without --self-test",
-    ),
-    ("flags-single-dash", "Go flag syntax: single-dash flags"),
-    ("flags-single-dash-equals", "Go flag syntax: -flag=value"),
-    (
-        "flags-trailing-positional",
-        "Go flag syntax: trailing positional arguments are ignored",
-    ),
-    (
-        "flags-value-with-dash",
-        "Go flag syntax: a value may start with a dash",
-    ),
-    (
-        "manifest-adapter-case-dup",
-        "Go unmarshal: case-insensitive field match, first type error wins",
-    ),
-    (
-        "manifest-adapters-merge",
-        "Go unmarshal: a repeated object member merges",
-    ),
-    (
-        "manifest-dup-null-required",
-        "Go unmarshal: null is a no-op for a non-pointer field",
-    ),
-    (
-        "manifest-exclusions-case",
-        "exclusions flags are looked up exactly, not case-folded",
-    ),
-    (
-        "manifest-last-commit-ts-dup-null",
-        "Go unmarshal: null is a no-op for a non-pointer field",
-    ),
-    (
-        "manifest-phase-dup-type-error",
-        "Go unmarshal: the first type error fails the decode",
-    ),
-    (
-        "manifest-wall-time-offset-24",
-        "Go time.Parse accepts offset +24:00",
-    ),
-    (
-        "manifest-wall-time-one-digit-hour",
-        "Go time.Parse accepts a one-digit hour",
-    ),
-    (
-        "redis-envelope-dup-type-error",
-        "Go unmarshal: the first type error fails the decode",
     ),
     (
         "selftest-decode-error-text",
