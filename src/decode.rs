@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use crate::adapter::{
     self, AdapterDecoder, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions, Warn,
 };
+use crate::budget;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsm::{self, FsmReader, StreamKind};
 use crate::fsutil;
@@ -124,10 +125,17 @@ pub fn decode_stream<R: Read>(
     cancel: &CancelToken,
 ) -> Result<DecodeSummary> {
     let enabled = ctx.options.adapters;
+    // Every enabled decoder holds its records until the end: each gets its
+    // share of the budget, so together they stay within it.
+    let share = DecodeContext {
+        memory_budget: budget::decoder_share(ctx.memory_budget, enabled.iter().count()),
+        cancel: cancel.clone(),
+        ..ctx
+    };
     let mut decoders: Vec<(AdapterKind, Box<dyn AdapterDecoder>)> = Vec::new();
     for k in AdapterKind::FINALIZE {
         if enabled.contains(k) {
-            decoders.push((k, adapter::decoder(k, &ctx)?));
+            decoders.push((k, adapter::decoder(k, &share)?));
         }
     }
     let mut counters = Counters::default();
@@ -264,6 +272,7 @@ pub fn decode_into(
         options: req.options.clone(),
         memory_budget: req.memory_budget,
         warn,
+        cancel: cancel.clone(),
     };
     let summary = decode_file(Path::new(&req.input), ctx, cancel)?;
     let m = manifest_for(req, summary.last_commit_ts);
@@ -424,6 +433,7 @@ mod tests {
             options: DecodeOptions::default(),
             memory_budget: 1 << 20,
             warn: adapter::silent_warn(),
+            cancel: CancelToken::new(),
         };
         let s = decode_stream(&bytes[..], ctx, &CancelToken::new()).unwrap();
         assert_eq!(s.counters.total, 3);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-use crate::common::{ekvplan, example_manifest};
+use crate::common::{Entry, ekvplan, example_manifest, gen_dumps_script, walk};
 
 const MANIFEST_TS: u64 = 114693662310400001;
 
@@ -248,4 +248,173 @@ fn decode_accepts_node_runtime_files_and_checks_their_crc() {
             .stderr(predicate::str::contains("CRC"));
         assert!(!bad.exists());
     }
+}
+
+/// Go-semantics regression fixtures (`tests/fixtures/go_semantics`): each
+/// probes one rule of Go's encoding/json, time.Parse or flag packages;
+/// the exit code, output digest and leftovers were recorded from the
+/// upstream encoder (`make.py`), so this needs no Go.
+#[test]
+fn go_semantics_fixtures_match_upstream() {
+    use sha2::{Digest, Sha256};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/go_semantics/cases");
+    let mut cases: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 20,
+        "fixtures missing under {}",
+        root.display()
+    );
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let spec: serde_json::Value =
+            serde_json::from_slice(&fs::read(case.join("case.json")).unwrap()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out.fsm");
+        let tree = case.join("tree");
+        let args: Vec<String> = spec["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .replace("{in}", &tree.display().to_string())
+                    .replace("{out}", &out.display().to_string())
+            })
+            .collect();
+        let got = ekvplan()
+            .arg(spec["command"].as_str().unwrap())
+            .args(&args)
+            .output()
+            .unwrap();
+        let code = got.status.code().unwrap_or(-1);
+        let want = spec["exit_code"].as_i64().unwrap() as i32;
+        if code != want {
+            failures.push(format!(
+                "{name}: exit {code}, upstream {want}: {}",
+                String::from_utf8_lossy(&got.stderr).trim()
+            ));
+            continue;
+        }
+        if let Some(sha) = spec["sha256"].as_str() {
+            let digest = hex::encode(Sha256::digest(fs::read(&out).unwrap()));
+            if digest != sha {
+                failures.push(format!("{name}: sha256 {digest}, upstream {sha}"));
+            }
+        }
+        let left: Vec<String> = spec["files_left"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let mut ours = names_in(tmp.path());
+        // ekvplan writes its sidecar where upstream does; nothing else.
+        ours.sort();
+        if ours != left {
+            failures.push(format!("{name}: left {ours:?}, upstream {left:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every entry under `root` but what records the time of the run:
+/// `MANIFEST.json` and its line in `CHECKSUMS`.
+fn tree_without_manifest(root: &Path) -> Vec<Entry> {
+    let mut v = walk(root);
+    v.retain(|e| e.rel != b"MANIFEST.json");
+    for e in v.iter_mut().filter(|e| e.rel == b"CHECKSUMS") {
+        let text = String::from_utf8(std::mem::take(&mut e.bytes)).unwrap();
+        e.bytes = text
+            .lines()
+            .filter(|l| !l.ends_with(" MANIFEST.json"))
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
+    }
+    v
+}
+
+fn assert_same_tree(a: &[Entry], b: &[Entry], what: &str) {
+    if let Some((x, y)) = a.iter().zip(b).find(|(x, y)| x != y) {
+        panic!("{what}: {} differs from {}", x.show(), y.show());
+    }
+    assert_eq!(a.len(), b.len(), "{what}: entry count");
+}
+
+/// A mixed scale dump, canonical (decoded by ekvplan), encoded with
+/// `--self-test` and decoded again at the default budget, at 64 MiB and at
+/// the 1 MiB floor (where every sorter spills): every run succeeds and
+/// gives the same `.fsm` and the same tree.
+#[test]
+fn memory_budget_changes_neither_fsm_nor_tree() {
+    let Some(generator) = gen_dumps_script("memory_budget_changes_neither_fsm_nor_tree") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let status = std::process::Command::new("python3")
+        .arg(&generator)
+        .args([
+            "--seed",
+            "11",
+            "--profile",
+            "scale",
+            "--scale",
+            "0.05",
+            "--out",
+        ])
+        .arg(t.join("raw"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    encode_cmd(&[], &t.join("raw"), &t.join("raw.fsm"))
+        .assert()
+        .success();
+    decode_cmd(&[], &t.join("raw.fsm"), &t.join("canonical"))
+        .assert()
+        .success();
+    let input = t.join("canonical");
+    for a in ["redis", "dynamodb", "s3", "sqs"] {
+        assert!(fs::read_dir(input.join(a)).unwrap().next().is_some(), "{a}");
+    }
+    let budgets: [&[&str]; 3] = [
+        &[],
+        &["--memory-budget", "64MiB"],
+        &["--memory-budget", "1MiB"],
+    ];
+    let mut fsms = Vec::new();
+    let mut trees = Vec::new();
+    for (i, b) in budgets.iter().enumerate() {
+        let fsm = t.join(format!("{i}.fsm"));
+        let mut args = vec!["--self-test"];
+        args.extend_from_slice(b);
+        encode_cmd(&args, &input, &fsm)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("self-test matched"));
+        fsms.push(fs::read(&fsm).unwrap());
+        let out = t.join(format!("decoded-{i}"));
+        decode_cmd(b, &t.join("0.fsm"), &out).assert().success();
+        trees.push(tree_without_manifest(&out));
+    }
+    for (i, f) in fsms.iter().enumerate() {
+        assert!(*f == fsms[0], "the .fsm at budget {i} differs");
+    }
+    assert_same_tree(
+        &trees[0],
+        &tree_without_manifest(&input),
+        "decoded vs input",
+    );
+    for (i, x) in trees.iter().enumerate() {
+        assert_same_tree(x, &trees[0], &format!("decoded at budget {i}"));
+    }
+    // Nothing but the trees and the outputs is left behind.
+    let mut left = names_in(t);
+    left.retain(|n| !n.starts_with("decoded-") && !n.ends_with(".fsm") && !n.ends_with(".json"));
+    assert_eq!(left, ["canonical", "raw"]);
 }

@@ -86,6 +86,10 @@ impl Decoded {
 }
 
 fn decode_entries(entries: &[(Vec<u8>, u64, Vec<u8>)], jsonl: bool) -> Decoded {
+    decode_with_budget(entries, jsonl, 1 << 20)
+}
+
+fn decode_with_budget(entries: &[(Vec<u8>, u64, Vec<u8>)], jsonl: bool, budget: u64) -> Decoded {
     let mut w = FsmWriter::new(Vec::new(), 100).unwrap();
     for (k, ts, v) in entries {
         w.write_entry(k, *ts, 0, v).unwrap();
@@ -104,8 +108,9 @@ fn decode_entries(entries: &[(Vec<u8>, u64, Vec<u8>)], jsonl: bool) -> Decoded {
             dynamodb_bundle_jsonl: jsonl,
             ..DecodeOptions::default()
         },
-        memory_budget: 1 << 20,
+        memory_budget: budget,
         warn,
+        cancel: CancelToken::new(),
     };
     let result = decode::decode_stream(&bytes[..], ctx, &CancelToken::new()).map(drop);
     let warnings = seen.lock().unwrap().clone();
@@ -253,6 +258,48 @@ fn file_names_follow_upstream() {
         d.file("dynamodb/h/items/a.json").unwrap(),
         "{\n  \"id\": {\n    \"S\": \"a\"\n  },\n  \"z\": {\n    \"NULL\": true\n  }\n}"
     );
+}
+
+/// A migration to a lower generation number: the migration source is
+/// still written first and the active generation still wins, whatever the
+/// memory budget.
+#[test]
+fn active_generation_wins_when_it_is_the_lower_number() {
+    let mut e = Vec::new();
+    for i in 0..300 {
+        let pk = format!("k{i:03}");
+        let v = if i % 2 == 0 { "source" } else { "src-only" };
+        e.push((
+            item_key("t", 7, &pk),
+            5,
+            item(&[("id", s(&pk)), ("v", s(v))]),
+        ));
+    }
+    for i in (0..300).step_by(2) {
+        let pk = format!("k{i:03}");
+        e.push((
+            item_key("t", 3, &pk),
+            5,
+            item(&[("id", s(&pk)), ("v", s("active"))]),
+        ));
+    }
+    e.push((meta_key("t"), 5, schema("t", "id", "", 3, 7)));
+    for budget in [1 << 20, 4 << 10] {
+        for jsonl in [false, true] {
+            let d = decode_with_budget(&e, jsonl, budget);
+            d.result.as_ref().unwrap();
+            let body: String = if jsonl {
+                d.file("dynamodb/t/items/data-00001.jsonl").unwrap()
+            } else {
+                (0..300)
+                    .map(|i| d.file(&format!("dynamodb/t/items/k{i:03}.json")).unwrap())
+                    .collect()
+            };
+            assert_eq!(body.matches("active").count(), 150, "{budget} {jsonl}");
+            assert_eq!(body.matches("src-only").count(), 150, "{budget} {jsonl}");
+            assert!(!body.contains("\"source\""), "{budget} {jsonl}");
+        }
+    }
 }
 
 /// Every MVCC version reaches the decoder (newest first); the one written

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use ekvplan::adapter::dynamodb::number::{canonical_number, numeric_key_bytes};
 use ekvplan::adapter::dynamodb::proto::{AttrValue, Item, TableSchema};
 use ekvplan::adapter::dynamodb::{keys, public};
-use ekvplan::gojson;
+
 use num_bigint::{BigInt, Sign};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -116,12 +116,12 @@ proptest! {
     #[test]
     fn item_json_round_trip(it in item()) {
         let file = public::item_file_bytes(&it);
-        let back = public::item_from_json(&public::decode_one_json(&file).unwrap()).unwrap();
+        let back = public::decode_item_file(&file).unwrap();
         prop_assert_eq!(&back, &it);
         let line = public::item_line_bytes(&it);
         prop_assert_eq!(line.iter().filter(|&&c| c == b'\n').count(), 1);
         prop_assert_eq!(line.last(), Some(&b'\n'));
-        let back = public::item_from_json(&gojson::parse(&line).unwrap()).unwrap();
+        let back = public::decode_item_line(&line).unwrap();
         prop_assert_eq!(back, it);
     }
 
@@ -154,7 +154,7 @@ proptest! {
         // Proto bytes decode back; the JSON form rebuilds the same schema.
         prop_assert_eq!(&TableSchema::decode(&schema.encode()).unwrap(), &schema);
         let file = public::schema_file_bytes(&schema);
-        let public = public::schema_from_json(&public::decode_one_json(&file).unwrap()).unwrap();
+        let public = public::decode_schema_file(&file).unwrap();
         prop_assert_eq!(public.to_schema(), schema);
     }
 
@@ -240,6 +240,7 @@ mod decoder_robustness {
                 options: DecodeOptions { adapters, dynamodb_bundle_jsonl: jsonl, ..DecodeOptions::default() },
                 memory_budget: 1 << 16,
                 warn: adapter::silent_warn(),
+                cancel: CancelToken::new(),
             };
             let _ = decode::decode_stream(&bytes[..], ctx, &CancelToken::new());
         }

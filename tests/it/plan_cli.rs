@@ -55,7 +55,7 @@ fn json_format_is_machine_readable() {
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["format"], "ekvplan-validate");
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], 2);
     assert_eq!(v["valid"], false);
     assert_eq!(v["counts"]["errors"], 4);
     assert!(v.get("jobs").is_none(), "jobs only with --explain");

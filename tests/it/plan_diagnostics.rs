@@ -84,11 +84,11 @@ fn every_problem_of_every_job_is_reported() {
     assert_eq!(
         got,
         [
-            (None, "unknown_key"),
             (Some("full"), "commit_ts_below_manifest"),
             (Some("full"), "exclusion_not_found"),
             (Some("redis-only"), "adapter_not_in_manifest"),
             (Some("redis-only"), "duplicate_output"),
+            (Some("typo"), "unknown_key"),
         ]
     );
 }

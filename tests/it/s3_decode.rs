@@ -38,6 +38,7 @@ impl Harness {
             options,
             memory_budget: 1 << 20,
             warn: Arc::new(move |m: &str| w.lock().unwrap().push(m.to_string())),
+            cancel: Default::default(),
         };
         let dec = S3Decoder::new(&ctx);
         Harness {

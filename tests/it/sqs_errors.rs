@@ -81,7 +81,7 @@ fn malformed_line_reports_its_number() {
     let d = Dump::new();
     let msgs = line("m1", "") + "\n" + &line("m2", "") + "{\"message_id\":\"m3\",}\n";
     d.queue("std", STD, Some(&msgs));
-    d.fails_with(&["std/messages.jsonl", "line 4"]);
+    d.fails_with(&["std/messages.jsonl:4:"]);
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn truncated_last_line() {
     let d = Dump::new();
     let msgs = line("m1", "") + "{\"message_id\":\"m2\",\"bo";
     d.queue("std", STD, Some(&msgs));
-    d.fails_with(&["std/messages.jsonl", "line 2", "unexpected EOF"]);
+    d.fails_with(&["std/messages.jsonl:2:", "unexpected EOF"]);
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn syntax_error_wins_over_an_earlier_partition_error() {
     let d = Dump::new();
     let msgs = line("m1", ",\"partition\":9") + &line("m2", "") + "nope\n";
     d.queue("std", STD, Some(&msgs));
-    d.fails_with(&["line 3"]);
+    d.fails_with(&["messages.jsonl:3:"]);
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn partition_gates() {
     for (meta, msgs, why) in cases {
         let d = Dump::new();
         d.queue("q", meta, Some(&msgs));
-        d.fails_with(&["line 1", why]);
+        d.fails_with(&["messages.jsonl:1:", why]);
     }
 }
 
@@ -184,7 +184,7 @@ fn malformed_bodies() {
         let d = Dump::new();
         let msgs = format!("{{\"message_id\":\"m\",\"body\":{body}}}\n");
         d.queue("std", STD, Some(&msgs));
-        d.fails_with(&["line 1", "body"]);
+        d.fails_with(&["messages.jsonl:1:", "body"]);
     }
 }
 

@@ -10,10 +10,10 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use super::codec::{self, HLL_VERSION, STRING_VERSION};
+use super::content::{Content, ContentStore, Merger, StreamEntry, Ty};
 use super::proto;
-use super::spill::{Content, ContentStore, Merger, StreamEntry, Ty};
 use super::*;
-use crate::adapter::{AdapterDecoder, AdapterKind, DecodeContext};
+use crate::adapter::{AdapterDecoder, DecodeContext};
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil;
 use crate::gojson::{Escape, JsonWriter};
@@ -88,7 +88,6 @@ pub struct RedisDecoder {
     pending_cap: u64,
     pending_overflow: u64,
     orphan_ttls: u64,
-    created_scratch: bool,
 }
 
 fn err(sentinel: &str, detail: impl std::fmt::Display) -> Error {
@@ -107,10 +106,10 @@ impl RedisDecoder {
             .out_root
             .join("redis")
             .join(format!("db_{}", ctx.options.redis_db_index));
-        let budget = (ctx.memory_budget / 2).max(1 << 20);
-        let created_scratch = !ctx.scratch_root.exists();
+        // Half the share for collection contents; the per-key table (type
+        // and TTL state of every key) takes the rest.
         RedisDecoder {
-            content: ContentStore::new(budget, ctx.scratch_root.clone()),
+            content: ContentStore::new(ctx.memory_budget / 2, &ctx),
             ctx,
             db_dir,
             dirs: Vec::new(),
@@ -129,13 +128,12 @@ impl RedisDecoder {
             pending_cap: PENDING_TTL_CAP,
             pending_overflow: 0,
             orphan_ttls: 0,
-            created_scratch,
         }
     }
 
     #[cfg(test)]
     pub(crate) fn with_limits(mut self, content_budget: u64, pending_cap: u64) -> Self {
-        self.content = ContentStore::new(content_budget, self.ctx.scratch_root.clone());
+        self.content = ContentStore::exact(content_budget, &self.ctx);
         self.pending_cap = pending_cap;
         self
     }
@@ -415,10 +413,8 @@ impl RedisDecoder {
                         ),
                     ));
                 }
-                let c = self.coll(uk, Ty::ZSet);
-                let first_wide = !c.saw_wide;
-                c.saw_wide = true;
-                self.content.zset_member(uk, tail, score, first_wide)
+                self.coll(uk, Ty::ZSet).saw_wide = true;
+                self.content.zset_member(uk, tail, score)
             }
         }
     }
@@ -487,13 +483,9 @@ impl RedisDecoder {
                 ),
             ));
         }
-        let e = StreamEntry {
-            ms: codec::be64(&id[..8]),
-            seq: codec::be64(&id[8..]),
-            fields,
-        };
         self.coll(uk, Ty::Stream);
-        self.content.stream_entry(uk, e)
+        self.content
+            .stream_entry(uk, codec::be64(&id[..8]), codec::be64(&id[8..]), body)
     }
 
     // --- finalize ------------------------------------------------------
@@ -557,7 +549,7 @@ impl RedisDecoder {
                         "json",
                     )
                 }
-                Content::ZSet { members, .. } => {
+                Content::ZSet(members) => {
                     self.warn_len(
                         &st,
                         &uk,
@@ -730,15 +722,15 @@ impl AdapterDecoder for RedisDecoder {
                 first.get_or_insert(e);
             }
         };
-        let store = std::mem::replace(
-            &mut self.content,
-            ContentStore::new(0, self.ctx.scratch_root.clone()),
-        );
-        let mut merger = store.into_merger();
-        for t in Ty::ALL {
-            note(self.flush_type(t, &mut merger));
+        let store = std::mem::replace(&mut self.content, ContentStore::new(0, &self.ctx));
+        match store.into_merger() {
+            Ok(mut merger) => {
+                for t in Ty::ALL {
+                    note(self.flush_type(t, &mut merger));
+                }
+            }
+            Err(e) => note(Err(e)),
         }
-        drop(merger);
         note(self.close(0));
         note(self.close(1));
         note(self.close(2));
@@ -756,14 +748,6 @@ impl AdapterDecoder for RedisDecoder {
                 );
             }
             self.warn(msg);
-        }
-        // Spill files lived under the scratch root; leave no trace of it
-        // unless S3 (which upstream leaves an empty `.scratch/` for) is on.
-        if self.created_scratch
-            && !self.ctx.options.adapters.contains(AdapterKind::S3)
-            && self.ctx.scratch_root.exists()
-        {
-            let _ = std::fs::remove_dir(&self.ctx.scratch_root);
         }
         first.map_or(Ok(()), Err)
     }

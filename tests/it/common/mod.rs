@@ -43,6 +43,30 @@ pub fn corpus_root(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The dump generator: `EKVPLAN_GEN_DUMPS`, else
+/// `../shared/tools/gen_dumps.py` beside the repository, run with
+/// `python3`. `None` after saying that `test` is skipped.
+pub fn gen_dumps_script(test: &str) -> Option<PathBuf> {
+    let p = match std::env::var_os("EKVPLAN_GEN_DUMPS") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/gen_dumps.py"),
+    };
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if p.is_file() && python {
+        return Some(p);
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: SKIPPED: no python3 or no dump generator at {} (set EKVPLAN_GEN_DUMPS)",
+        p.display()
+    );
+    None
+}
+
 /// The example dump's MANIFEST.json: every adapter in scope.
 pub fn example_manifest() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1/MANIFEST.json")
