@@ -361,6 +361,56 @@ fn flags_follow_upstream() {
     assert!(fs::read_dir(&dest).unwrap().next().is_none());
 }
 
+/// Upstream parses its flags with Go's `flag` package; scripts written for
+/// it use `-input x`, `-flag=value`, and may leave arguments after the
+/// flags (ignored).
+#[test]
+fn go_flag_syntax_works_end_to_end() {
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("a.tar");
+    let b = t.path().join("b.tar");
+    ekvplan()
+        .args(["archive", "pack", "-input"])
+        .arg(example_dump())
+        .arg(format!("-output={}", a.display()))
+        .args(["--compression=none", "trailing", "-compression", "zstd"])
+        .assert()
+        .success();
+    ekvplan()
+        .args(["archive", "pack", "--input"])
+        .arg(example_dump())
+        .arg("--output")
+        .arg(&b)
+        .args(["--compression", "none"])
+        .assert()
+        .success();
+    assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+    assert!(members(&fs::read(&a).unwrap()).len() > 3, "uncompressed tar");
+    let out = t.path().join("tree");
+    ekvplan()
+        .args(["archive", "unpack"])
+        .arg(format!("--input={}", a.display()))
+        .arg("-output")
+        .arg(&out)
+        .args(["-compression=none", "--", "-compression=zstd"])
+        .assert()
+        .success();
+    assert!(out.join("MANIFEST.json").is_file());
+    for (args, needle) in [
+        (&["-h"][..], "help requested"),
+        (&["-input", "x", "-output", "y", "-compression="], "unsupported compression"),
+        (&["-input", "x", "-output", "y", "-level", "3"], "flag provided but not defined: -level"),
+        (&["-input", "x", "-output"], "flag needs an argument: -output"),
+    ] {
+        ekvplan()
+            .args(["archive", "unpack"])
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains(needle));
+    }
+}
+
 #[test]
 fn pack_refuses_trees_upstream_refuses() {
     type Spoil = fn(&Path);
