@@ -125,7 +125,7 @@ fn probe(path: &Path) -> Result<Option<Found>> {
     if !md.is_file() {
         return Ok(None);
     }
-    let m = peek_manifest(path, c)?;
+    let m = peek_manifest(path, c).map_err(|e| e.into_error(path))?;
     Ok(Some(Found {
         path: path.to_path_buf(),
         name: strip_extension(&file_name).to_string(),
