@@ -5,14 +5,11 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashSet};
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::unpack::{
@@ -22,7 +19,6 @@ use super::verify::StreamVerifier;
 use super::{Compression, Limits, Problem, UnpackStats, show_name};
 use crate::adapter::{AdapterKind, CancelToken};
 use crate::error::{Error, IoResultExt, Result};
-use crate::machine::JsonU64;
 use crate::manifest::{self, Manifest};
 use crate::tree::checksums;
 
@@ -349,81 +345,9 @@ pub fn verify(
     Ok(files)
 }
 
-/// What identifies an archive file's bytes without reading them: the file
-/// (device and inode), its size, and its modification and change times.
-/// A write changes the change time, which cannot be set back, so while
-/// none of these changed, neither did the bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileIdentity {
-    pub dev: JsonU64,
-    pub ino: JsonU64,
-    pub size: JsonU64,
-    /// `<seconds>.<nanoseconds>` since the epoch.
-    pub mtime: String,
-    pub ctime: String,
-}
-
-/// How long a file must have been left alone before its identity stands
-/// for its bytes: a write within the same tick of the file system's clock
-/// as the one before it would not change the times.
-const SETTLED: Duration = Duration::from_secs(2);
-
-impl FileIdentity {
-    pub fn of(m: &Metadata) -> FileIdentity {
-        FileIdentity {
-            dev: JsonU64(m.dev()),
-            ino: JsonU64(m.ino()),
-            size: JsonU64(m.len()),
-            mtime: format!("{}.{:09}", m.mtime(), m.mtime_nsec()),
-            ctime: format!("{}.{:09}", m.ctime(), m.ctime_nsec()),
-        }
-    }
-
-    /// The identity of a file that was hashed between `before` and
-    /// `after`, starting at `started`: `None` when it changed meanwhile or
-    /// was changed too shortly before (its digest is then not cached).
-    fn settled(before: &Metadata, after: &Metadata, started: SystemTime) -> Option<FileIdentity> {
-        let changed = UNIX_EPOCH
-            + Duration::new(
-                u64::try_from(after.ctime()).ok()?,
-                u32::try_from(after.ctime_nsec()).ok()?,
-            );
-        settled(
-            FileIdentity::of(before),
-            FileIdentity::of(after),
-            changed,
-            started,
-        )
-    }
-
-    /// The identity of the archive at `path` now (not through a symlink).
-    pub fn current(path: &Path) -> Option<FileIdentity> {
-        let m = std::fs::symlink_metadata(path).ok()?;
-        m.is_file().then(|| FileIdentity::of(&m))
-    }
-}
-
-fn settled(
-    before: FileIdentity,
-    after: FileIdentity,
-    changed: SystemTime,
-    started: SystemTime,
-) -> Option<FileIdentity> {
-    (before == after && changed + SETTLED <= started).then_some(after)
-}
-
-/// SHA-256 of an archive's bytes and, when it stood still, its identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchiveDigest {
-    pub sha256: [u8; 32],
-    pub identity: Option<FileIdentity>,
-}
-
 /// Hash the archive file (the resume fingerprint's input content).
-pub fn content_digest(path: &Path, cancel: &CancelToken) -> Result<ArchiveDigest> {
-    let started = SystemTime::now();
+pub fn content_digest(path: &Path, cancel: &CancelToken) -> Result<[u8; 32]> {
     let mut f = open_archive_file(path)?;
-    let before = f.metadata().io_at(path, "stat")?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -434,11 +358,7 @@ pub fn content_digest(path: &Path, cancel: &CancelToken) -> Result<ArchiveDigest
         }
         h.update(&buf[..n]);
     }
-    let after = f.metadata().io_at(path, "stat")?;
-    Ok(ArchiveDigest {
-        sha256: h.finalize().into(),
-        identity: FileIdentity::settled(&before, &after, started),
-    })
+    Ok(h.finalize().into())
 }
 
 /// Hashes what is read through it.
@@ -465,14 +385,50 @@ pub struct Staged {
     dir: Option<PathBuf>,
     cancel: CancelToken,
     pub stats: UnpackStats,
-    /// The archive's bytes as they were unpacked.
-    pub digest: ArchiveDigest,
+    /// SHA-256 of the archive's bytes as they were unpacked.
+    pub sha256: [u8; 32],
 }
 
 impl Staged {
     /// The unpacked dump tree (holds MANIFEST.json).
     pub fn path(&self) -> &Path {
         self.dir.as_deref().expect("staged directory")
+    }
+
+    /// `text` with the unpacked tree's path replaced by the archive's, so
+    /// that `<scratch>/…/redis/db_0/x` reads `<archive>/redis/db_0/x`.
+    pub fn relabel_text(&self, text: &str, archive: &Path) -> String {
+        text.replace(
+            &self.path().display().to_string(),
+            &archive.display().to_string(),
+        )
+    }
+
+    /// An error from encoding the unpacked tree, naming the archive's
+    /// members instead of the scratch files.
+    pub fn relabel(&self, e: Error, archive: &Path) -> Error {
+        let s = |m: String| self.relabel_text(&m, archive);
+        match e {
+            Error::Usage(m) => Error::Usage(s(m)),
+            Error::Data(m) => Error::Data(s(m)),
+            Error::SelfTestMismatch(m) => Error::SelfTestMismatch(s(m)),
+            Error::Io { context, source } => Error::Io {
+                context: s(context),
+                source,
+            },
+            Error::Fsm { context, source } => Error::Fsm {
+                context: s(context),
+                source,
+            },
+            Error::Input(mut b) => {
+                if let Some(rel) = b.file.as_ref().and_then(|f| f.strip_prefix(self.path()).ok()) {
+                    b.file = Some(archive.join(rel));
+                }
+                b.context = b.context.into_iter().map(s).collect();
+                Error::Input(b)
+            }
+            other => other,
+        }
     }
 }
 
@@ -506,14 +462,9 @@ pub fn stage(
         dir: Some(dir),
         cancel: cancel.clone(),
         stats: UnpackStats::default(),
-        digest: ArchiveDigest {
-            sha256: [0; 32],
-            identity: None,
-        },
+        sha256: [0; 32],
     };
-    let started = SystemTime::now();
     let file = open_archive_file(path)?;
-    let before = file.metadata().io_at(path, "stat")?;
     // A second descriptor shares the file offset: what the unpacker left
     // unread is read and hashed through it afterwards.
     let mut rest = file.try_clone().io_at(path, "open")?;
@@ -539,11 +490,7 @@ pub fn stage(
         }
         hasher.borrow_mut().update(&buf[..n]);
     }
-    let after = rest.metadata().io_at(path, "stat")?;
-    staged.digest = ArchiveDigest {
-        sha256: hasher.borrow().clone().finalize().into(),
-        identity: FileIdentity::settled(&before, &after, started),
-    };
+    staged.sha256 = hasher.borrow().clone().finalize().into();
     Ok(staged)
 }
 
@@ -608,17 +555,14 @@ mod tests {
             assert!(subs.contains("dynamodb/users"), "{subs:?}");
             assert!(subs.contains("redis/db_0"), "{subs:?}");
             let sha = checksums::sha256_file(&a).unwrap();
-            let d = content_digest(&a, &CancelToken::new()).unwrap();
-            assert_eq!(d.sha256, sha);
-            // Just written: too fresh for its identity to stand for it.
-            assert_eq!(d.identity, None);
+            assert_eq!(content_digest(&a, &CancelToken::new()).unwrap(), sha);
             assert_eq!(verify(&a, c, &CancelToken::new()).unwrap(), 26);
             let scratch = t.path().join("scratch");
             let staged = stage(&a, c, &scratch, &CancelToken::new()).unwrap();
             let dir = staged.path().to_path_buf();
             assert!(dir.join("MANIFEST.json").is_file());
             assert!(dir.starts_with(&scratch));
-            assert_eq!(staged.digest.sha256, sha, "hashed while unpacked");
+            assert_eq!(staged.sha256, sha, "hashed while unpacked");
             drop(staged);
             assert!(!dir.exists());
         }
@@ -714,21 +658,6 @@ mod tests {
             check("cut.tar", cut),
             Err(VerifyError::Archive(_))
         ));
-    }
-
-    #[test]
-    fn an_identity_stands_for_the_bytes_only_once_settled() {
-        let id = |size: u64| FileIdentity {
-            dev: JsonU64(1),
-            ino: JsonU64(2),
-            size: JsonU64(size),
-            mtime: "5.000000000".into(),
-            ctime: "5.000000000".into(),
-        };
-        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
-        assert_eq!(settled(id(3), id(3), at(5), at(10)), Some(id(3)));
-        assert_eq!(settled(id(3), id(4), at(5), at(10)), None, "changed meanwhile");
-        assert_eq!(settled(id(3), id(3), at(5), at(6)), None, "changed just before");
     }
 
     #[test]
