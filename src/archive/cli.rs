@@ -186,9 +186,25 @@ mod tests {
         for args in [
             &["-input", "d", "-output", "x.tar", "-compression", "none"][..],
             &["--input=d", "--output=x.tar", "--compression=none"],
-            &["-input=old", "-input", "d", "-output=x.tar", "-compression=none"],
+            &[
+                "-input=old",
+                "-input",
+                "d",
+                "-output=x.tar",
+                "-compression=none",
+            ],
             // Parsing stops at the first non-flag; the rest is ignored.
-            &["-input", "d", "-output", "x.tar", "-compression", "none", "extra", "-input", "z"],
+            &[
+                "-input",
+                "d",
+                "-output",
+                "x.tar",
+                "-compression",
+                "none",
+                "extra",
+                "-input",
+                "z",
+            ],
         ] {
             assert_eq!(req("pack", args).unwrap(), want, "{args:?}");
         }
@@ -203,10 +219,14 @@ mod tests {
         assert!(msg(&["-output", "x"]).contains("--input is required"));
         assert!(msg(&["extra", "-input", "d", "-output", "x"]).contains("--input is required"));
         assert!(msg(&["-input", "d"]).contains("--output is required"));
-        assert!(msg(&["-input", "d", "-output", "x", "-compression="])
-            .contains("unsupported compression"));
-        assert!(msg(&["-input", "d", "-output", "x", "-compression", "gzip"])
-            .contains("unsupported compression"));
+        assert!(
+            msg(&["-input", "d", "-output", "x", "-compression="])
+                .contains("unsupported compression")
+        );
+        assert!(
+            msg(&["-input", "d", "-output", "x", "-compression", "gzip"])
+                .contains("unsupported compression")
+        );
         assert!(msg(&["-bogus"]).contains("flag provided but not defined: -bogus"));
         assert!(msg(&["-input"]).contains("flag needs an argument: -input"));
         assert!(msg(&["-h"]).contains("help requested"));

@@ -203,17 +203,22 @@ impl PeekError {
 /// carries it second (after CHECKSUMS), so this stops after two entries;
 /// an archive in another order is read up to it.
 pub fn peek_manifest_bytes(path: &Path, compression: Compression) -> Result<Vec<u8>, PeekError> {
-    let found = scan(path, compression, &CancelToken::new(), |rel, is_dir, r, size| {
-        if is_dir || rel != manifest::FILE_NAME.as_bytes() {
-            return Ok(None);
-        }
-        if size > MAX_MANIFEST_BYTES {
-            return Err(Error::data(format!(
-                "MANIFEST.json is {size} bytes (more than {MAX_MANIFEST_BYTES})"
-            )));
-        }
-        read_entry(rel, r, size).map(Some)
-    })
+    let found = scan(
+        path,
+        compression,
+        &CancelToken::new(),
+        |rel, is_dir, r, size| {
+            if is_dir || rel != manifest::FILE_NAME.as_bytes() {
+                return Ok(None);
+            }
+            if size > MAX_MANIFEST_BYTES {
+                return Err(Error::data(format!(
+                    "MANIFEST.json is {size} bytes (more than {MAX_MANIFEST_BYTES})"
+                )));
+            }
+            read_entry(rel, r, size).map(Some)
+        },
+    )
     .map_err(PeekError::Archive)?;
     found.ok_or(PeekError::Missing)
 }
@@ -229,22 +234,31 @@ pub fn peek_manifest(path: &Path, compression: Compression) -> Result<Manifest, 
 /// exclusions). Reads every header: one pass of decompression.
 pub fn subtrees(path: &Path, compression: Compression) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
-    scan::<()>(path, compression, &CancelToken::new(), |rel, is_dir, _, _| {
-        let parts: Vec<&[u8]> = rel.splitn(3, |&c| c == b'/').collect();
-        let dir = match parts.len() {
-            3 => true,
-            2 => is_dir,
-            _ => false,
-        };
-        if dir && AdapterKind::FAN_OUT.iter().any(|k| k.name().as_bytes() == parts[0]) {
-            out.insert(format!(
-                "{}/{}",
-                String::from_utf8_lossy(parts[0]),
-                String::from_utf8_lossy(parts[1])
-            ));
-        }
-        Ok(None)
-    })
+    scan::<()>(
+        path,
+        compression,
+        &CancelToken::new(),
+        |rel, is_dir, _, _| {
+            let parts: Vec<&[u8]> = rel.splitn(3, |&c| c == b'/').collect();
+            let dir = match parts.len() {
+                3 => true,
+                2 => is_dir,
+                _ => false,
+            };
+            if dir
+                && AdapterKind::FAN_OUT
+                    .iter()
+                    .any(|k| k.name().as_bytes() == parts[0])
+            {
+                out.insert(format!(
+                    "{}/{}",
+                    String::from_utf8_lossy(parts[0]),
+                    String::from_utf8_lossy(parts[1])
+                ));
+            }
+            Ok(None)
+        },
+    )
     .map_err(|e| e.context(path.display()))?;
     Ok(out)
 }
@@ -304,9 +318,9 @@ pub fn verify(
             let mut left = size;
             while left > 0 {
                 let want = left.min(buf.len() as u64) as usize;
-                let n = r
-                    .read(&mut buf[..want])
-                    .map_err(|e| Problem::Truncated.at_entry(rel, format!("cannot read it: {e}")))?;
+                let n = r.read(&mut buf[..want]).map_err(|e| {
+                    Problem::Truncated.at_entry(rel, format!("cannot read it: {e}"))
+                })?;
                 if n == 0 {
                     return Err(Problem::Truncated.at_entry(rel, "stream ends inside it"));
                 }
@@ -421,7 +435,11 @@ impl Staged {
                 source,
             },
             Error::Input(mut b) => {
-                if let Some(rel) = b.file.as_ref().and_then(|f| f.strip_prefix(self.path()).ok()) {
+                if let Some(rel) = b
+                    .file
+                    .as_ref()
+                    .and_then(|f| f.strip_prefix(self.path()).ok())
+                {
                     b.file = Some(archive.join(rel));
                 }
                 b.context = b.context.into_iter().map(s).collect();
@@ -630,7 +648,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match check("stray.tar", rewrite(&good, |_, d| Some(d), &[("zz-stray", b"x")])) {
+        match check(
+            "stray.tar",
+            rewrite(&good, |_, d| Some(d), &[("zz-stray", b"x")]),
+        ) {
             Err(VerifyError::Checksums(e)) => {
                 assert!(e.to_string().contains("archive_unchecksummed_file"), "{e}")
             }
@@ -646,7 +667,10 @@ mod tests {
             peek_manifest(&p, Compression::None),
             Err(PeekError::Missing)
         ));
-        match check("unsafe.tar", rewrite(&good, |_, d| Some(d), &[("../up", b"x")])) {
+        match check(
+            "unsafe.tar",
+            rewrite(&good, |_, d| Some(d), &[("../up", b"x")]),
+        ) {
             Err(VerifyError::Archive(e)) => {
                 assert!(e.to_string().contains("archive_unsafe_path"), "{e}")
             }

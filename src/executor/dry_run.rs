@@ -112,9 +112,7 @@ fn effective_ts(rj: &ResolvedJob, override_ts: Option<u64>) -> EffectiveTs {
     let input = &rj.job.input;
     let manifest = match rj.input_format.compression() {
         None => job::read_input_manifest(input),
-        Some(c) => {
-            crate::archive::input::peek_manifest(input, c).map_err(|e| e.into_error(input))
-        }
+        Some(c) => crate::archive::input::peek_manifest(input, c).map_err(|e| e.into_error(input)),
     };
     match manifest {
         Ok(m) => match job::resolve_commit_ts(m.last_commit_ts, override_ts) {

@@ -79,8 +79,11 @@ fn read_input(input: &Path, format: InputFormat, verify: bool, subtrees: bool) -
                 &input.join(manifest::FILE_NAME),
             ))),
         };
-        st.checksums = (verify && st.manifest.is_ok())
-            .then(|| checksums::verify(input).map(|_| ()).map_err(|e| e.to_string()));
+        st.checksums = (verify && st.manifest.is_ok()).then(|| {
+            checksums::verify(input)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
         return st;
     };
     if md.is_dir() {
@@ -103,9 +106,8 @@ fn read_input(input: &Path, format: InputFormat, verify: bool, subtrees: bool) -
                     VerifyError::Archive(e) | VerifyError::Checksums(e) => e.to_string(),
                 })
         });
-        st.subtrees = subtrees.then(|| {
-            archive_input::subtrees(input, compression).map_err(|e| e.to_string())
-        });
+        st.subtrees = subtrees
+            .then(|| archive_input::subtrees(input, compression).map_err(|e| e.to_string()));
     }
     st
 }
@@ -155,9 +157,8 @@ impl<'a> Checker<'a> {
     /// anything that depends on them.
     pub fn check(&self, jobs: &mut [ResolvedJob]) -> Vec<PlanDiagnostic> {
         // Each distinct input is read once, in parallel.
-        let usable = |j: &ResolvedJob| {
-            !j.unusable.contains("input") && !j.unusable.contains("input_format")
-        };
+        let usable =
+            |j: &ResolvedJob| !j.unusable.contains("input") && !j.unusable.contains("input_format");
         let mut inputs: Vec<(&Path, InputFormat, bool)> = jobs
             .iter()
             .filter(|j| usable(j))
@@ -350,9 +351,11 @@ impl<'a> Checker<'a> {
                 ))
                 .help(if in_manifest.is_empty() {
                     "this dump holds no adapter data".to_string()
+                } else if matches!(j.source, JobSource::Batch { .. }) {
+                    "for a batch over dumps holding different adapters, adapters = \"manifest\" takes what each dump lists".to_string()
                 } else {
                     format!(
-                        "select only what the dump has: adapters = [{}], or adapters = \"manifest\" for what each dump lists",
+                        "select only what the dump has: adapters = [{}] (or adapters = \"manifest\")",
                         in_manifest
                             .iter()
                             .map(|n| format!("{n:?}"))
@@ -626,9 +629,9 @@ impl<'a> Checker<'a> {
                 };
                 out.push(
                     PlanDiagnostic::error("output_inside_input", what)
-                    .job(id)
-                    .at(span.clone(), "inside an input")
-                    .help("write outputs outside every dump: the encoder reads the whole tree"),
+                        .job(id)
+                        .at(span.clone(), "inside an input")
+                        .help("write outputs outside every dump: the encoder reads the whole tree"),
                 );
             }
             let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());

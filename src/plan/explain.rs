@@ -48,7 +48,9 @@ fn setting_text(j: &ResolvedJob, name: &str) -> String {
         "input" => e.input.display().to_string(),
         "output" => e.output.display().to_string(),
         "input_format" => match j.origins.get("input_format") {
-            Some(Origin::BuiltIn) | None => format!("{} (by the input's name)", j.input_format.as_str()),
+            Some(Origin::BuiltIn) | None => {
+                format!("{} (by the input's name)", j.input_format.as_str())
+            }
             _ => j.input_format.as_str().to_string(),
         },
         "adapters" if j.adapters_from_manifest => {
