@@ -2,6 +2,7 @@
 
 mod common;
 
+mod cli_conventions;
 mod cli_core;
 mod conformance;
 mod dynamodb_cases;
