@@ -41,6 +41,10 @@ pub enum Command {
     Run(crate::executor::cli::RunArgs),
     /// Check published outputs against their sidecars (a plan or one .fsm).
     Verify(crate::executor::cli::VerifyArgs),
+    /// Pack a dump tree into a tar(.zst) archive or unpack one (flag-for-flag like elastickv-snapshot-archive).
+    Archive(crate::archive::cli::ArchiveArgs),
+    /// Write a first, commented plan for the dumps and dump archives in some directories.
+    Init(crate::plan::init::InitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print a man page, or write them all to a directory.
@@ -270,6 +274,8 @@ pub fn main() -> i32 {
         Command::Schema(a) => return crate::plan::cli::schema_main(a),
         Command::Run(a) => return crate::executor::cli::run_main(a, warn),
         Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
+        Command::Archive(a) => return crate::archive::cli::archive_main(a),
+        Command::Init(a) => return crate::plan::init::init_main(a),
         Command::Completions(a) => return completions::completions_main(a),
         Command::Man(a) => return man::man_main(a),
     };

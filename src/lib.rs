@@ -2,6 +2,7 @@
 //! `.fsm` snapshots and back, one at a time or many from a TOML plan.
 
 pub mod adapter;
+pub mod archive;
 pub mod budget;
 pub mod cancel;
 pub mod cli;

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod diag;
 pub mod expand;
 pub mod explain;
+pub mod init;
 pub mod model;
 pub mod output;
 pub mod schema;
