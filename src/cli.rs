@@ -252,6 +252,7 @@ pub fn main() -> i32 {
         return completions::complete_jobs_main(std::env::args_os().skip(1));
     }
     let parsed = help::command()
+        .color(help::clap_color(std::env::args_os()))
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {

@@ -177,9 +177,55 @@ pub fn documented_command() -> Command {
     .long_about(LONG_ABOUT)
 }
 
+/// clap's own help and usage errors follow `--color` too: the flag is
+/// looked for before clap parses (the last one wins, as in clap).
+pub fn clap_color(args: impl IntoIterator<Item = std::ffi::OsString>) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut next_is_value = false;
+    for a in args {
+        let a = a.to_string_lossy().into_owned();
+        let value = if next_is_value {
+            next_is_value = false;
+            Some(a.as_str())
+        } else if a == "--color" {
+            next_is_value = true;
+            None
+        } else if a == "--" {
+            break;
+        } else {
+            a.strip_prefix("--color=")
+        };
+        match value {
+            Some("always") => choice = clap::ColorChoice::Always,
+            Some("never") => choice = clap::ColorChoice::Never,
+            Some(_) => choice = clap::ColorChoice::Auto,
+            None => {}
+        }
+    }
+    choice
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clap_follows_the_color_flag() {
+        let c = |args: &[&str]| clap_color(args.iter().map(std::ffi::OsString::from));
+        assert_eq!(
+            c(&["ekvplan", "run", "--color", "never"]),
+            clap::ColorChoice::Never
+        );
+        assert_eq!(
+            c(&["ekvplan", "run", "--color=always"]),
+            clap::ColorChoice::Always
+        );
+        assert_eq!(c(&["ekvplan", "run", "p.toml"]), clap::ColorChoice::Auto);
+        assert_eq!(
+            c(&["ekvplan", "run", "--", "--color=never"]),
+            clap::ColorChoice::Auto
+        );
+    }
 
     #[test]
     fn both_commands_are_consistent() {

@@ -549,3 +549,19 @@ fn conflicting_flags_are_usage_errors() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn usage_errors_follow_color_too() {
+    let always = ekvplan()
+        .args(["run", "examples/plan.toml", "-q", "-v", "--color", "always"])
+        .assert()
+        .code(1);
+    assert!(stderr_of(&always).contains(ESC), "{:?}", stderr_of(&always));
+    let never = ekvplan()
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .args(["run", "examples/plan.toml", "-q", "-v", "--color=never"])
+        .assert()
+        .code(1);
+    assert!(!stderr_of(&never).contains(ESC), "{:?}", stderr_of(&never));
+}
