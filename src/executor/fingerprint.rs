@@ -677,6 +677,57 @@ mod tests {
     }
 
     #[test]
+    fn an_archive_input_is_fingerprinted_by_its_bytes() {
+        let t = tempfile::tempdir().unwrap();
+        let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1");
+        let a = t.path().join("c1.tar");
+        crate::archive::pack_to_path(
+            &dump,
+            a.to_str().unwrap(),
+            Compression::None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        let mut job = rj(EncodeJob::new(&a, t.path().join("o.fsm")));
+        job.input_in_plan = "c1.tar".into();
+        let fp = compute(&job).unwrap();
+        assert_eq!(fp.input.content, CONTENT_ARCHIVE);
+        assert_eq!(
+            fp.input.content_sha256,
+            hex::encode(checksums::sha256_file(&a).unwrap())
+        );
+        assert_eq!(
+            fp.input.manifest_sha256,
+            hex::encode(Sha256::digest(
+                std::fs::read(dump.join("MANIFEST.json")).unwrap()
+            ))
+        );
+        let extra = SidecarExtra::new(&job, &fp);
+        // Times and place do not count.
+        let f = std::fs::File::options().write(true).open(&a).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        drop(f);
+        let moved = t.path().join("elsewhere/c1.tar");
+        std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+        std::fs::rename(&a, &moved).unwrap();
+        let mut there = rj(EncodeJob::new(&moved, t.path().join("o.fsm")));
+        there.input_in_plan = "c1.tar".into();
+        assert_eq!(compute(&there).unwrap(), fp);
+        // Bytes do.
+        let mut bytes = std::fs::read(&moved).unwrap();
+        bytes.extend_from_slice(&[0; 512]);
+        std::fs::write(&moved, bytes).unwrap();
+        let r = Reason::Changed(Changes::between(&extra, &compute(&there).unwrap()));
+        assert_eq!(r.to_string(), "input changed: archive bytes");
+        // The same dump as a tree is another kind of input.
+        let tree = rj(EncodeJob::new(&dump, t.path().join("o.fsm")));
+        let mut as_tree = tree.clone();
+        as_tree.input_in_plan = "c1.tar".into();
+        let r = Reason::Changed(Changes::between(&extra, &compute(&as_tree).unwrap()));
+        assert_eq!(r.to_string(), "input changed: no longer a dump archive");
+    }
+
+    #[test]
     fn fingerprint_ignores_where_the_job_lives_on_disk() {
         let t = tempfile::tempdir().unwrap();
         let job_in = |root: &Path| {
