@@ -78,7 +78,7 @@ pub fn request_from_args(a: ArchiveArgs) -> Result<ArchiveRequest> {
     };
     let compression = match f.get("compression") {
         None => Compression::Zstd,
-        Some(s) if s.is_empty() => {
+        Some("") => {
             return Err(Error::usage(
                 "--compression \"\": unsupported compression (use zstd or none)",
             ));
