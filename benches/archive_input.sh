@@ -17,9 +17,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ekvplan-archive-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 t() { /usr/bin/time -f "%e s, peak RSS %M KiB" "$@" 2>&1 >/dev/null | tail -1; }
 if [[ -n $oracle ]]; then
-  "$oracle/elastickv-snapshot-archive" pack --input "$tree" --output "$work/dump.tar.zst" 2>/dev/null
+  "$oracle/elastickv-snapshot-archive" pack --input "$tree" --output "$work/dump.tar.zst"
 else
-  "$ekv" archive pack --input "$tree" --output "$work/dump.tar.zst" 2>/dev/null
+  "$ekv" archive pack --input "$tree" --output "$work/dump.tar.zst"
 fi
 echo "archive: $(stat -c %s "$work/dump.tar.zst") bytes"
 if [[ -n $oracle ]]; then
