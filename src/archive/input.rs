@@ -389,15 +389,11 @@ impl Read for HashingReader {
     }
 }
 
-/// An archive unpacked into a job's scratch space.
-///
-/// Removed when dropped, unless the job was cancelled: a large tree takes
-/// longer to delete than an interrupted run may take to exit, so the run's
-/// scratch cleanup removes it then (see `executor::scratch`).
+/// An archive unpacked into a job's scratch space, removed when dropped
+/// (whether the job succeeded, failed or was cancelled).
 #[derive(Debug)]
 pub struct Staged {
     dir: Option<PathBuf>,
-    cancel: CancelToken,
     pub stats: UnpackStats,
     /// SHA-256 of the archive's bytes as they were unpacked.
     pub sha256: [u8; 32],
@@ -453,9 +449,7 @@ impl Staged {
 impl Drop for Staged {
     fn drop(&mut self) {
         if let Some(d) = self.dir.take() {
-            if !self.cancel.is_cancelled() {
-                unpack::remove_tree(&d);
-            }
+            unpack::remove_tree(&d);
         }
     }
 }
@@ -478,7 +472,6 @@ pub fn stage(
         .keep();
     let mut staged = Staged {
         dir: Some(dir),
-        cancel: cancel.clone(),
         stats: UnpackStats::default(),
         sha256: [0; 32],
     };

@@ -366,6 +366,13 @@ fn render(groups: &[Group], plan_dir: &Path, args_shown: &str) -> String {
             }
             continue;
         }
+        if !g.single && g.found.len() > 1 {
+            let _ = writeln!(
+                w,
+                "\n# The dumps in {rel_dir} differ (kind of input or adapters): one job each.\n\
+                 # One batch with adapters = \"manifest\" would take each dump's own adapters."
+            );
+        }
         for f in &g.found {
             let (set, notes) = f.adapters();
             let input = relative(plan_dir, &f.path);

@@ -69,6 +69,10 @@ fn init_writes_a_plan_that_validates_as_written() {
     assert!(text.contains("adapters = [\"redis\"]"), "{text}");
     assert!(text.contains("input = \"../mixed/full\""), "{text}");
     assert!(
+        text.contains("One batch with adapters = \"manifest\""),
+        "{text}"
+    );
+    assert!(
         text.contains("left out, no adapter the encoder can rebuild"),
         "{text}"
     );
