@@ -971,3 +971,78 @@ fn sigint_during_an_archive_job_removes_the_staged_tree() {
     assert_eq!(leftovers(&root.join("scratch")), Vec::<String>::new());
     assert!(!root.join("out/c1.fsm").exists());
 }
+
+/// `validate` checks an archive as it checks a tree: exclusions against its
+/// entries, `input_format` for an archive named otherwise, and a format
+/// that does not fit the input.
+#[test]
+fn archive_inputs_validate_like_directories() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    fs::create_dir_all(root.join("in")).unwrap();
+    fs::copy(fixture("cluster-1.tar.zst"), root.join("in/c1.tar.zst")).unwrap();
+    fs::copy(fixture("cluster-1.tar.zst"), root.join("in/c1.bin")).unwrap();
+    let validate = |name: &str, plan: &str| {
+        fs::write(root.join(name), format!("version = 1\n{plan}")).unwrap();
+        ekvplan()
+            .current_dir(root)
+            .args(["validate", name])
+            .assert()
+    };
+    let job = |extra: &str| {
+        format!(
+            "[[job]]\nid = \"c1\"\ninput = \"in/c1.tar.zst\"\noutput = \"out/c1.fsm\"\n{extra}\n"
+        )
+    };
+    validate(
+        "ok.toml",
+        &job("exclude.dynamodb.tables = [\"users\"]\nexclude.redis.databases = [0]"),
+    )
+    .success();
+    validate("typo.toml", &job("exclude.dynamodb.tables = [\"user\"]"))
+        .code(2)
+        .stderr(predicates::str::contains("exclusion_not_found"))
+        .stderr(predicates::str::contains("did you mean \"users\"?"));
+    validate(
+        "bin.toml",
+        "[[job]]\nid = \"c1\"\ninput = \"in/c1.bin\"\noutput = \"out/c1.fsm\"\n",
+    )
+    .code(2)
+    .stderr(predicates::str::contains("input_not_found"))
+    .stderr(predicates::str::contains("set input_format"));
+    validate(
+        "bin-format.toml",
+        "[[job]]\nid = \"c1\"\ninput = \"in/c1.bin\"\ninput_format = \"tar.zstd\"\noutput = \"out/c1.fsm\"\n",
+    )
+    .success();
+    validate("dir-format.toml", &job("input_format = \"dir\""))
+        .code(2)
+        .stderr(predicates::str::contains("not a directory"));
+    // A batch with an archive format matches files only, whatever their names.
+    let out = ekvplan()
+        .current_dir(root)
+        .args(["validate", "--explain", "--format", "json"])
+        .arg({
+            fs::write(
+                root.join("batch.toml"),
+                "version = 1\n[[batch]]\ninputs = \"in/*\"\ninput_format = \"tar.zst\"\nid = \"{name}-x\"\noutput = \"out/{id}.fsm\"\n",
+            )
+            .unwrap();
+            "batch.toml"
+        })
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let ids: Vec<&str> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    // `{name}` drops a known archive extension only.
+    assert_eq!(ids, ["c1.bin-x", "c1-x"], "{v}");
+    assert_eq!(v["jobs"][0]["input_format"], "tar.zst", "{v}");
+}
