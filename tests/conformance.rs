@@ -216,8 +216,9 @@ fn compare_trees(ours: &Path, golden: &Path, golden_empty_dirs: &[String]) -> Re
         let pa = ours.join(std::ffi::OsStr::from_bytes(f));
         let pb = golden.join(std::ffi::OsStr::from_bytes(f));
         let mode = fs::symlink_metadata(&pa).unwrap().permissions().mode() & 0o777;
-        if mode != 0o600 {
-            problems.push(format!("{}: mode {mode:o}, want 600", show(f)));
+        let want = upstream_mode(f, false);
+        if mode != want {
+            problems.push(format!("{}: mode {mode:o}, want {want:o}", show(f)));
         }
         let (mut xa, mut xb) = (fs::read(&pa).unwrap(), fs::read(&pb).unwrap());
         let base = f.rsplit(|&c| c == b'/').next().unwrap();
@@ -237,6 +238,7 @@ fn compare_trees(ours: &Path, golden: &Path, golden_empty_dirs: &[String]) -> Re
             ));
         }
     }
+    problems.extend(dir_mode_problems(ours, ours));
     if problems.is_empty() {
         Ok(())
     } else {
@@ -247,6 +249,51 @@ fn compare_trees(ours: &Path, golden: &Path, golden_empty_dirs: &[String]) -> Re
             problems.join("\n    ")
         ))
     }
+}
+
+/// The umask the decoder (a child process) inherits.
+fn process_umask() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .unwrap_or(0o022)
+}
+
+/// Upstream's modes in a decoded tree: MANIFEST.json and CHECKSUMS are
+/// plain creates (0666 & ~umask); adapter files go through temp files or
+/// sidecar opens (0600); directories are made 0755 (& ~umask).
+fn upstream_mode(rel: &[u8], dir: bool) -> u32 {
+    let umask = process_umask();
+    match rel {
+        _ if dir => 0o755 & !umask,
+        b"MANIFEST.json" | b"CHECKSUMS" => 0o666 & !umask,
+        _ => 0o600 & !umask,
+    }
+}
+
+fn dir_mode_problems(root: &Path, dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            let want = upstream_mode(&rel, true);
+            if mode != want {
+                out.push(format!("{}/: mode {mode:o}, want {want:o}", show(&rel)));
+            }
+            out.extend(dir_mode_problems(root, &e.path()));
+        }
+    }
+    out
 }
 
 fn empty_dirs_of(case: &Value, tree: &str) -> Vec<String> {

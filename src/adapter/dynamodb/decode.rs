@@ -10,14 +10,10 @@
 //! packed into `items/data-<part>.jsonl` files up to the size budget.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 
 use crate::adapter::{AdapterDecoder, DecodeContext};
-use crate::error::{Error, IoResultExt, Result};
-use crate::fsutil;
-use crate::tree::filename;
+use crate::error::{Error, Result};
+use crate::tree::{FileWriter, TreeOut, filename, sink};
 
 use super::keys::{
     GSI_PREFIX, ITEM_MAGIC, ITEM_PREFIX, META_GEN_PREFIX, META_TABLE_PREFIX, SCHEMA_MAGIC,
@@ -68,7 +64,7 @@ impl DynamoDecoder {
     pub fn new(ctx: &DecodeContext) -> Self {
         let limit = (ctx.memory_budget / 4).clamp(4096, usize::MAX as u64) as usize;
         DynamoDecoder {
-            log: RecordLog::new(&ctx.out_root, limit),
+            log: RecordLog::new(&ctx.scratch_root, limit),
             ctx: ctx.clone(),
             tables: Vec::new(),
             by_encoded: HashMap::new(),
@@ -149,12 +145,14 @@ impl DynamoDecoder {
         self.log.append(i, generation, body)
     }
 
-    fn items_dir(&self, t: &TableState) -> PathBuf {
-        self.ctx
-            .out_root
-            .join("dynamodb")
-            .join(filename::encode(&t.name))
-            .join("items")
+    /// `dynamodb/<table>` joined as Go's `filepath.Join` does (a table
+    /// named `..` lands at the root, `.` in `dynamodb/`).
+    fn table_dir(t: &TableState) -> Result<Vec<u8>> {
+        sink::join(b"dynamodb", filename::encode(&t.name).as_bytes())
+    }
+
+    fn items_dir(t: &TableState) -> Result<Vec<u8>> {
+        sink::join(&Self::table_dir(t)?, b"items")
     }
 
     fn finalize_inner(&mut self) -> Result<()> {
@@ -171,10 +169,11 @@ impl DynamoDecoder {
                 ));
                 continue;
             };
-            let items_dir = self.items_dir(t);
-            fsutil::create_dir_all(&items_dir)?;
-            let schema_path = fsutil::parent_dir(&items_dir).join("_schema.json");
-            fsutil::write_tree_file(&schema_path, &schema_file_bytes(schema))?;
+            self.ctx.tree.dir(&Self::items_dir(t)?)?;
+            let schema_path = sink::join(&Self::table_dir(t)?, b"_schema.json")?;
+            self.ctx
+                .tree
+                .file(&schema_path, schema_file_bytes(schema))?;
             let emit = t.emit_generations();
             let stale: u64 = t
                 .items_by_gen
@@ -203,12 +202,22 @@ impl DynamoDecoder {
         };
         let jsonl = self.ctx.options.dynamodb_bundle_jsonl;
         let mut sorter = RecordSorter::new(
-            &self.ctx.out_root,
+            &self.ctx.scratch_root,
             (self.ctx.memory_budget / 2).clamp(4096, usize::MAX as u64) as usize,
         );
         let mut seq: u64 = 0;
         let tables = &self.tables;
-        let dirs: Vec<PathBuf> = tables.iter().map(|t| self.items_dir(t)).collect();
+        let tree = &self.ctx.tree;
+        let dirs: Vec<Vec<u8>> = tables
+            .iter()
+            .map(|t| {
+                if t.schema.is_some() {
+                    Self::items_dir(t)
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .collect::<Result<_>>()?;
         for pass in 0..2 {
             if pass == 0
                 && !tables
@@ -245,16 +254,13 @@ impl DynamoDecoder {
                     seq += 1;
                     return sorter.add(key, item_line_bytes(&item));
                 }
-                let dir = &dirs[ti as usize];
-                if range_seg.is_some() && !hash_seg.is_empty() {
-                    fsutil::create_dir_all(&dir.join(&hash_seg))?;
-                }
-                fsutil::write_tree_file(&dir.join(&rel), &item_file_bytes(&item))
+                let path = [&dirs[ti as usize][..], b"/", rel.as_bytes()].concat();
+                tree.file(&path, item_file_bytes(&item))
             })?;
         }
         if jsonl {
             let max = self.ctx.options.dynamodb_bundle_max_bytes.max(1);
-            write_bundles(sorter, &dirs, max)?;
+            write_bundles(sorter, tree, &dirs, max)?;
         }
         Ok(())
     }
@@ -263,9 +269,9 @@ impl DynamoDecoder {
 /// Writes the sorted jsonl records: the last record of each (table, path)
 /// group wins, lines are packed into parts of at most `max` bytes (a longer
 /// line gets a part of its own).
-fn write_bundles(sorter: RecordSorter, dirs: &[PathBuf], max: u64) -> Result<()> {
+fn write_bundles(sorter: RecordSorter, tree: &TreeOut, dirs: &[Vec<u8>], max: u64) -> Result<()> {
     let mut pending: Option<(Vec<u8>, Vec<u8>)> = None;
-    let mut out = BundleWriter::new(max);
+    let mut out = BundleWriter::new(tree, max);
     sorter.finish(|key, line| {
         let group = &key[..key.len() - 8];
         if let Some((g, l)) = &pending {
@@ -282,16 +288,18 @@ fn write_bundles(sorter: RecordSorter, dirs: &[PathBuf], max: u64) -> Result<()>
     out.close()
 }
 
-struct BundleWriter {
+struct BundleWriter<'a> {
+    tree: &'a TreeOut,
     max: u64,
     table: Option<u32>,
     part: u32,
-    file: Option<(BufWriter<File>, u64, PathBuf)>,
+    file: Option<(FileWriter, u64)>,
 }
 
-impl BundleWriter {
-    fn new(max: u64) -> Self {
+impl<'a> BundleWriter<'a> {
+    fn new(tree: &'a TreeOut, max: u64) -> Self {
         BundleWriter {
+            tree,
             max,
             table: None,
             part: 0,
@@ -300,13 +308,13 @@ impl BundleWriter {
     }
 
     fn close(&mut self) -> Result<()> {
-        if let Some((mut w, _, path)) = self.file.take() {
-            w.flush().io_at(&path, "write")?;
+        match self.file.take() {
+            Some((w, _)) => w.close(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    fn write(&mut self, dirs: &[PathBuf], group: &[u8], line: &[u8]) -> Result<()> {
+    fn write(&mut self, dirs: &[Vec<u8>], group: &[u8], line: &[u8]) -> Result<()> {
         let table = u32::from_be_bytes(group[..4].try_into().expect("4 bytes"));
         if self.table != Some(table) {
             self.close()?;
@@ -314,19 +322,23 @@ impl BundleWriter {
             self.part = 0;
         }
         let len = line.len() as u64;
-        if let Some((_, size, _)) = &self.file {
+        if let Some((_, size)) = &self.file {
             if size.saturating_add(len) > self.max {
                 self.close()?;
             }
         }
         if self.file.is_none() {
             self.part += 1;
-            let path = dirs[table as usize].join(bundle_name(self.part));
-            let f = fsutil::create_tree_file(&path)?;
-            self.file = Some((BufWriter::with_capacity(1 << 20, f), 0, path));
+            let path = [
+                &dirs[table as usize][..],
+                b"/",
+                bundle_name(self.part).as_bytes(),
+            ]
+            .concat();
+            self.file = Some((self.tree.create(&path)?, 0));
         }
-        let (w, size, path) = self.file.as_mut().expect("open bundle");
-        w.write_all(line).io_at(path, "write")?;
+        let (w, size) = self.file.as_mut().expect("open bundle");
+        w.write_all(line)?;
         *size += len;
         Ok(())
     }

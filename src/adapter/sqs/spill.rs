@@ -99,6 +99,7 @@ impl SpillSorter {
 
     /// Whether the sorter created its base directory (the caller may want
     /// to remove it once the sorter is dropped).
+    #[cfg(test)]
     pub fn created_base(&self) -> bool {
         self.created_base
     }
