@@ -413,7 +413,8 @@ pub fn run_decode(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Resu
     fsutil::create_dir_all(&tmp)?;
     let guard = RemoveDirOnDrop(Some(tmp.clone()));
     let summary = decode_into(req, &tmp, warn, cancel)?;
-    fsutil::sync_filesystem_of(&tmp)?;
+    let synced = tmp.clone();
+    fsutil::interruptible(cancel, move || fsutil::sync_filesystem_of(&synced))?;
     cancel.check()?;
     // With --force the old tree is moved aside and only removed once the
     // new one is in place; if that rename fails it is moved back.

@@ -224,11 +224,12 @@ impl EntrySink for SorterSink<'_> {
     }
 }
 
-/// Reports the bytes written through it to a progress observer (about
-/// every MiB, so the observer stays cheap).
+/// Reports the bytes written through it to a progress observer and checks
+/// for cancellation (about every MiB, so both stay cheap).
 struct ProgressWriter<'a, W: Write> {
     inner: W,
     progress: &'a dyn Progress,
+    cancel: &'a CancelToken,
     written: u64,
     reported: u64,
 }
@@ -240,6 +241,9 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
         if self.written - self.reported >= 1 << 20 {
             self.reported = self.written;
             self.progress.bytes_written(self.written);
+            if self.cancel.is_cancelled() {
+                return Err(std::io::Error::other("cancelled"));
+            }
         }
         Ok(n)
     }
@@ -347,17 +351,24 @@ pub fn run_encode(
     let pw = ProgressWriter {
         inner: hw,
         progress,
+        cancel,
         written: 0,
         reported: 0,
     };
-    let (pw, stats) = sorter.write_to(pw)?;
+    let (pw, stats) = sorter.write_to(pw).map_err(|e| {
+        if cancel.is_cancelled() {
+            Error::Interrupted
+        } else {
+            e
+        }
+    })?;
     let (bw, digest, bytes) = pw.inner.finish();
     progress.bytes_written(bytes);
     let file = bw
         .into_inner()
         .map_err(|e| Error::io_at(&tmp_path, "write", e.into_error()))?;
-    file.sync_all().io_at(&tmp_path, "fsync")?;
-    drop(file);
+    let synced = tmp_path.clone();
+    fsutil::interruptible(cancel, move || file.sync_all().io_at(&synced, "fsync"))?;
     let sha256 = hex::encode(digest);
     cancel.check()?;
 

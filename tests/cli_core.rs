@@ -260,3 +260,153 @@ fn decode_accepts_node_runtime_files_and_checks_their_crc() {
         assert!(!bad.exists());
     }
 }
+
+/// SIGINT while `encode --self-test` compares: the process exits 130 within
+/// 2 s and leaves no `.fsm`, temp file or scratch directory.
+#[test]
+fn sigint_during_self_test_exits_130_and_leaves_nothing() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = empty_dump(tmp.path());
+    // Enough files that the self-test is still running when the signal lands.
+    let strings = dump.join("redis/db_0/strings");
+    fs::create_dir_all(&strings).unwrap();
+    for i in 0..12_000 {
+        fs::write(strings.join(format!("k{i:06}.bin")), format!("v{i}")).unwrap();
+    }
+    let scratch = tmp.path().join("scratch");
+    let outdir = tmp.path().join("out");
+    fs::create_dir_all(&scratch).unwrap();
+    fs::create_dir_all(&outdir).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ekvplan"))
+        .arg("encode")
+        .arg("--input")
+        .arg(&dump)
+        .arg("--output")
+        .arg(outdir.join("x.fsm"))
+        .arg("--self-test")
+        .arg("--scratch-root")
+        .arg(&scratch)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let in_self_test = names_in(&scratch)
+            .iter()
+            .any(|n| n.starts_with("encode-self-test-"));
+        if in_self_test {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the encode ended before its self-test began"
+        );
+        assert!(Instant::now() < deadline, "no self-test after 300 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: kill(2) on our own child's pid; no memory is touched.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(130));
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+    assert_eq!(names_in(&outdir), Vec::<String>::new(), "no .fsm, no temp");
+    assert_eq!(names_in(&scratch), Vec::<String>::new(), "no scratch left");
+}
+
+/// The example dumps are decoder-written trees: encoding one and decoding
+/// the result gives every file back byte for byte (MANIFEST.json's
+/// wall-clock and source path aside), with upstream's modes.
+#[test]
+fn decode_reproduces_the_example_trees() {
+    fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps");
+    for cluster in ["cluster-1", "cluster-2", "cluster-3"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = examples.join(cluster);
+        let fsm = tmp.path().join("x.fsm");
+        encode_cmd(&[], &src, &fsm).assert().success();
+        let manifest = fs::read_to_string(src.join("MANIFEST.json")).unwrap();
+        let cluster_id = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("\"cluster_id\": \""))
+            .and_then(|v| v.strip_suffix("\","))
+            .unwrap();
+        let mut adapters: Vec<&str> = ["dynamodb", "s3", "redis", "sqs"]
+            .into_iter()
+            .filter(|a| manifest.contains(&format!("\"{a}\": {{")))
+            .collect();
+        adapters.sort_unstable();
+        let out = tmp.path().join("tree");
+        decode_cmd(
+            &["--cluster-id", cluster_id, "--adapter", &adapters.join(",")],
+            &fsm,
+            &out,
+        )
+        .assert()
+        .success();
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        files(&src, &src, &mut want);
+        files(&out, &out, &mut got);
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{cluster}: file list");
+        for rel in &want {
+            let (a, b) = (
+                fs::read(src.join(rel)).unwrap(),
+                fs::read(out.join(rel)).unwrap(),
+            );
+            let keep = |t: &[u8]| -> Vec<u8> {
+                t.split_inclusive(|&c| c == b'\n')
+                    .filter(|l| {
+                        let l = String::from_utf8_lossy(l);
+                        !l.contains("\"wall_time_iso\"")
+                            && !l.contains("\"fsm_path\"")
+                            && !l.ends_with("  MANIFEST.json\n")
+                    })
+                    .flatten()
+                    .copied()
+                    .collect()
+            };
+            assert_eq!(keep(&b), keep(&a), "{cluster}: {}", rel.display());
+            let public = rel == Path::new("MANIFEST.json") || rel == Path::new("CHECKSUMS");
+            let m = mode(&out.join(rel));
+            assert!(
+                if public {
+                    m & 0o600 == 0o600
+                } else {
+                    m == 0o600
+                },
+                "{cluster}: {} mode {m:o}",
+                rel.display()
+            );
+        }
+        // Upstream leaves an empty `.scratch/` when S3 objects had payloads.
+        let s3_payloads = src.join("s3").is_dir();
+        assert_eq!(
+            out.join(".scratch").is_dir(),
+            s3_payloads,
+            "{cluster}: .scratch/"
+        );
+    }
+}

@@ -27,7 +27,7 @@ use crate::error::{IoResultExt, Result};
 
 /// Comparison workers (each reads input files).
 pub const DEFAULT_WORKERS: usize = 2;
-const QUEUE_BYTES: u64 = 32 << 20;
+const QUEUE_BYTES: u64 = 8 << 20;
 /// Upstream reports at most this many paths.
 pub const MAX_LINES: usize = 64;
 const READ_CHUNK: usize = 256 << 10;

@@ -24,9 +24,9 @@ use crate::fsutil;
 /// overlap it with decoding even on two cores.
 pub const DEFAULT_WRITERS: usize = 4;
 /// Bytes queued for the writers at most.
-pub const QUEUE_BYTES: u64 = 32 << 20;
+pub const QUEUE_BYTES: u64 = 8 << 20;
 /// Memory for the CHECKSUMS records before they spill.
-const DIGEST_SORT_BUDGET: u64 = 16 << 20;
+const DIGEST_SORT_BUDGET: u64 = 8 << 20;
 /// Directories remembered as existing (forgotten wholesale when full).
 const KNOWN_DIRS: usize = 4096;
 
