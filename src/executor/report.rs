@@ -73,6 +73,18 @@ pub struct JobError {
     /// The exit code this error alone would give (1, 2 or 130).
     pub exit_code: i32,
     pub message: String,
+    /// Beyond upstream: where a self-test mismatch starts. Present only
+    /// for `self_test_mismatch` errors whose trees differ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_test_mismatch: Option<MismatchPoint>,
+}
+
+/// The first differing file of a self-test, and its first differing byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MismatchPoint {
+    pub first_path: String,
+    /// A u64 as a decimal string; null when the file is on one side only.
+    pub first_offset: Option<String>,
 }
 
 impl JobError {
@@ -84,10 +96,18 @@ impl JobError {
             Error::SelfTestMismatch(_) => "self_test_mismatch",
             Error::Interrupted => "interrupted",
         };
+        let self_test_mismatch = match e {
+            Error::SelfTestMismatch(info) => info.first_path.as_ref().map(|p| MismatchPoint {
+                first_path: p.clone(),
+                first_offset: info.first_offset.map(|o| o.to_string()),
+            }),
+            _ => None,
+        };
         JobError {
             class,
             exit_code: e.exit_code(),
             message: e.to_string(),
+            self_test_mismatch,
         }
     }
 
@@ -96,6 +116,7 @@ impl JobError {
             class: "internal",
             exit_code: exit::USAGE_OR_IO,
             message,
+            self_test_mismatch: None,
         }
     }
 }
