@@ -261,14 +261,46 @@ fn decode_accepts_node_runtime_files_and_checks_their_crc() {
     }
 }
 
-/// SIGINT while `encode --self-test` compares: the process exits 130 within
-/// 2 s and leaves no `.fsm`, temp file or scratch directory.
-#[test]
-fn sigint_during_self_test_exits_130_and_leaves_nothing() {
+/// Send SIGINT to `child` once `ready()` holds; (exit code, time to exit).
+fn interrupt_when(
+    mut child: std::process::Child,
+    ready: impl Fn() -> bool,
+) -> (Option<i32>, std::time::Duration) {
     use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the command ended before the point to interrupt it"
+        );
+        assert!(Instant::now() < deadline, "never reached the point to interrupt");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: kill(2) on our own child's pid; no memory is touched.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let sent = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s.code(), sent.elapsed());
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// SIGINT while `encode --self-test` compares, and while `decode` writes:
+/// the process exits 130 within 2 s and leaves no `.fsm`, tree, temp file
+/// or scratch directory.
+#[test]
+fn sigint_exits_130_within_2s_and_leaves_nothing() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
     let tmp = tempfile::tempdir().unwrap();
     let dump = empty_dump(tmp.path());
-    // Enough files that the self-test is still running when the signal lands.
+    // Enough files that the work is still going when the signal lands.
     let strings = dump.join("redis/db_0/strings");
     fs::create_dir_all(&strings).unwrap();
     for i in 0..12_000 {
@@ -278,7 +310,9 @@ fn sigint_during_self_test_exits_130_and_leaves_nothing() {
     let outdir = tmp.path().join("out");
     fs::create_dir_all(&scratch).unwrap();
     fs::create_dir_all(&outdir).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ekvplan"))
+    let bin = env!("CARGO_BIN_EXE_ekvplan");
+
+    let child = Command::new(bin)
         .arg("encode")
         .arg("--input")
         .arg(&dump)
@@ -287,42 +321,36 @@ fn sigint_during_self_test_exits_130_and_leaves_nothing() {
         .arg("--self-test")
         .arg("--scratch-root")
         .arg(&scratch)
-        .stderr(std::process::Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let in_self_test = names_in(&scratch)
+    let (code, took) = interrupt_when(child, || {
+        names_in(&scratch)
             .iter()
-            .any(|n| n.starts_with("encode-self-test-"));
-        if in_self_test {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the encode ended before its self-test began"
-        );
-        assert!(Instant::now() < deadline, "no self-test after 300 s");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // SAFETY: kill(2) on our own child's pid; no memory is touched.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let sent = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if sent.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("still running 10 s after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let took = sent.elapsed();
-    assert_eq!(status.code(), Some(130));
-    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+            .any(|n| n.starts_with("encode-self-test-"))
+    });
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(2), "encode took {took:?} to stop");
     assert_eq!(names_in(&outdir), Vec::<String>::new(), "no .fsm, no temp");
     assert_eq!(names_in(&scratch), Vec::<String>::new(), "no scratch left");
+
+    let fsm = tmp.path().join("x.fsm");
+    encode_cmd(&[], &dump, &fsm).assert().success();
+    let child = Command::new(bin)
+        .arg("decode")
+        .arg("--input")
+        .arg(&fsm)
+        .arg("--output")
+        .arg(outdir.join("tree"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (code, took) = interrupt_when(child, || {
+        names_in(&outdir).iter().any(|n| n.starts_with("tree.tmp-"))
+    });
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(2), "decode took {took:?} to stop");
+    assert_eq!(names_in(&outdir), Vec::<String>::new(), "no tree, no temp");
 }
 
 /// The example dumps are decoder-written trees: encoding one and decoding

@@ -18,7 +18,6 @@
 //! depend on thread timing. Every operation checks the job's cancel token.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -314,6 +313,19 @@ struct Core {
 }
 
 impl Core {
+    fn new(cap: u64, cancel: &CancelToken) -> Arc<Core> {
+        Arc::new(Core {
+            gate: Gate {
+                state: Mutex::new((0, 0)),
+                cv: Condvar::new(),
+                cap,
+            },
+            failure: Failure::new(),
+            cancel: cancel.clone(),
+            stop: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
     fn skipping(&self, seq: u64) -> bool {
         self.stop.load(Ordering::Relaxed)
             || self.cancel.is_cancelled()
@@ -417,16 +429,7 @@ pub(crate) fn inline(
 ) -> TreeOut {
     TreeOut {
         shared: Arc::new(Shared {
-            core: Arc::new(Core {
-                gate: Gate {
-                    state: Mutex::new((0, 0)),
-                    cv: Condvar::new(),
-                    cap: u64::MAX,
-                },
-                failure: Failure::new(),
-                cancel: cancel.clone(),
-                stop: std::sync::atomic::AtomicBool::new(false),
-            }),
+            core: Core::new(u64::MAX, cancel),
             inline: Some(Mutex::new(worker)),
             senders: Vec::new(),
             handles: Mutex::new(Vec::new()),
@@ -444,16 +447,7 @@ pub(crate) fn spawn(
     queue_bytes: u64,
     cancel: &CancelToken,
 ) -> Result<TreeOut> {
-    let core = Arc::new(Core {
-        gate: Gate {
-            state: Mutex::new((0, 0)),
-            cv: Condvar::new(),
-            cap: queue_bytes.max(OP_COST),
-        },
-        failure: Failure::new(),
-        cancel: cancel.clone(),
-        stop: std::sync::atomic::AtomicBool::new(false),
-    });
+    let core = Core::new(queue_bytes.max(OP_COST), cancel);
     let mut senders = Vec::new();
     let mut handles = Vec::new();
     for (i, w) in workers.into_iter().enumerate() {
@@ -503,9 +497,11 @@ impl TreeOut {
         if self.shared.senders.is_empty() {
             return 0;
         }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        rel.hash(&mut h);
-        (h.finish() % self.shared.senders.len() as u64) as usize
+        // FNV-1a: cheap, and stable from run to run.
+        let h = rel.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        (h % self.shared.senders.len() as u64) as usize
     }
 
     fn submit(&self, worker: usize, op: Op) -> Result<()> {
