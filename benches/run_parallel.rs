@@ -104,7 +104,12 @@ fn child(root: &Path, n: usize, jobs: usize) {
         ..RunOptions::default()
     };
     let rep = run_plan(&plan, &opts, &Arc::new(RunControl::new())).expect("run");
-    let bytes: u64 = rep.jobs.iter().filter_map(|j| j.output_bytes).sum();
+    let bytes: u64 = rep
+        .jobs
+        .iter()
+        .filter_map(|j| j.output_bytes)
+        .map(|b| b.0)
+        .sum();
     eprintln!(
         "  jobs={jobs}: {} succeeded, {} failed, {} written",
         rep.counts.succeeded, rep.counts.failed, bytes

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeOptions, Warn};
+use crate::budget::{self, DEFAULT_MEMORY_BUDGET_STR, parse_size};
 use crate::decode::{self, DecodeRequest};
 use crate::error::{Error, Result, exit};
+use crate::gojson::flag::{self as goflag, FlagError, FlagSpec};
 use crate::job::{self, EncodeJob};
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,10 +24,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Encode one dump tree into an .fsm (flag-for-flag like elastickv-snapshot-encode).
-    Encode(EncodeArgs),
-    /// Decode one .fsm into a dump tree (flag-for-flag like elastickv-snapshot-decode).
-    Decode(DecodeArgs),
+    /// Encode one dump tree into an .fsm (flag-for-flag like elastickv-snapshot-encode, Go flag syntax).
+    Encode(GoFlagArgs),
+    /// Decode one .fsm into a dump tree (flag-for-flag like elastickv-snapshot-decode, Go flag syntax).
+    Decode(GoFlagArgs),
     /// Check a plan against its schema and every input dump; report every problem.
     Validate(crate::plan::cli::ValidateArgs),
     /// Print the plan's JSON Schema.
@@ -35,86 +36,82 @@ pub enum Command {
     Run(crate::executor::cli::RunArgs),
     /// Check published outputs against their sidecars (a plan or one .fsm).
     Verify(crate::executor::cli::VerifyArgs),
+    /// Pack a dump tree into a tar(.zst) archive or unpack one (flag-for-flag like elastickv-snapshot-archive).
+    Archive(crate::archive::cli::ArchiveArgs),
+    /// Write a first, commented plan for the dumps and dump archives in some directories.
+    Init(crate::plan::init::InitArgs),
 }
 
-/// Parse a byte size such as `256MiB`, `1G`, `4096`.
-pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size unit in {s:?} (use B, KiB, MiB, GiB)")),
-    };
-    n.checked_mul(mul)
-        .ok_or_else(|| format!("size {s:?} overflows"))
+const DEFAULT_ADAPTERS: &str = "dynamodb,s3,redis,sqs";
+
+/// The arguments of `encode` / `decode`, parsed with Go's `flag` syntax
+/// (as the upstream tools parse theirs), not clap's.
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct GoFlagArgs {
+    #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
+    pub args: Vec<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct EncodeArgs {
-    /// Dump tree root (holds MANIFEST.json).
-    #[arg(long)]
-    pub input: Option<String>,
-    /// Output .fsm path.
-    #[arg(long)]
-    pub output: Option<String>,
-    /// Adapters to encode: "all" or a comma-separated subset of redis,dynamodb,s3,sqs.
-    #[arg(long, default_value = "dynamodb,s3,redis,sqs")]
-    pub adapter: String,
-    /// Override the manifest's last_commit_ts (decimal or 0x hex; must not be lower).
-    #[arg(long)]
-    pub last_commit_ts: Option<String>,
-    /// Decode the result and compare it with the input before publishing.
-    #[arg(long)]
-    pub self_test: bool,
-    /// Base directory for the self-test scratch tree and sort spill files.
-    #[arg(long)]
-    pub scratch_root: Option<String>,
-    /// Memory budget for staged entries before sorting spills to disk.
-    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
-    pub memory_budget: u64,
+const fn flag(name: &'static str) -> FlagSpec {
+    FlagSpec {
+        name,
+        boolean: false,
+    }
 }
 
-#[derive(Args, Debug)]
-pub struct DecodeArgs {
-    /// Input .fsm (a bare EKVPBBL1 payload, or a node fsm-snap file).
-    #[arg(long)]
-    pub input: Option<String>,
-    /// Output directory (created; must be empty unless --force).
-    #[arg(long)]
-    pub output: Option<String>,
-    /// Adapters to decode: "all" or a comma-separated subset (case-sensitive).
-    #[arg(long, default_value = "dynamodb,s3,redis,sqs")]
-    pub adapter: String,
-    /// DynamoDB item layout: per-item or jsonl.
-    #[arg(long, default_value = "per-item")]
-    pub dynamodb_bundle_mode: String,
-    /// Size budget of one DynamoDB jsonl bundle file.
-    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
-    pub dynamodb_bundle_size: u64,
-    /// Recorded in MANIFEST.json.
-    #[arg(long, default_value = "")]
-    pub cluster_id: String,
-    #[arg(long)]
-    pub include_incomplete_uploads: bool,
-    #[arg(long)]
-    pub include_orphans: bool,
-    #[arg(long)]
-    pub preserve_sqs_visibility: bool,
-    #[arg(long)]
-    pub include_sqs_side_records: bool,
-    #[arg(long)]
-    pub rename_collisions: bool,
-    /// Replace a non-empty --output directory.
-    #[arg(long)]
-    pub force: bool,
-    /// Memory budget for decoder buffering.
-    #[arg(long, value_parser = parse_size, default_value = "256MiB")]
-    pub memory_budget: u64,
+const fn bool_flag(name: &'static str) -> FlagSpec {
+    FlagSpec {
+        name,
+        boolean: true,
+    }
+}
+
+/// `elastickv-snapshot-encode`'s flags, then ekvplan's.
+pub const ENCODE_FLAGS: &[FlagSpec] = &[
+    flag("input"),
+    flag("output"),
+    flag("adapter"),
+    flag("last-commit-ts"),
+    bool_flag("self-test"),
+    flag("scratch-root"),
+    flag("memory-budget"),
+];
+
+/// `elastickv-snapshot-decode`'s flags, then ekvplan's.
+pub const DECODE_FLAGS: &[FlagSpec] = &[
+    flag("input"),
+    flag("output"),
+    flag("adapter"),
+    flag("dynamodb-bundle-mode"),
+    flag("cluster-id"),
+    bool_flag("include-incomplete-uploads"),
+    bool_flag("include-orphans"),
+    bool_flag("preserve-sqs-visibility"),
+    bool_flag("include-sqs-side-records"),
+    bool_flag("rename-collisions"),
+    bool_flag("force"),
+    flag("memory-budget"),
+    flag("dynamodb-bundle-size"),
+];
+
+const ENCODE_USAGE: &str = "usage: ekvplan encode -input DIR -output FILE [-adapter LIST] \
+[-last-commit-ts TS] [-self-test] [-scratch-root DIR] [-memory-budget SIZE]";
+const DECODE_USAGE: &str = "usage: ekvplan decode -input FILE -output DIR [-adapter LIST] \
+[-dynamodb-bundle-mode per-item|jsonl] [-cluster-id ID] [-include-incomplete-uploads] \
+[-include-orphans] [-preserve-sqs-visibility] [-include-sqs-side-records] \
+[-rename-collisions] [-force] [-memory-budget SIZE] [-dynamodb-bundle-size SIZE]";
+
+fn go_flags(specs: &[FlagSpec], a: &GoFlagArgs, usage: &str) -> Result<goflag::Parsed> {
+    goflag::parse(specs, &a.args).map_err(|e| match e {
+        FlagError::Help => Error::usage(format!("flag: help requested\n{usage}")),
+        FlagError::Bad(m) => Error::usage(format!("{m}\n{usage}")),
+    })
+}
+
+fn size_flag(f: &goflag::Parsed, name: &str, default: &str) -> Result<u64> {
+    let v = f.string(name, default);
+    parse_size(&v).map_err(|e| Error::usage(format!("invalid value {v:?} for flag -{name}: {e}")))
 }
 
 fn required(v: Option<String>, flag: &str) -> Result<String> {
@@ -124,13 +121,13 @@ fn required(v: Option<String>, flag: &str) -> Result<String> {
     }
 }
 
-pub fn encode_job_from_args(a: EncodeArgs) -> Result<EncodeJob> {
-    let input = required(a.input, "input")?;
-    let output = required(a.output, "output")?;
-    let adapters = AdapterSet::parse_encode_flag(&a.adapter)?;
-    let last_commit_ts = a
-        .last_commit_ts
-        .as_deref()
+pub fn encode_job_from_args(a: GoFlagArgs) -> Result<EncodeJob> {
+    let f = go_flags(ENCODE_FLAGS, &a, ENCODE_USAGE)?;
+    let input = required(f.get("input").map(str::to_string), "input")?;
+    let output = required(f.get("output").map(str::to_string), "output")?;
+    let adapters = AdapterSet::parse_encode_flag(&f.string("adapter", DEFAULT_ADAPTERS))?;
+    let last_commit_ts = f
+        .get("last-commit-ts")
         .filter(|s| !s.is_empty())
         .map(job::parse_commit_ts)
         .transpose()?;
@@ -139,9 +136,12 @@ pub fn encode_job_from_args(a: EncodeArgs) -> Result<EncodeJob> {
     j.output_display = output;
     j.adapters = adapters;
     j.last_commit_ts = last_commit_ts;
-    j.self_test = a.self_test;
-    j.scratch_root = a.scratch_root.filter(|s| !s.is_empty()).map(PathBuf::from);
-    j.memory_budget = a.memory_budget;
+    j.self_test = f.bool("self-test");
+    j.scratch_root = f
+        .get("scratch-root")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+    j.memory_budget = size_flag(&f, "memory-budget", DEFAULT_MEMORY_BUDGET_STR)?;
     Ok(j)
 }
 
@@ -157,7 +157,7 @@ fn with_signals<T>(f: impl FnOnce(&CancelToken) -> Result<T>) -> Result<T> {
     res
 }
 
-fn run_encode_cmd(a: EncodeArgs, warn: &Warn) -> Result<()> {
+fn run_encode_cmd(a: GoFlagArgs, warn: &Warn) -> Result<()> {
     let j = encode_job_from_args(a)?;
     let o = with_signals(|cancel| job::run_encode(&j, cancel, warn, None))?;
     eprintln!(
@@ -174,32 +174,34 @@ fn run_encode_cmd(a: EncodeArgs, warn: &Warn) -> Result<()> {
     Ok(())
 }
 
-pub fn decode_request_from_args(a: DecodeArgs) -> Result<DecodeRequest> {
-    let input = required(a.input, "input")?;
-    let output = required(a.output, "output")?;
-    let adapters = AdapterSet::parse_decode_flag(&a.adapter)?;
-    let jsonl = decode::parse_bundle_mode(&a.dynamodb_bundle_mode)?;
+pub fn decode_request_from_args(a: GoFlagArgs) -> Result<DecodeRequest> {
+    let f = go_flags(DECODE_FLAGS, &a, DECODE_USAGE)?;
+    let input = required(f.get("input").map(str::to_string), "input")?;
+    let output = required(f.get("output").map(str::to_string), "output")?;
+    let adapters = AdapterSet::parse_decode_flag(&f.string("adapter", DEFAULT_ADAPTERS))?;
+    let jsonl = decode::parse_bundle_mode(&f.string("dynamodb-bundle-mode", "per-item"))?;
+    let memory_budget = size_flag(&f, "memory-budget", DEFAULT_MEMORY_BUDGET_STR)?;
     Ok(DecodeRequest {
         input,
         output: PathBuf::from(output),
         options: DecodeOptions {
             adapters,
             redis_db_index: 0,
-            include_incomplete_uploads: a.include_incomplete_uploads,
-            include_orphans: a.include_orphans,
-            rename_s3_collisions: a.rename_collisions,
-            preserve_sqs_visibility: a.preserve_sqs_visibility,
-            include_sqs_side_records: a.include_sqs_side_records,
+            include_incomplete_uploads: f.bool("include-incomplete-uploads"),
+            include_orphans: f.bool("include-orphans"),
+            rename_s3_collisions: f.bool("rename-collisions"),
+            preserve_sqs_visibility: f.bool("preserve-sqs-visibility"),
+            include_sqs_side_records: f.bool("include-sqs-side-records"),
             dynamodb_bundle_jsonl: jsonl,
-            dynamodb_bundle_max_bytes: a.dynamodb_bundle_size,
+            dynamodb_bundle_max_bytes: size_flag(&f, "dynamodb-bundle-size", "64MiB")?,
         },
-        cluster_id: a.cluster_id,
-        force: a.force,
-        memory_budget: a.memory_budget.max(DEFAULT_MEMORY_BUDGET / 256),
+        cluster_id: f.string("cluster-id", ""),
+        force: f.bool("force"),
+        memory_budget: memory_budget.max(budget::MIN_MEMORY_BUDGET),
     })
 }
 
-fn run_decode_cmd(a: DecodeArgs, warn: Warn) -> Result<()> {
+fn run_decode_cmd(a: GoFlagArgs, warn: Warn) -> Result<()> {
     let req = decode_request_from_args(a)?;
     let s = with_signals(|cancel| decode::run_decode(&req, warn, cancel))?;
     let c = s.counters;
@@ -240,6 +242,8 @@ pub fn main() -> i32 {
         Command::Schema(a) => return crate::plan::cli::schema_main(a),
         Command::Run(a) => return crate::executor::cli::run_main(a, warn),
         Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
+        Command::Archive(a) => return crate::archive::cli::archive_main(a),
+        Command::Init(a) => return crate::plan::init::init_main(a),
     };
     match res {
         Ok(()) => exit::OK,

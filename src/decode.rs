@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use crate::adapter::{
     self, AdapterDecoder, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions, Warn,
 };
+use crate::budget::{self, DecodeBudget};
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsm::{self, FsmReader, StreamKind};
 use crate::fsutil;
@@ -195,13 +196,20 @@ pub fn decode_stream_detailed<R: Read>(
 ) -> Result<DecodeSummary, DecodeError> {
     let tree = ctx.tree.clone();
     let enabled = ctx.options.adapters;
+    // Every enabled decoder holds its records until the end: each gets its
+    // share of the budget, so together they stay within it.
+    let share = DecodeContext {
+        memory_budget: budget::decoder_share(ctx.memory_budget, enabled.iter().count()),
+        cancel: cancel.clone(),
+        ..ctx
+    };
     let mut decoders: Vec<(AdapterKind, Box<dyn AdapterDecoder>)> = Vec::new();
     for k in AdapterKind::FINALIZE {
         if enabled.contains(k) {
-            decoders.push((k, adapter::decoder(k, &ctx)?));
+            decoders.push((k, adapter::decoder(k, &share)?));
         }
     }
-    drop(ctx);
+    drop(share);
     let mut counters = Counters::default();
     let mut last_ts = 0;
     let mut failed_entry = None;
@@ -358,13 +366,15 @@ pub fn decode_into(
     let scratch = root.join(SCRATCH_DIR);
     fsutil::create_dir_all(&scratch)?;
     let scratch_guard = RemoveDirOnDrop(Some(scratch.clone()));
-    let sink = FsSink::new(root, &scratch, cancel)?;
+    let budget = DecodeBudget::of(req.memory_budget);
+    let sink = FsSink::new(root, &scratch, &budget, cancel)?;
     let ctx = DecodeContext {
         tree: sink.tree(),
         scratch_root: scratch,
         options: req.options.clone(),
-        memory_budget: req.memory_budget,
+        memory_budget: budget.decoders,
         warn,
+        cancel: cancel.clone(),
     };
     let summary = decode_file(Path::new(&req.input), ctx, cancel)?;
     let m = manifest_for(req, summary.last_commit_ts);

@@ -1,7 +1,7 @@
 //! `<output>.encode_info.json`: the encoder's sidecar (upstream schema;
 //! pretty JSON with HTML escaping on and a trailing newline).
 
-use crate::gojson::{self, Escape, JsonWriter, Value};
+use crate::gojson::{self, Escape, GoSlice, JsonWriter, RawMessage, Value};
 
 pub const SUFFIX: &str = ".encode_info.json";
 pub const FORMAT_VERSION: u32 = 1;
@@ -69,45 +69,77 @@ impl EncodeInfo {
         out
     }
 
-    /// Read a sidecar; `format_version` must be exactly 1.
+    /// `ReadEncodeInfo`: a `format_version` probe (exactly 1), then the
+    /// struct decode; unknown fields are ignored.
     pub fn parse(bytes: &[u8]) -> Result<EncodeInfo, String> {
-        let v = gojson::parse(bytes).map_err(|e| e.to_string())?;
-        match v.get_exact("format_version").map(|x| x.go_u32()) {
-            Some(Ok(1)) => {}
-            _ => return Err("encode_info format_version unsupported".into()),
+        let probe: Probe = gojson::unmarshal(bytes).map_err(|e| e.to_string())?;
+        if probe.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "encode_info format_version unsupported: got {}, want {FORMAT_VERSION}",
+                probe.format_version
+            ));
         }
-        let s = |k: &str| v.get(k).map_or(Ok(String::new()), Value::go_string);
-        let u = |k: &str| v.get(k).map_or(Ok(0), Value::go_u64);
-        let b = |k: &str| v.get(k).map_or(Ok(false), Value::go_bool);
-        let st = v.get("self_test");
-        Ok(EncodeInfo {
-            encoder_version: s("encoder_version")?,
-            wall_time_iso: s("wall_time_iso")?,
-            input_root: s("input_root")?,
-            output_fsm_path: s("output_fsm_path")?,
-            output_fsm_sha256: s("output_fsm_sha256")?,
-            last_commit_ts: u("last_commit_ts")?,
-            last_commit_ts_overridden: b("last_commit_ts_overridden")?,
-            manifest_last_commit_ts: u("manifest_last_commit_ts")?,
-            manifest_cluster_id: s("manifest_cluster_id")?,
-            adapters_enabled: match v.get("adapters_enabled") {
-                Some(Value::Array(a)) => {
-                    a.iter().map(Value::go_string).collect::<Result<_, _>>()?
-                }
-                _ => Vec::new(),
-            },
-            self_test_ran: st
-                .and_then(|o| o.get("ran"))
-                .map_or(Ok(false), Value::go_bool)?,
-            self_test_matched: st
-                .and_then(|o| o.get("matched"))
-                .map_or(Ok(false), Value::go_bool)?,
-            ekvplan: v.get_exact("ekvplan").map(|x| {
+        let g: GoEncodeInfo = gojson::unmarshal(bytes).map_err(|e| e.to_string())?;
+        let extra = g
+            .ekvplan
+            .0
+            .map(|_| g.ekvplan.bytes(bytes))
+            .filter(|b| *b != b"null")
+            .map(|b| {
                 let mut o = Vec::new();
-                x.write_compact(&mut o, Escape::Html);
+                gojson::write_raw_compact(&mut o, b, Escape::Html);
                 o
-            }),
+            });
+        Ok(EncodeInfo {
+            encoder_version: g.encoder_version,
+            wall_time_iso: g.wall_time_iso,
+            input_root: g.input_root,
+            output_fsm_path: g.output_fsm_path,
+            output_fsm_sha256: g.output_fsm_sha256,
+            last_commit_ts: g.last_commit_ts,
+            last_commit_ts_overridden: g.last_commit_ts_overridden,
+            manifest_last_commit_ts: g.manifest_last_commit_ts,
+            manifest_cluster_id: g.manifest_cluster_id,
+            adapters_enabled: g.adapters_enabled.into_vec(),
+            self_test_ran: g.self_test.ran,
+            self_test_matched: g.self_test.matched,
+            ekvplan: extra,
         })
+    }
+}
+
+crate::go_struct! {
+    #[derive(Debug, Default)]
+    struct Probe as "struct { FormatVersion uint32 }" {
+        format_version: u32 = "format_version",
+    }
+}
+
+crate::go_struct! {
+    #[derive(Debug, Default)]
+    struct GoSelfTest as "backup.EncodeInfoSelfTest" {
+        ran: bool = "ran",
+        matched: bool = "matched",
+    }
+}
+
+crate::go_struct! {
+    #[derive(Debug, Default)]
+    struct GoEncodeInfo as "backup.EncodeInfo" {
+        format_version: u32 = "format_version",
+        encoder_version: String = "encoder_version",
+        encoder_key_format_version: u32 = "encoder_key_format_version",
+        wall_time_iso: String = "wall_time_iso",
+        input_root: String = "input_root",
+        output_fsm_path: String = "output_fsm_path",
+        output_fsm_sha256: String = "output_fsm_sha256",
+        last_commit_ts: u64 = "last_commit_ts",
+        last_commit_ts_overridden: bool = "last_commit_ts_overridden",
+        manifest_last_commit_ts: u64 = "manifest_last_commit_ts",
+        manifest_cluster_id: String = "manifest_cluster_id",
+        adapters_enabled: GoSlice<String> = "adapters_enabled",
+        self_test: GoSelfTest = "self_test",
+        ekvplan: RawMessage = "ekvplan",
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::adapter::{
     self, AdapterKind, AdapterSet, CancelToken, EncodeContext, EntrySink, ScopeExclusions, Warn,
 };
+use crate::budget::{DEFAULT_MEMORY_BUDGET, EncodeBudget};
 use crate::decode;
 use crate::encode_info::{self, EncodeInfo};
 use crate::error::{Error, IoResultExt, Result};
@@ -18,7 +19,7 @@ use crate::fsm::HashingWriter;
 use crate::fsutil;
 use crate::manifest::{self, Manifest};
 use crate::selftest;
-use crate::sorter::{DEFAULT_MEMORY_BUDGET, EntrySorter};
+use crate::sorter::EntrySorter;
 
 /// Phases reported to progress observers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,14 +270,23 @@ impl Drop for RemoveFileOnDrop {
     }
 }
 
+/// A private directory under the scratch root. Like upstream, a
+/// `--scratch-root` that does not exist is not created: the self-test
+/// fails there with an I/O error. Sort spills, which upstream does not
+/// have, go to the system temp directory instead of failing a run that
+/// upstream would finish.
 fn make_scratch(job: &EncodeJob, prefix: &str) -> Result<tempfile::TempDir> {
-    let base = job.scratch_root.clone().unwrap_or_else(std::env::temp_dir);
-    fsutil::create_dir_all(&base)?;
+    let base = match &job.scratch_root {
+        Some(b) if prefix == SELF_TEST_PREFIX || b.is_dir() => b.clone(),
+        _ => std::env::temp_dir(),
+    };
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(&base)
         .io_at(&base, "create scratch directory in")
 }
+
+const SELF_TEST_PREFIX: &str = "encode-self-test-";
 
 /// Run one encode job with upstream's semantics. On self-test mismatch the
 /// error is `Error::SelfTestMismatch` and `<out>.mismatch.txt` + a sidecar
@@ -308,10 +318,8 @@ pub fn run_encode(
 
     // 3. Adapters → sorter (spilling into a private scratch dir).
     let work = make_scratch(job, "ekvplan-encode-")?;
-    // The job's budget is split: three quarters for the sort arena, one
-    // quarter for adapters' own buffering (docs/architecture.md).
-    let adapter_budget = job.memory_budget / 4;
-    let mut sorter = EntrySorter::new(t, job.memory_budget - adapter_budget, work.path());
+    let budget = EncodeBudget::of(job.memory_budget);
+    let mut sorter = EntrySorter::new(t, budget.sorter, work.path()).with_cancel(cancel);
     progress.phase(Phase::Reading);
     let mut enabled = Vec::new();
     {
@@ -319,7 +327,7 @@ pub fn run_encode(
             input_root: &job.input,
             manifest: &m,
             scratch_dir: work.path(),
-            memory_budget: adapter_budget,
+            memory_budget: budget.adapters,
             exclusions: &job.exclusions,
             cancel,
             warn,
@@ -435,7 +443,7 @@ fn self_test(
     cancel: &CancelToken,
     warn: &Warn,
 ) -> Result<Option<selftest::Failure>> {
-    let dir = make_scratch(job, "encode-self-test-")?;
+    let dir = make_scratch(job, SELF_TEST_PREFIX)?;
     let rt = selftest::round_trip(
         &selftest::RoundTripSpec {
             fsm: fsm_path,

@@ -2,6 +2,9 @@
 //! `.fsm` snapshots and back, one at a time or many from a TOML plan.
 
 pub mod adapter;
+pub mod archive;
+pub mod budget;
+pub mod cancel;
 pub mod cli;
 pub mod decode;
 pub mod encode_info;
@@ -11,6 +14,7 @@ pub mod fsm;
 pub mod fsutil;
 pub mod gojson;
 pub mod job;
+pub mod machine;
 pub mod manifest;
 pub mod plan;
 pub mod selftest;

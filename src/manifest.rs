@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, IoResultExt, Result};
-use crate::gojson::{self, Escape, JsonWriter, Value};
+use crate::gojson::{self, Escape, GoMap, GoSlice, JsonWriter, RawMessage};
 
 pub const FILE_NAME: &str = "MANIFEST.json";
 pub const CURRENT_FORMAT_VERSION: u32 = 1;
@@ -23,68 +23,80 @@ pub enum ManifestError {
     UnsupportedVersion(String),
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Source {
-    pub fsm_path: String,
-    pub fsm_crc32c: String,
+crate::go_struct! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Source as "backup.Source" {
+        pub fsm_path: String = "fsm_path",
+        pub fsm_crc32c: String = "fsm_crc32c",
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Live {
-    pub read_ts: u64,
-    pub pin_token_sha256: String,
+crate::go_struct! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Live as "backup.Live" {
+        pub read_ts: u64 = "read_ts",
+        pub pin_token_sha256: String = "pin_token_sha256",
+    }
 }
 
-/// One adapter's scope object. The decoder always writes `{}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope {
-    pub tables: Vec<String>,
-    pub buckets: Vec<String>,
-    pub databases: Vec<u32>,
-    pub queues: Vec<String>,
+crate::go_struct! {
+    /// One adapter's scope object. The decoder always writes `{}`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Scope as "backup.Adapter" {
+        pub tables: GoSlice<String> = "tables",
+        pub buckets: GoSlice<String> = "buckets",
+        pub databases: GoSlice<u32> = "databases",
+        pub queues: GoSlice<String> = "queues",
+    }
 }
 
-/// Which adapters the dump claims; `None` means "not in this dump".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Adapters {
-    pub dynamodb: Option<Scope>,
-    pub s3: Option<Scope>,
-    pub redis: Option<Scope>,
-    pub sqs: Option<Scope>,
+crate::go_struct! {
+    /// Which adapters the dump claims; `None` means "not in this dump".
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Adapters as "backup.Adapters" {
+        pub dynamodb: Option<Scope> = "dynamodb",
+        pub s3: Option<Scope> = "s3",
+        pub redis: Option<Scope> = "redis",
+        pub sqs: Option<Scope> = "sqs",
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Exclusions {
-    pub include_incomplete_uploads: bool,
-    pub include_orphans: bool,
-    pub preserve_sqs_visibility: bool,
-    pub include_sqs_side_records: bool,
-    pub rename_s3_collisions: bool,
+crate::go_struct! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Exclusions as "backup.Exclusions" {
+        pub include_incomplete_uploads: bool = "include_incomplete_uploads",
+        pub include_orphans: bool = "include_orphans",
+        pub preserve_sqs_visibility: bool = "preserve_sqs_visibility",
+        pub include_sqs_side_records: bool = "include_sqs_side_records",
+        pub rename_s3_collisions: bool = "rename_s3_collisions",
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Manifest {
-    pub format_version: u32,
-    pub phase: String,
-    pub elastickv_version: String,
-    pub cluster_id: String,
-    pub snapshot_index: u64,
-    pub last_commit_ts: u64,
-    pub wall_time_iso: String,
-    pub source: Option<Source>,
-    pub live: Option<Live>,
-    pub adapters: Option<Adapters>,
-    pub exclusions: Option<Exclusions>,
-    pub checksum_algorithm: String,
-    pub checksum_format: String,
-    pub encoded_filename_charset: String,
-    pub key_segment_max_bytes: u32,
-    pub s3_meta_suffix: String,
-    pub s3_collision_strategy: String,
-    pub dynamodb_layout: String,
-    /// ekvplan only: the jsonl bundle size a jsonl tree was written with
-    /// (0 = not recorded), so a self-test re-packs bundles identically.
-    pub dynamodb_bundle_max_bytes: u64,
+crate::go_struct! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Manifest as "backup.Manifest" {
+        pub format_version: u32 = "format_version",
+        pub phase: String = "phase",
+        pub elastickv_version: String = "elastickv_version",
+        pub cluster_id: String = "cluster_id",
+        pub snapshot_index: u64 = "snapshot_index",
+        pub last_commit_ts: u64 = "last_commit_ts",
+        pub wall_time_iso: String = "wall_time_iso",
+        pub source: Option<Source> = "source",
+        pub live: Option<Live> = "live",
+        pub adapters: Option<Adapters> = "adapters",
+        pub exclusions: Option<Exclusions> = "exclusions",
+        pub checksum_algorithm: String = "checksum_algorithm",
+        pub checksum_format: String = "checksum_format",
+        pub encoded_filename_charset: String = "encoded_filename_charset",
+        pub key_segment_max_bytes: u32 = "key_segment_max_bytes",
+        pub s3_meta_suffix: String = "s3_meta_suffix",
+        pub s3_collision_strategy: String = "s3_collision_strategy",
+        pub dynamodb_layout: String = "dynamodb_layout",
+        /// ekvplan only: the jsonl bundle size a jsonl tree was written with
+        /// (0 = not recorded), so a self-test re-packs bundles identically.
+        pub dynamodb_bundle_max_bytes: u64 = "dynamodb_bundle_max_bytes",
+    }
 }
 
 impl Manifest {
@@ -152,7 +164,7 @@ impl Manifest {
         if self.wall_time_iso.is_empty() {
             return inv("wall_time_iso is required");
         }
-        if !is_rfc3339(&self.wall_time_iso) {
+        if gojson::time::parse_rfc3339(&self.wall_time_iso).is_none() {
             return inv(&format!(
                 "wall_time_iso {:?} is not RFC 3339",
                 self.wall_time_iso
@@ -305,55 +317,54 @@ impl Manifest {
         Ok(w.finish_line())
     }
 
-    /// `ReadManifest`, in upstream's order.
+    /// `ReadManifest`, in upstream's order. The format-version probe and
+    /// the exclusion-flag presence check look keys up in a
+    /// `map[string]json.RawMessage` upstream, so they match exactly and see
+    /// the last of repeated keys; the struct decode matches keys Go's
+    /// case-insensitive way and applies repeats in order.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let inv = |m: String| ManifestError::Invalid(m);
-        // 1. Probe format_version on the raw object (map semantics: exact key).
-        let top = gojson::parse(bytes).map_err(|e| inv(format!("not valid JSON: {e}")))?;
-        let probe = match &top {
-            Value::Object(_) => top.get_exact("format_version"),
-            Value::Null => None,
-            v => {
-                return Err(inv(format!(
-                    "top level is a JSON {}, not an object",
-                    v.kind()
-                )));
-            }
+        // 1. The raw top-level map, then the version probe.
+        let top: GoMap<RawMessage> = gojson::unmarshal(bytes).map_err(|e| inv(e.to_string()))?;
+        let raw = |map: &GoMap<RawMessage>, k: &str| -> Option<Vec<u8>> {
+            map.0
+                .as_ref()
+                .and_then(|m| m.get(k))
+                .map(|r| r.bytes(bytes).to_vec())
         };
-        let fv = match probe {
+        match raw(&top, "format_version") {
             None => return Err(inv("format_version missing".into())),
-            Some(Value::Null) => return Err(inv("format_version is null".into())),
-            Some(Value::Number(n)) => match n.parse::<u32>() {
-                Ok(v) if n.bytes().all(|c| c.is_ascii_digit()) => v,
-                _ => return Err(inv(format!("format_version {n} is not a uint32"))),
-            },
-            Some(v) => {
-                return Err(inv(format!(
-                    "format_version is a JSON {}, not a number",
-                    v.kind()
-                )));
-            }
-        };
-        if fv != CURRENT_FORMAT_VERSION {
+            Some(v) if v == b"null" => return Err(inv("format_version is null".into())),
+            Some(_) => {}
+        }
+        let probe: VersionProbe = gojson::unmarshal(bytes).map_err(|e| inv(e.to_string()))?;
+        if probe.format_version == 0 {
+            return Err(ManifestError::UnsupportedVersion(
+                "format_version is zero".into(),
+            ));
+        }
+        if probe.format_version > CURRENT_FORMAT_VERSION {
             return Err(ManifestError::UnsupportedVersion(format!(
-                "format_version {fv} (this tool reads {CURRENT_FORMAT_VERSION})"
+                "format_version {} > current {CURRENT_FORMAT_VERSION} (newer producer)",
+                probe.format_version
             )));
         }
-        // 2. Strict struct decode (unknown fields allowed, keys case-insensitive).
-        let m = decode_struct(&top).map_err(inv)?;
-        // 3. Exclusion flags must be present and non-null when the object is.
-        if let Some(ex) = top.get("exclusions") {
-            for flag in [
-                "include_incomplete_uploads",
-                "include_orphans",
-                "preserve_sqs_visibility",
-                "include_sqs_side_records",
-            ] {
-                match ex.get(flag) {
-                    None | Some(Value::Null) => {
-                        return Err(inv(format!("exclusions.{flag} is missing or null")));
+        // 2. The struct decode (unknown fields allowed).
+        let m: Manifest = gojson::unmarshal(bytes).map_err(|e| inv(e.to_string()))?;
+        // 3. Exclusion flags present and not null, by exact key.
+        if let Some(raw_excl) = raw(&top, "exclusions") {
+            let excl: GoMap<RawMessage> =
+                gojson::unmarshal(&raw_excl).map_err(|e| inv(e.to_string()))?;
+            for flag in EXCLUSIONS_REQUIRED {
+                let v = excl.0.as_ref().and_then(|m| m.get(flag));
+                match v.map(|r| r.bytes(&raw_excl)) {
+                    None => {
+                        return Err(inv(format!(
+                            "exclusions.{flag} missing (cannot infer producer-side default)"
+                        )));
                     }
-                    _ => {}
+                    Some(b"null") => return Err(inv(format!("exclusions.{flag} is null"))),
+                    Some(_) => {}
                 }
             }
         }
@@ -370,245 +381,26 @@ impl Manifest {
     }
 }
 
-fn field_err(name: &str, e: String) -> String {
-    format!("field {name}: {e}")
-}
+/// Exclusion flags upstream requires to be spelled out (not the legacy
+/// `rename_s3_collisions`).
+const EXCLUSIONS_REQUIRED: [&str; 4] = [
+    "include_incomplete_uploads",
+    "include_orphans",
+    "preserve_sqs_visibility",
+    "include_sqs_side_records",
+];
 
-fn opt_obj<'a>(v: Option<&'a Value>, name: &str) -> Result<Option<&'a Value>, String> {
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(o @ Value::Object(_)) => Ok(Some(o)),
-        Some(x) => Err(field_err(
-            name,
-            format!("cannot unmarshal {} into an object", x.kind()),
-        )),
+crate::go_struct! {
+    /// The version probe upstream decodes before the full struct.
+    #[derive(Debug, Clone, Default)]
+    struct VersionProbe as "struct { FormatVersion uint32 }" {
+        format_version: u32 = "format_version",
     }
 }
 
-fn get_str(o: &Value, name: &str) -> Result<String, String> {
-    o.get(name)
-        .map_or(Ok(String::new()), |v| v.go_string())
-        .map_err(|e| field_err(name, e))
-}
-
-fn get_bool(o: &Value, name: &str) -> Result<bool, String> {
-    o.get(name)
-        .map_or(Ok(false), |v| v.go_bool())
-        .map_err(|e| field_err(name, e))
-}
-
-fn get_u64(o: &Value, name: &str) -> Result<u64, String> {
-    o.get(name)
-        .map_or(Ok(0), |v| v.go_u64())
-        .map_err(|e| field_err(name, e))
-}
-
-fn get_u32(o: &Value, name: &str) -> Result<u32, String> {
-    o.get(name)
-        .map_or(Ok(0), |v| v.go_u32())
-        .map_err(|e| field_err(name, e))
-}
-
-fn get_list<T>(
-    o: &Value,
-    name: &str,
-    f: impl Fn(&Value) -> Result<T, String>,
-) -> Result<Vec<T>, String> {
-    match o.get(name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(&f)
-            .collect::<Result<_, _>>()
-            .map_err(|e| field_err(name, e)),
-        Some(x) => Err(field_err(
-            name,
-            format!("cannot unmarshal {} into a list", x.kind()),
-        )),
-    }
-}
-
-fn decode_scope(v: Option<&Value>, name: &str) -> Result<Option<Scope>, String> {
-    let Some(o) = opt_obj(v, name)? else {
-        return Ok(None);
-    };
-    Ok(Some(Scope {
-        tables: get_list(o, "tables", |x| x.go_string())?,
-        buckets: get_list(o, "buckets", |x| x.go_string())?,
-        databases: get_list(o, "databases", |x| x.go_u32())?,
-        queues: get_list(o, "queues", |x| x.go_string())?,
-    }))
-}
-
-fn decode_struct(top: &Value) -> Result<Manifest, String> {
-    if top.is_null() {
-        return Err("manifest is null".into());
-    }
-    let source = opt_obj(top.get("source"), "source")?
-        .map(|o| -> Result<Source, String> {
-            Ok(Source {
-                fsm_path: get_str(o, "fsm_path")?,
-                fsm_crc32c: get_str(o, "fsm_crc32c")?,
-            })
-        })
-        .transpose()?;
-    let live = opt_obj(top.get("live"), "live")?
-        .map(|o| -> Result<Live, String> {
-            Ok(Live {
-                read_ts: get_u64(o, "read_ts")?,
-                pin_token_sha256: get_str(o, "pin_token_sha256")?,
-            })
-        })
-        .transpose()?;
-    let adapters = opt_obj(top.get("adapters"), "adapters")?
-        .map(|o| -> Result<Adapters, String> {
-            Ok(Adapters {
-                dynamodb: decode_scope(o.get("dynamodb"), "adapters.dynamodb")?,
-                s3: decode_scope(o.get("s3"), "adapters.s3")?,
-                redis: decode_scope(o.get("redis"), "adapters.redis")?,
-                sqs: decode_scope(o.get("sqs"), "adapters.sqs")?,
-            })
-        })
-        .transpose()?;
-    let exclusions = opt_obj(top.get("exclusions"), "exclusions")?
-        .map(|o| -> Result<Exclusions, String> {
-            Ok(Exclusions {
-                include_incomplete_uploads: get_bool(o, "include_incomplete_uploads")?,
-                include_orphans: get_bool(o, "include_orphans")?,
-                preserve_sqs_visibility: get_bool(o, "preserve_sqs_visibility")?,
-                include_sqs_side_records: get_bool(o, "include_sqs_side_records")?,
-                rename_s3_collisions: get_bool(o, "rename_s3_collisions")?,
-            })
-        })
-        .transpose()?;
-    Ok(Manifest {
-        format_version: get_u32(top, "format_version")?,
-        phase: get_str(top, "phase")?,
-        elastickv_version: get_str(top, "elastickv_version")?,
-        cluster_id: get_str(top, "cluster_id")?,
-        snapshot_index: get_u64(top, "snapshot_index")?,
-        last_commit_ts: get_u64(top, "last_commit_ts")?,
-        wall_time_iso: get_str(top, "wall_time_iso")?,
-        source,
-        live,
-        adapters,
-        exclusions,
-        checksum_algorithm: get_str(top, "checksum_algorithm")?,
-        checksum_format: get_str(top, "checksum_format")?,
-        encoded_filename_charset: get_str(top, "encoded_filename_charset")?,
-        key_segment_max_bytes: get_u32(top, "key_segment_max_bytes")?,
-        s3_meta_suffix: get_str(top, "s3_meta_suffix")?,
-        s3_collision_strategy: get_str(top, "s3_collision_strategy")?,
-        dynamodb_layout: get_str(top, "dynamodb_layout")?,
-        dynamodb_bundle_max_bytes: get_u64(top, "dynamodb_bundle_max_bytes")?,
-    })
-}
-
-/// Go's `time.Parse(time.RFC3339Nano, s)` acceptance.
-pub fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let d = b.get(r)?;
-        if !d.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(d).ok()?.parse().ok()
-    };
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
-        return false;
-    };
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return false;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&mo)
-        || d == 0
-        || d > dim[mo as usize - 1]
-        || h > 23
-        || mi > 59
-        || sec > 59
-    {
-        return false;
-    }
-    let mut i = 19;
-    if matches!(b.get(i), Some(b'.' | b',')) {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match b.get(i) {
-        Some(b'Z') => i + 1 == b.len(),
-        Some(b'+' | b'-') => {
-            let (Some(oh), Some(om)) = (num(i + 1..i + 3), num(i + 4..i + 6)) else {
-                return false;
-            };
-            b.get(i + 3) == Some(&b':') && i + 6 == b.len() && oh < 24 && om < 60
-        }
-        _ => false,
-    }
-}
-
-/// `time.Now().UTC().Format(time.RFC3339Nano)`: fraction trimmed of
-/// trailing zeros and dropped when zero.
+/// `time.Now().UTC().Format(time.RFC3339Nano)`.
 pub fn now_rfc3339_nano() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format_rfc3339_nano(d.as_secs() as i64, d.subsec_nanos())
-}
-
-pub fn format_rfc3339_nano(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    let mut s = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    if nanos != 0 {
-        let f = format!("{nanos:09}");
-        s.push('.');
-        s.push_str(f.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
+    gojson::time::now_rfc3339_nano()
 }
 
 #[cfg(test)]
@@ -694,29 +486,123 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339() {
+    fn wall_time_takes_go_general_parser_forms() {
         for ok in [
             "2026-04-29T15:42:11.094Z",
-            "2026-06-01T00:00:00Z",
             "0000-01-01T00:00:00+09:00",
             "2024-02-29T23:59:59.1234567891Z",
+            "2026-04-29T5:42:11Z",
+            "2026-04-29T15:42:11+24:00",
+            "2026-04-29T15:42:11-23:60",
+            "2026-04-29T15:42:11,5Z",
         ] {
-            assert!(is_rfc3339(ok), "{ok}");
+            let m = SAMPLE.replace("2026-04-29T15:42:11.094Z", ok);
+            assert!(Manifest::parse(m.as_bytes()).is_ok(), "{ok}");
         }
         for bad in [
-            "2026-04-29t15:42:11Z",
             "2026-02-30T00:00:00Z",
             "2026-01-01T24:00:00Z",
-            "2026-01-01T00:00:60Z",
-            "yesterday",
-            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00+25:00",
         ] {
-            assert!(!is_rfc3339(bad), "{bad}");
+            let m = SAMPLE.replace("2026-04-29T15:42:11.094Z", bad);
+            assert!(Manifest::parse(m.as_bytes()).is_err(), "{bad}");
         }
-        assert_eq!(format_rfc3339_nano(0, 0), "1970-01-01T00:00:00Z");
+    }
+
+    fn with_tail(extra: &str) -> String {
+        SAMPLE.replacen("{\n", &format!("{{\n{extra}\n"), 1)
+    }
+
+    #[test]
+    fn repeated_members_follow_go() {
+        // null does not undo an earlier value of a non-pointer field.
+        let m = Manifest::parse(
+            SAMPLE
+                .replace(
+                    "\"last_commit_ts\": 7000,",
+                    "\"last_commit_ts\": 7000, \"last_commit_ts\": null,",
+                )
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(m.last_commit_ts, 7000);
+        for f in [
+            "\"wall_time_iso\": null,",
+            "\"phase\": null,",
+            "\"dynamodb_layout\": null,",
+            "\"key_segment_max_bytes\": null,",
+        ] {
+            assert!(
+                Manifest::parse(
+                    SAMPLE
+                        .to_string()
+                        .replacen(
+                            "  \"format_version\": 1,",
+                            &format!("  \"format_version\": 1, {f}"),
+                            1
+                        )
+                        .as_bytes()
+                )
+                .is_ok(),
+                "{f}"
+            );
+        }
+        // A type error in an earlier copy fails even when a later copy is fine.
+        let bad = with_tail("\"phase\": 5,");
+        assert!(matches!(
+            Manifest::parse(bad.as_bytes()),
+            Err(ManifestError::Invalid(_))
+        ));
+        // Repeated objects merge.
+        let merged = SAMPLE.replace(
+            "\"adapters\": {",
+            "\"adapters\": {\"sqs\": {}}, \"adapters\": {",
+        );
+        let m = Manifest::parse(merged.as_bytes()).unwrap();
+        let a = m.adapters.unwrap();
+        assert!(a.sqs.is_some() && a.redis.is_some());
+        // A later null pointer clears the section.
+        let cleared = SAMPLE.replace(
+            "\"checksum_algorithm\"",
+            "\"adapters\": null, \"checksum_algorithm\"",
+        );
+        assert!(Manifest::parse(cleared.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn raw_map_lookups_are_exact() {
+        // Case-folded flag: the struct takes it, the presence check does not.
+        let folded = SAMPLE.replace("\"include_orphans\"", "\"Include_Orphans\"");
+        assert!(Manifest::parse(folded.as_bytes()).is_err());
+        // A case-folded section escapes the presence check entirely.
+        let section = SAMPLE
+            .replace("\"exclusions\"", "\"Exclusions\"")
+            .replace("    \"include_orphans\": false,\n", "");
+        assert!(Manifest::parse(section.as_bytes()).is_ok());
+        // The presence check sees the last exact copy of the section.
+        let last = SAMPLE.replace(
+            "\"checksum_algorithm\"",
+            "\"exclusions\": {}, \"checksum_algorithm\"",
+        );
+        assert!(Manifest::parse(last.as_bytes()).is_err());
+        // The version probe is exact; a folded duplicate still feeds the struct.
+        let probe = SAMPLE.replace("\"format_version\": 1,", "\"Format_Version\": 1,");
+        assert!(Manifest::parse(probe.as_bytes()).is_err());
+        let newer = SAMPLE.replace(
+            "\"format_version\": 1,",
+            "\"format_version\": 1, \"FORMAT_VERSION\": 2,",
+        );
+        assert!(matches!(
+            Manifest::parse(newer.as_bytes()),
+            Err(ManifestError::UnsupportedVersion(_))
+        ));
+    }
+
+    #[test]
+    fn time_formatting() {
         assert_eq!(
-            format_rfc3339_nano(1_780_272_000, 100_000_000),
-            "2026-06-01T00:00:00.1Z"
+            gojson::time::format_rfc3339_nano(0, 0),
+            "1970-01-01T00:00:00Z"
         );
     }
 }

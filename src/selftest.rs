@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeContext, DecodeOptions};
+use crate::budget::DecodeBudget;
 use crate::decode;
 use crate::error::{Error, Result};
 use crate::tree::compare_sink::{CompareSink, CompareSpec, DirDiff, FileDiffKind, TreeDiff};
@@ -108,23 +109,20 @@ fn upstream_text(e: &Error) -> String {
     }
 }
 
-/// Memory for each of the comparison's two path sorters.
-fn sort_budget(memory_budget: u64) -> u64 {
-    (memory_budget / 16).clamp(1 << 20, 16 << 20)
-}
-
 /// Decode `spec.fsm` and compare it with `spec.input`. An I/O failure or
 /// an interruption is an error; everything upstream reports as a mismatch
 /// is a [`Failure`].
 pub fn round_trip(spec: &RoundTripSpec<'_>, cancel: &CancelToken) -> Result<RoundTrip> {
     let adapters: AdapterSet = spec.options.adapters;
+    let budget = DecodeBudget::of(spec.memory_budget);
     let sink = CompareSink::new(
         CompareSpec {
             input: spec.input.to_path_buf(),
             adapters,
             skip: spec.skip.clone(),
             scratch: spec.scratch.to_path_buf(),
-            sort_budget: sort_budget(spec.memory_budget),
+            sort_budget: budget.tree_sort / 2,
+            queue_bytes: budget.tree_queue,
         },
         cancel,
     )?;
@@ -132,8 +130,9 @@ pub fn round_trip(spec: &RoundTripSpec<'_>, cancel: &CancelToken) -> Result<Roun
         tree: sink.tree(),
         scratch_root: spec.scratch.to_path_buf(),
         options: spec.options.clone(),
-        memory_budget: spec.memory_budget,
+        memory_budget: budget.decoders,
         warn: adapter::silent_warn(),
+        cancel: cancel.clone(),
     };
     let summary = match decode::decode_file_detailed(spec.fsm, ctx, cancel) {
         Ok(s) => s,

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         },
         memory_budget: 1 << 20,
         warn: adapter::silent_warn(),
+        cancel: CancelToken::new(),
     };
     let _ = decode::decode_stream(data, ctx, &CancelToken::new());
 });

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
+pub use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::tree::TreeOut;
@@ -138,29 +138,6 @@ impl AdapterSet {
     }
 }
 
-/// Cooperative cancellation shared by a job's threads.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-    pub fn check(&self) -> Result<()> {
-        if self.is_cancelled() {
-            Err(Error::Interrupted)
-        } else {
-            Ok(())
-        }
-    }
-}
-
 /// Plan-level scope exclusions: names of tables, buckets, queues and Redis
 /// databases whose subtrees the encoder skips (and the self-test ignores).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -275,11 +252,21 @@ pub struct DecodeContext {
     /// caller); never part of the output.
     pub scratch_root: PathBuf,
     pub options: DecodeOptions,
+    /// This decoder's share of the decode budget (`decode_stream` hands
+    /// each enabled decoder its share; see `budget`).
     pub memory_budget: u64,
     pub warn: Warn,
+    /// Checked by the decoder's long loops (`decode_stream` sets its own).
+    pub cancel: CancelToken,
 }
 
 impl DecodeContext {
+    /// Where the decoder's sorters put their run files: the scratch root.
+    /// Runs are anonymous files, so they never show up anywhere.
+    pub fn spill_dir(&self) -> &Path {
+        &self.scratch_root
+    }
+
     /// Decode straight into `out_root`, each file written before the call
     /// that emits it returns (tests, embedders); no CHECKSUMS. The scratch
     /// directory is created (a failure surfaces at the first spill).
@@ -297,6 +284,7 @@ impl DecodeContext {
             options,
             memory_budget,
             warn,
+            cancel: CancelToken::new(),
         }
     }
 }

@@ -1,20 +1,53 @@
-//! `ekvplan run` and `ekvplan verify`.
+//! `ekvplan run` and `ekvplan verify`: flags, and which reporters a run
+//! gets (terminal bars, plain CI lines, GitHub Actions commands, report
+//! files).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::control::RunControl;
-use super::report;
+use super::events::{Reporter, Reporters};
+use super::plain::{GithubReporter, PlainOptions, PlainReporter, SummaryTo, stderr_sink};
+use super::progress::BarReporter;
+use super::report::{FileFormat, ReportFile};
 use super::select::{COMPLETION_INDEX_ENV, Shard};
 use super::verify;
 use super::{RunOptions, signals};
 use crate::adapter::Warn;
-use crate::cli::parse_size;
+use crate::budget::parse_size;
 use crate::error::{Error, Result, exit};
+use crate::machine::dest::Dest;
+use crate::machine::github;
 use crate::plan::{ValidateOptions, ValidatedPlan};
+
+/// How a run shows its progress on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Bars on a terminal, plain lines otherwise (and under GitHub Actions).
+    Auto,
+    /// Bars with each job's share done and time left (drawn only on a
+    /// terminal), never plain lines.
+    Bar,
+    /// Timestamped lines: a start line per job and a heartbeat per running
+    /// job every --heartbeat (for CI and container logs).
+    Plain,
+    /// Only result lines, warnings and the summary.
+    None,
+}
+
+/// What `--dry-run` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRunFormat {
+    /// For people.
+    Human,
+    /// One JSON document (schema/dry-run.schema.json).
+    Json,
+}
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -39,25 +72,65 @@ pub struct RunArgs {
     /// Print what would run and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print it for people or as JSON.
+    #[arg(long, value_enum, default_value_t = DryRunFormat::Human)]
+    pub format: DryRunFormat,
     /// Rerun jobs even when their outputs are up to date.
     #[arg(long)]
     pub force: bool,
-    /// Write a JSON report of the run to FILE ("{shard}" in FILE becomes M-of-N).
+    /// Write a JSON report of the run to FILE ("-": stdout; "{shard}" in
+    /// FILE becomes M-of-N).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Write a JUnit XML report (one testcase per job) to FILE ("{shard}" as above).
+    /// Write a JUnit XML report (one testcase per job) to FILE ("-" and
+    /// "{shard}" as above).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Total memory budget shared by running jobs [default: half of RAM or of
     /// the cgroup's memory limit].
     #[arg(long, value_parser = parse_size)]
     pub memory_budget: Option<u64>,
-    /// Never draw progress bars (they are drawn only on a terminal anyway).
+    /// How to show progress on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// With plain progress: a line per running job this often (10s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub heartbeat: Duration,
+    /// Same as --progress none.
     #[arg(long)]
     pub no_progress: bool,
     /// Also verify every input's CHECKSUMS file while validating the plan.
     #[arg(long)]
     pub verify_checksums: bool,
+}
+
+/// `10s`, `1.5s`, `500ms`, `2m`, or a number of seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (e.g. 10s, 500ms, 2m)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    let d =
+        Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is out of range"))?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("duration {s:?} is shorter than 1ms"));
+    }
+    Ok(d)
 }
 
 #[derive(Args, Debug)]
@@ -79,7 +152,7 @@ pub struct VerifyArgs {
     /// Base directory for --deep scratch trees (for a single .fsm).
     #[arg(long)]
     pub scratch_root: Option<PathBuf>,
-    /// Write the results as JSON to FILE.
+    /// Write the results as JSON to FILE ("-": stdout).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 }
@@ -91,7 +164,7 @@ fn parse_shard(spec: Option<&str>) -> Result<Option<Shard>> {
 
 /// `{shard}` in a report path becomes `M-of-N` (or `all`), so every shard
 /// of a CI matrix or Indexed Job can name its own report.
-pub fn expand_shard_placeholder(path: &std::path::Path, shard: Option<Shard>) -> PathBuf {
+pub fn expand_shard_placeholder(path: &Path, shard: Option<Shard>) -> PathBuf {
     let s = path.to_string_lossy();
     if !s.contains("{shard}") {
         return path.to_path_buf();
@@ -103,19 +176,75 @@ pub fn expand_shard_placeholder(path: &std::path::Path, shard: Option<Shard>) ->
     PathBuf::from(s.replace("{shard}", &tag))
 }
 
-fn load(plan: &std::path::Path, verify_checksums: bool) -> std::result::Result<ValidatedPlan, i32> {
+/// A report destination from its flag, checked before any work is done.
+fn report_dest(flag: &str, p: &Path, shard: Option<Shard>) -> Result<Dest> {
+    let d = Dest::parse(&expand_shard_placeholder(p, shard));
+    d.check().map_err(|e| e.context(flag))?;
+    Ok(d)
+}
+
+fn load(plan: &Path, verify_checksums: bool) -> std::result::Result<ValidatedPlan, i32> {
     let opts = ValidateOptions { verify_checksums };
+    let gh = github::enabled();
     let plan = crate::plan::load_and_validate(plan, &opts).map_err(|p| {
         p.eprint();
+        if gh {
+            if let Some(r) = p.report() {
+                eprint!("{}", r.github_annotations());
+            }
+        }
         p.exit_code()
     })?;
     plan.eprint_warnings();
+    if gh {
+        eprint!("{}", plan.report.github_annotations());
+    }
     Ok(plan)
 }
 
 fn fail(e: Error) -> i32 {
     eprintln!("ekvplan: error: {e}");
     e.exit_code()
+}
+
+/// The line of each job's entry in the plan (for annotations).
+fn job_lines(plan: &ValidatedPlan) -> HashMap<String, usize> {
+    let idx = crate::plan::diag::LineIndex::new(&plan.report.source);
+    plan.jobs
+        .iter()
+        .filter_map(|j| Some((j.id.clone(), idx.line_col(j.span.as_ref()?.start).0)))
+        .collect()
+}
+
+/// The people-facing reporter for this run's flags and environment.
+fn human_reporter(a: &RunArgs, plan: &ValidatedPlan, summary: SummaryTo) -> Arc<dyn Reporter> {
+    let mode = if a.no_progress {
+        ProgressMode::None
+    } else {
+        a.progress
+    };
+    let gh = github::enabled();
+    let bars = match mode {
+        ProgressMode::Bar => true,
+        ProgressMode::Auto => std::io::stderr().is_terminal() && !gh,
+        ProgressMode::Plain | ProgressMode::None => false,
+    };
+    if bars {
+        return Arc::new(BarReporter::new(summary));
+    }
+    let plain = PlainReporter::new(
+        PlainOptions {
+            live: mode != ProgressMode::None,
+            heartbeat: a.heartbeat,
+            summary,
+        },
+        stderr_sink(),
+    );
+    if gh {
+        Arc::new(GithubReporter::new(plain, &plan.path, job_lines(plan)))
+    } else {
+        Arc::new(plain)
+    }
 }
 
 pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
@@ -128,6 +257,29 @@ pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
             "--dry-run writes nothing; drop --report/--junit or the dry run",
         ));
     }
+    if !a.dry_run && a.format == DryRunFormat::Json {
+        return fail(Error::usage(
+            "--format json is for --dry-run; for a JSON report of a run use --report - (stdout) or --report FILE",
+        ));
+    }
+    let mut files = Vec::new();
+    for (flag, path, format) in [
+        ("--report", &a.report, FileFormat::Json),
+        ("--junit", &a.junit, FileFormat::Junit),
+    ] {
+        if let Some(p) = path {
+            match report_dest(flag, p, shard) {
+                Ok(d) => files.push(Arc::new(ReportFile::new(d, format))),
+                Err(e) => return fail(e),
+            }
+        }
+    }
+    let on_stdout = files.iter().filter(|f| f.dest().is_stdout()).count();
+    if on_stdout > 1 {
+        return fail(Error::usage(
+            "--report - and --junit - would both write to stdout; send one of them to a file",
+        ));
+    }
     let plan = match load(&a.plan, a.verify_checksums) {
         Ok(p) => p,
         Err(code) => return code,
@@ -136,40 +288,45 @@ pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
         jobs: a.jobs.map_or_else(super::default_jobs, |n| n as usize),
         fail_fast: a.fail_fast,
         force: a.force,
-        only: a.only,
+        only: a.only.clone(),
         shard,
         memory_budget: a.memory_budget.unwrap_or_else(super::default_total_memory),
-        progress: !a.no_progress && std::io::stderr().is_terminal(),
         handle_signals: true,
         test_hold: super::hold_phase_from_env(),
     };
     if a.dry_run {
-        return match super::dry_run(&plan, &opts) {
-            Ok(text) => {
-                print!("{text}");
-                exit::OK
+        return match super::dry_run::dry_run(&plan, &opts) {
+            Ok(d) => {
+                let bytes = match a.format {
+                    DryRunFormat::Json => d.to_json(),
+                    DryRunFormat::Human => d.render().into_bytes(),
+                };
+                match Dest::Stdout.write(&bytes) {
+                    Ok(()) => exit::OK,
+                    Err(e) => fail(e),
+                }
             }
             Err(e) => fail(e),
         };
     }
+    let summary = if on_stdout > 0 {
+        SummaryTo::Stderr
+    } else {
+        SummaryTo::Stdout
+    };
+    let mut reporters: Vec<Arc<dyn Reporter>> = vec![human_reporter(&a, &plan, summary)];
+    reporters.extend(files.iter().map(|f| f.clone() as Arc<dyn Reporter>));
     let ctl = Arc::new(RunControl::new());
-    let rep = match super::run_plan(&plan, &opts, &ctl) {
+    let rep = match super::run_plan_with(&plan, &opts, &ctl, Arc::new(Reporters(reporters))) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    print!("{}", rep.summary_table());
     let mut code = rep.exit_code;
-    for (path, bytes) in [
-        (&a.report, rep.to_json()),
-        (&a.junit, rep.to_junit().into_bytes()),
-    ] {
-        if let Some(p) = path {
-            let p = expand_shard_placeholder(p, shard);
-            if let Err(e) = report::write_atomic(&p, &bytes) {
-                eprintln!("ekvplan: error: report: {e}");
-                if code == exit::OK {
-                    code = exit::USAGE_OR_IO;
-                }
+    for f in &files {
+        if let Err(e) = f.outcome() {
+            eprintln!("ekvplan: error: report {}: {e}", f.dest());
+            if code == exit::OK {
+                code = exit::USAGE_OR_IO;
             }
         }
     }
@@ -187,11 +344,13 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    let mut lines = (String::new(), HashMap::new());
     let targets = if is_plan(&a.target) {
         let plan = match load(&a.target, false) {
             Ok(p) => p,
             Err(code) => return code,
         };
+        lines = (github::workspace_path(&plan.path), job_lines(&plan));
         match verify::plan_targets(&plan, &a.only, shard) {
             Ok(t) => t,
             Err(e) => return fail(e),
@@ -204,6 +363,13 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
         }
         vec![verify::fsm_target(&a.target, a.scratch_root.clone())]
     };
+    let dest = match &a.report {
+        Some(p) => match report_dest("--report", p, shard) {
+            Ok(d) => Some(d),
+            Err(e) => return fail(e),
+        },
+        None => None,
+    };
     let ctl = Arc::new(RunControl::new());
     let guard = signals::install(ctl.clone(), |_| {
         eprintln!("ekvplan: interrupted (press Ctrl-C again to exit at once)");
@@ -214,22 +380,20 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
     };
     let records = verify::verify_all(&targets, &opts, &ctl);
     drop(guard);
-    print!("{}", verify::render(&records));
+    let text = verify::render(&records);
+    if dest.as_ref().is_some_and(Dest::is_stdout) {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    if github::enabled() {
+        eprint!("{}", verify::github_annotations(&records, &targets, &lines));
+    }
     let mut code = verify::exit_code(ctl.is_interrupted(), &records);
-    if let Some(p) = &a.report {
-        let p = &expand_shard_placeholder(p, shard);
-        let mut bytes = serde_json::to_vec_pretty(&serde_json::json!({
-            "verify_report_version": 1,
-            "ekvplan_version": env!("CARGO_PKG_VERSION"),
-            "target": a.target.display().to_string(),
-            "deep": a.deep,
-            "exit_code": code,
-            "outputs": records,
-        }))
-        .expect("verify report serializes");
-        bytes.push(b'\n');
-        if let Err(e) = report::write_atomic(p, &bytes) {
-            eprintln!("ekvplan: error: report: {e}");
+    if let Some(d) = dest {
+        let rep = verify::VerifyReport::new(&a.target, a.deep, code, records);
+        if let Err(e) = d.write(&rep.to_json()) {
+            eprintln!("ekvplan: error: report {d}: {e}");
             if code == exit::OK {
                 code = exit::USAGE_OR_IO;
             }
@@ -242,6 +406,18 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("50ms").unwrap(), Duration::from_millis(50));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        for bad in ["", "0", "0.1ms", "5 parsecs", "-1s", "1e400s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn shard_placeholder() {

@@ -1,166 +1,127 @@
 //! Resume: a job is up to date when its output exists and its sidecar's
 //! `"ekvplan"` object records the fingerprint the job would record now.
 //!
-//! The fingerprint is SHA-256 over a versioned tag, the job's resolved
-//! settings (as JSON), the input's MANIFEST.json and either its CHECKSUMS
-//! file or, for a dump without one, a listing of every file's path, size and
-//! modification time. Settings that cannot change the output bytes
-//! (`memory_budget`, `scratch_root`) are left out so tuning them reruns
-//! nothing.
+//! The fingerprint is SHA-256 over a versioned tag, ekvplan's version, the
+//! job's settings ([`JobSettings`], paths as the plan names them, relative
+//! to the plan file) and a digest of the input's content: its MANIFEST.json
+//! and either its CHECKSUMS file or, for a dump without one, a listing of
+//! every file's relative path, size and modification time. Nothing in it
+//! depends on the working directory or on where the checkout lies, so a plan
+//! moved together with its dumps and outputs stays up to date.
+//!
+//! The sidecar keeps each part, so when the fingerprints differ the reason
+//! names what changed: which setting, which part of the input, or the
+//! version.
 
+use std::fmt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::adapter::ScopeExclusions;
 use crate::encode_info::EncodeInfo;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil;
-use crate::job::{self, EncodeJob};
+use crate::job;
 use crate::manifest;
+use crate::plan::{JobSettings, ResolvedJob};
 use crate::tree::checksums;
 
-pub const FINGERPRINT_VERSION: u32 = 1;
+pub const FINGERPRINT_VERSION: u32 = 2;
 
 /// How the input's content entered the fingerprint.
 pub const CONTENT_CHECKSUMS: &str = "checksums";
 pub const CONTENT_TREE_METADATA: &str = "tree-metadata";
 
-/// The plan-level settings of a job that shape its output and sidecar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobSettings {
-    pub ekvplan_version: String,
-    pub input: String,
-    pub output: String,
-    pub adapters: Vec<String>,
-    pub last_commit_ts: Option<u64>,
-    pub self_test: bool,
-    pub exclude: Exclude,
+/// What the fingerprint knows of the input's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InputDigest {
+    /// SHA-256 of MANIFEST.json.
+    pub manifest_sha256: String,
+    /// `checksums` (the CHECKSUMS file stands for the content) or
+    /// `tree-metadata` (every file's relative path, size and mtime).
+    pub content: String,
+    /// SHA-256 of the CHECKSUMS file, or of the tree listing.
+    pub content_sha256: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Exclude {
-    pub dynamodb_tables: Vec<String>,
-    pub s3_buckets: Vec<String>,
-    pub sqs_queues: Vec<String>,
-    pub redis_databases: Vec<u32>,
-}
-
-impl Exclude {
-    fn from_scope(e: &ScopeExclusions) -> Self {
-        let mut x = Exclude {
-            dynamodb_tables: e.dynamodb_tables.clone(),
-            s3_buckets: e.s3_buckets.clone(),
-            sqs_queues: e.sqs_queues.clone(),
-            redis_databases: e.redis_databases.clone(),
-        };
-        x.dynamodb_tables.sort();
-        x.dynamodb_tables.dedup();
-        x.s3_buckets.sort();
-        x.s3_buckets.dedup();
-        x.sqs_queues.sort();
-        x.sqs_queues.dedup();
-        x.redis_databases.sort_unstable();
-        x.redis_databases.dedup();
-        x
-    }
-
-    pub fn to_scope(&self) -> ScopeExclusions {
-        ScopeExclusions {
-            dynamodb_tables: self.dynamodb_tables.clone(),
-            s3_buckets: self.s3_buckets.clone(),
-            sqs_queues: self.sqs_queues.clone(),
-            redis_databases: self.redis_databases.clone(),
-        }
-    }
-}
-
-impl JobSettings {
-    pub fn of(job: &EncodeJob) -> Self {
-        JobSettings {
-            ekvplan_version: env!("CARGO_PKG_VERSION").to_string(),
-            input: job.input_display.clone(),
-            output: job.output_display.clone(),
-            adapters: job.adapters.names().iter().map(|s| s.to_string()).collect(),
-            last_commit_ts: job.last_commit_ts,
-            self_test: job.self_test,
-            exclude: Exclude::from_scope(&job.exclusions),
-        }
-    }
-}
-
-/// The `"ekvplan"` object ekvplan run adds to each sidecar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SidecarExtra {
-    pub fingerprint_version: u32,
-    pub fingerprint: String,
-    /// `checksums` or `tree-metadata`.
-    pub input_content: String,
-    pub job_id: String,
-    /// The input as an absolute path (for `verify --deep` of a lone .fsm).
-    pub input_path: String,
-    pub settings: JobSettings,
-}
-
-impl SidecarExtra {
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("sidecar extra serializes")
-    }
-
-    /// The object from a parsed sidecar, if it has a readable one.
-    pub fn from_info(info: &EncodeInfo) -> Option<SidecarExtra> {
-        serde_json::from_slice(info.ekvplan.as_deref()?).ok()
-    }
-}
-
-/// A computed fingerprint and what it covered.
+/// A computed fingerprint and what went into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     pub hex: String,
-    pub input_content: &'static str,
+    pub ekvplan_version: String,
+    pub settings: JobSettings,
+    pub input: InputDigest,
 }
 
-/// Fingerprint `job` as it would run now.
-pub fn compute(job: &EncodeJob) -> Result<Fingerprint> {
-    let settings = JobSettings::of(job);
+fn digest(version: &str, settings: &JobSettings, input: &InputDigest) -> String {
     let mut h = Sha256::new();
     h.update(format!("ekvplan-fingerprint/{FINGERPRINT_VERSION}\n").as_bytes());
-    let json = serde_json::to_vec(&settings).expect("settings serialize");
-    h.update((json.len() as u64).to_be_bytes());
-    h.update(&json);
-    let manifest = fsutil::read_input_file(&job.input.join(manifest::FILE_NAME))?;
-    h.update(b"manifest\n");
-    h.update(Sha256::digest(&manifest));
-    let checksums_path = job.input.join(checksums::FILE_NAME);
-    let input_content = match std::fs::symlink_metadata(&checksums_path) {
+    let mut field = |name: &str, bytes: &[u8]| {
+        h.update(name.as_bytes());
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    field("version", version.as_bytes());
+    field(
+        "settings",
+        &serde_json::to_vec(settings).expect("settings serialize"),
+    );
+    field(
+        "input",
+        &serde_json::to_vec(input).expect("digest serializes"),
+    );
+    hex::encode(h.finalize())
+}
+
+/// Fingerprint a job as it would run now.
+pub fn compute(rj: &ResolvedJob) -> Result<Fingerprint> {
+    let input = input_digest(&rj.job.input)?;
+    let ekvplan_version = env!("CARGO_PKG_VERSION").to_string();
+    let settings = rj.settings();
+    Ok(Fingerprint {
+        hex: digest(&ekvplan_version, &settings, &input),
+        ekvplan_version,
+        settings,
+        input,
+    })
+}
+
+fn input_digest(root: &Path) -> Result<InputDigest> {
+    let manifest = fsutil::read_input_file(&root.join(manifest::FILE_NAME))?;
+    let manifest_sha256 = hex::encode(Sha256::digest(&manifest));
+    let checksums_path = root.join(checksums::FILE_NAME);
+    let (content, content_sha256) = match std::fs::symlink_metadata(&checksums_path) {
         Ok(m) if m.is_file() => {
             let bytes = fsutil::read_input_file(&checksums_path)?;
-            h.update(b"checksums\n");
-            h.update(Sha256::digest(&bytes));
-            CONTENT_CHECKSUMS
+            (CONTENT_CHECKSUMS, hex::encode(Sha256::digest(&bytes)))
         }
         Ok(_) => {
             return Err(Error::data_at(&checksums_path, "is not a regular file"));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            h.update(b"tree\n");
-            h.update(tree_metadata_digest(&job.input)?);
-            CONTENT_TREE_METADATA
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+            CONTENT_TREE_METADATA,
+            hex::encode(tree_metadata_digest(root)?),
+        ),
         Err(e) => return Err(Error::io_at(&checksums_path, "stat", e)),
     };
-    Ok(Fingerprint {
-        hex: hex::encode(h.finalize()),
-        input_content,
+    Ok(InputDigest {
+        manifest_sha256,
+        content: content.to_string(),
+        content_sha256,
     })
 }
 
-/// SHA-256 of (path, size, mtime) for every regular file under `root`.
+/// SHA-256 of (relative path, size, mtime) for every regular file under
+/// `root` but MANIFEST.json (digested on its own).
 fn tree_metadata_digest(root: &Path) -> Result<[u8; 32]> {
     let mut h = Sha256::new();
     for (rel, path) in checksums::list_regular_files(root)? {
+        if rel == manifest::FILE_NAME.as_bytes() {
+            continue;
+        }
         let m = std::fs::symlink_metadata(&path).io_at(&path, "stat")?;
         h.update((rel.len() as u64).to_be_bytes());
         h.update(&rel);
@@ -171,16 +132,317 @@ fn tree_metadata_digest(root: &Path) -> Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
-/// The sidecar object for a job about to run.
-pub fn sidecar_extra(id: &str, job: &EncodeJob, fp: &Fingerprint) -> SidecarExtra {
-    let input_path = std::path::absolute(&job.input).unwrap_or_else(|_| job.input.clone());
-    SidecarExtra {
-        fingerprint_version: FINGERPRINT_VERSION,
-        fingerprint: fp.hex.clone(),
-        input_content: fp.input_content.to_string(),
-        job_id: id.to_string(),
-        input_path: input_path.display().to_string(),
-        settings: JobSettings::of(job),
+/// The `"ekvplan"` object `ekvplan run` adds to each sidecar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SidecarExtra {
+    pub fingerprint_version: u32,
+    pub fingerprint: String,
+    pub ekvplan_version: String,
+    pub job_id: String,
+    pub settings: JobSettings,
+    pub input_digest: InputDigest,
+    /// The input relative to the output's directory: still right after the
+    /// plan, its dumps and its outputs moved together.
+    pub input_from_output: String,
+    /// The input as an absolute path when the output was made.
+    pub input_path: String,
+}
+
+/// What an output's sidecar says about how it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// No `"ekvplan"` object: made by `ekvplan encode` or upstream.
+    NotByRun,
+    /// An object of another fingerprint version (or unreadable).
+    OtherVersion(Option<u32>),
+    Current(Box<SidecarExtra>),
+}
+
+impl Recorded {
+    pub fn of(info: &EncodeInfo) -> Recorded {
+        let Some(raw) = info.ekvplan.as_deref() else {
+            return Recorded::NotByRun;
+        };
+        #[derive(Deserialize)]
+        struct Version {
+            fingerprint_version: Option<u32>,
+        }
+        let v = serde_json::from_slice::<Version>(raw)
+            .ok()
+            .and_then(|v| v.fingerprint_version);
+        if v != Some(FINGERPRINT_VERSION) {
+            return Recorded::OtherVersion(v);
+        }
+        match serde_json::from_slice::<SidecarExtra>(raw) {
+            Ok(x) => Recorded::Current(Box::new(x)),
+            Err(_) => Recorded::OtherVersion(v),
+        }
+    }
+
+    pub fn current(&self) -> Option<&SidecarExtra> {
+        match self {
+            Recorded::Current(x) => Some(x),
+            _ => None,
+        }
+    }
+}
+
+impl SidecarExtra {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("sidecar extra serializes")
+    }
+
+    /// The object for a job about to run.
+    pub fn new(rj: &ResolvedJob, fp: &Fingerprint) -> SidecarExtra {
+        let input_abs = lexical_absolute(&rj.job.input);
+        let output_abs = lexical_absolute(&rj.job.output);
+        let out_dir = output_abs.parent().unwrap_or(Path::new("/"));
+        SidecarExtra {
+            fingerprint_version: FINGERPRINT_VERSION,
+            fingerprint: fp.hex.clone(),
+            ekvplan_version: fp.ekvplan_version.clone(),
+            job_id: rj.id.clone(),
+            settings: fp.settings.clone(),
+            input_digest: fp.input.clone(),
+            input_from_output: relative_path(out_dir, &input_abs).display().to_string(),
+            input_path: input_abs.display().to_string(),
+        }
+    }
+
+    /// Where the input most likely is now, for an output found at `output`:
+    /// beside it as recorded, else where it was.
+    pub fn locate_input(&self, output: &Path) -> PathBuf {
+        let beside = fsutil::parent_dir(output).join(&self.input_from_output);
+        if beside.join(manifest::FILE_NAME).is_file() {
+            beside
+        } else {
+            PathBuf::from(&self.input_path)
+        }
+    }
+}
+
+/// `p` made absolute against the current directory, `.` and `..` resolved
+/// lexically.
+fn lexical_absolute(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The path from directory `from` to `to` (both absolute and clean).
+fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let a: Vec<_> = from.components().collect();
+    let b: Vec<_> = to.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..a.len() {
+        out.push("..");
+    }
+    for c in &b[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// One setting that differs between the sidecar and the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingChange {
+    pub name: &'static str,
+    pub was: String,
+    pub now: String,
+}
+
+/// What differs between an output's recorded fingerprint and the job's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub version: Option<(String, String)>,
+    pub settings: Vec<SettingChange>,
+    /// `MANIFEST.json`, `CHECKSUMS`, or the file listing.
+    pub input: Vec<&'static str>,
+}
+
+impl Changes {
+    pub fn between(recorded: &SidecarExtra, now: &Fingerprint) -> Changes {
+        let mut c = Changes::default();
+        if recorded.ekvplan_version != now.ekvplan_version {
+            c.version = Some((
+                recorded.ekvplan_version.clone(),
+                now.ekvplan_version.clone(),
+            ));
+        }
+        let (r, n) = (&recorded.settings, &now.settings);
+        let list = |v: &[String]| format!("[{}]", v.join(", "));
+        let mut diff = |name: &'static str, was: String, now: String| {
+            if was != now {
+                c.settings.push(SettingChange { name, was, now });
+            }
+        };
+        diff("input", r.input.clone(), n.input.clone());
+        diff("output", r.output.clone(), n.output.clone());
+        diff("adapters", r.adapters.join(","), n.adapters.join(","));
+        let ts = |t: &Option<crate::machine::JsonU64>| {
+            t.map_or_else(|| "the manifest's".to_string(), |t| t.to_string())
+        };
+        diff(
+            "last_commit_ts",
+            ts(&r.last_commit_ts),
+            ts(&n.last_commit_ts),
+        );
+        diff(
+            "self_test",
+            r.self_test.to_string(),
+            n.self_test.to_string(),
+        );
+        let (re, ne) = (&r.exclude, &n.exclude);
+        diff(
+            "exclude.dynamodb.tables",
+            list(&re.dynamodb_tables),
+            list(&ne.dynamodb_tables),
+        );
+        diff(
+            "exclude.s3.buckets",
+            list(&re.s3_buckets),
+            list(&ne.s3_buckets),
+        );
+        diff(
+            "exclude.sqs.queues",
+            list(&re.sqs_queues),
+            list(&ne.sqs_queues),
+        );
+        let dbs = |v: &[u32]| list(&v.iter().map(u32::to_string).collect::<Vec<_>>());
+        diff(
+            "exclude.redis.databases",
+            dbs(&re.redis_databases),
+            dbs(&ne.redis_databases),
+        );
+        let (ri, ni) = (&recorded.input_digest, &now.input);
+        if ri.manifest_sha256 != ni.manifest_sha256 {
+            c.input.push("MANIFEST.json");
+        }
+        if ri.content != ni.content {
+            c.input.push(if ni.content == CONTENT_CHECKSUMS {
+                "CHECKSUMS (added)"
+            } else {
+                "CHECKSUMS (removed)"
+            });
+        } else if ri.content_sha256 != ni.content_sha256 {
+            c.input.push(if ni.content == CONTENT_CHECKSUMS {
+                "CHECKSUMS"
+            } else {
+                "files (added, removed, resized or modified)"
+            });
+        }
+        c
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.version.is_none() && self.settings.is_empty() && self.input.is_empty()
+    }
+}
+
+/// Why a job runs, or that it does not need to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    UpToDate,
+    Forced,
+    NoOutput,
+    OutputNotRegular,
+    OutputTruncated,
+    SidecarUnreadable,
+    NotMadeByRun,
+    /// The sidecar's fingerprint has another format version.
+    OtherFingerprintVersion(Option<u32>),
+    /// The input cannot be fingerprinted (the message says why).
+    InputUnreadable(String),
+    Changed(Changes),
+    SelfTestFailedLastTime,
+}
+
+impl Reason {
+    /// A stable identifier (the `reason_code` of reports).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::UpToDate => "up_to_date",
+            Reason::Forced => "forced",
+            Reason::NoOutput => "no_output",
+            Reason::OutputNotRegular => "output_not_regular",
+            Reason::OutputTruncated => "output_truncated",
+            Reason::SidecarUnreadable => "sidecar_unreadable",
+            Reason::NotMadeByRun => "not_made_by_run",
+            Reason::OtherFingerprintVersion(_) => "fingerprint_version_changed",
+            Reason::InputUnreadable(_) => "input_unreadable",
+            Reason::Changed(c) if !c.input.is_empty() => "input_changed",
+            Reason::Changed(c) if !c.settings.is_empty() => "settings_changed",
+            Reason::Changed(_) => "version_changed",
+            Reason::SelfTestFailedLastTime => "self_test_failed_last_time",
+        }
+    }
+
+    /// Every code [`Reason::code`] can return (for the report schemas).
+    pub const CODES: &'static [&'static str] = &[
+        "up_to_date",
+        "forced",
+        "no_output",
+        "output_not_regular",
+        "output_truncated",
+        "sidecar_unreadable",
+        "not_made_by_run",
+        "fingerprint_version_changed",
+        "input_unreadable",
+        "input_changed",
+        "settings_changed",
+        "version_changed",
+        "self_test_failed_last_time",
+        "not_started",
+    ];
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::UpToDate => f.write_str("fingerprint matches"),
+            Reason::Forced => f.write_str("forced"),
+            Reason::NoOutput => f.write_str("no output yet"),
+            Reason::OutputNotRegular => f.write_str("output is not a regular file"),
+            Reason::OutputTruncated => f.write_str("output is truncated"),
+            Reason::SidecarUnreadable => f.write_str("no readable sidecar"),
+            Reason::NotMadeByRun => f.write_str("output not made by ekvplan run"),
+            Reason::OtherFingerprintVersion(v) => write!(
+                f,
+                "the sidecar's fingerprint has format {} (this ekvplan writes {FINGERPRINT_VERSION})",
+                v.map_or_else(|| "?".to_string(), |v| v.to_string())
+            ),
+            Reason::InputUnreadable(e) => write!(f, "input cannot be fingerprinted: {e}"),
+            Reason::Changed(c) => {
+                let mut parts = Vec::new();
+                if !c.input.is_empty() {
+                    parts.push(format!("input changed: {}", c.input.join(", ")));
+                }
+                for s in &c.settings {
+                    parts.push(format!("{} changed ({} -> {})", s.name, s.was, s.now));
+                }
+                if let Some((was, now)) = &c.version {
+                    parts.push(format!("ekvplan version changed ({was} -> {now})"));
+                }
+                if parts.is_empty() {
+                    parts.push("fingerprint differs".into());
+                }
+                f.write_str(&parts.join("; "))
+            }
+            Reason::SelfTestFailedLastTime => f.write_str("self-test did not pass last time"),
+        }
     }
 }
 
@@ -195,47 +457,69 @@ pub struct Existing {
 #[derive(Debug, Clone)]
 pub enum Freshness {
     UpToDate(Box<Existing>),
-    Run(&'static str),
+    Run(Reason),
 }
 
-/// Compare an output's sidecar with the fingerprint the job has now.
-pub fn check(job: &EncodeJob, fp: Option<&Fingerprint>) -> Freshness {
-    let out_meta = match std::fs::symlink_metadata(&job.output) {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => return Freshness::Run("output is not a regular file"),
-        Err(_) => return Freshness::Run("no output yet"),
-    };
-    let sidecar = job::sidecar_path(&job.output);
-    let info = match fsutil::read_input_file(&sidecar)
+/// Read an output's sidecar, if it parses.
+pub fn read_sidecar(output: &Path) -> Option<EncodeInfo> {
+    fsutil::read_input_file(&job::sidecar_path(output))
         .ok()
         .and_then(|b| EncodeInfo::parse(&b).ok())
-    {
-        Some(i) => i,
-        None => return Freshness::Run("no readable sidecar"),
+}
+
+/// Why the output recorded in `info` no longer matches the job as it is
+/// now (`None`: it matches).
+pub fn stale_reason(
+    info: &EncodeInfo,
+    now: std::result::Result<&Fingerprint, &str>,
+) -> Option<Reason> {
+    let extra = match Recorded::of(info) {
+        Recorded::NotByRun => return Some(Reason::NotMadeByRun),
+        Recorded::OtherVersion(v) => return Some(Reason::OtherFingerprintVersion(v)),
+        Recorded::Current(x) => x,
     };
-    let Some(extra) = SidecarExtra::from_info(&info) else {
-        return Freshness::Run("output not made by ekvplan run");
+    let fp = match now {
+        Ok(fp) => fp,
+        Err(e) => return Some(Reason::InputUnreadable(e.to_string())),
     };
-    let Some(fp) = fp else {
-        return Freshness::Run("input cannot be fingerprinted");
+    (extra.fingerprint != fp.hex).then(|| Reason::Changed(Changes::between(&extra, fp)))
+}
+
+/// Compare an output and its sidecar with the fingerprint the job has now.
+pub fn check(rj: &ResolvedJob, fp: std::result::Result<&Fingerprint, &str>) -> Freshness {
+    let out_meta = match std::fs::symlink_metadata(&rj.job.output) {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => return Freshness::Run(Reason::OutputNotRegular),
+        Err(_) => return Freshness::Run(Reason::NoOutput),
     };
-    if extra.fingerprint_version != FINGERPRINT_VERSION || extra.fingerprint != fp.hex {
-        return Freshness::Run(if extra.settings != JobSettings::of(job) {
-            "settings or ekvplan version changed"
-        } else {
-            "input changed"
-        });
+    let Some(info) = read_sidecar(&rj.job.output) else {
+        return Freshness::Run(Reason::SidecarUnreadable);
+    };
+    if let Some(r) = stale_reason(&info, fp) {
+        return Freshness::Run(r);
     }
-    if job.self_test && !(info.self_test_ran && info.self_test_matched) {
-        return Freshness::Run("self-test did not pass last time");
+    if rj.job.self_test && !(info.self_test_ran && info.self_test_matched) {
+        return Freshness::Run(Reason::SelfTestFailedLastTime);
     }
     if out_meta.len() < 16 {
-        return Freshness::Run("output is truncated");
+        return Freshness::Run(Reason::OutputTruncated);
     }
     Freshness::UpToDate(Box::new(Existing {
         info,
         bytes: out_meta.len(),
     }))
+}
+
+/// Total size of the regular files under `root` (for progress estimates).
+pub fn input_bytes(root: &Path) -> Option<u64> {
+    let files = checksums::list_regular_files(root).ok()?;
+    Some(
+        files
+            .iter()
+            .filter_map(|(_, p)| std::fs::symlink_metadata(p).ok())
+            .map(|m| m.len())
+            .sum(),
+    )
 }
 
 /// `<output>.tmp-<16 lowercase hex>`: the encoder's temp names.
@@ -280,6 +564,7 @@ pub fn remove_stale_temps(output: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use crate::adapter::AdapterSet;
+    use crate::job::EncodeJob;
 
     fn dump(dir: &Path) -> PathBuf {
         let input = dir.join("in");
@@ -289,71 +574,161 @@ mod tests {
         input
     }
 
+    fn rj(job: EncodeJob) -> ResolvedJob {
+        ResolvedJob::new("j", job)
+    }
+
     #[test]
     fn fingerprint_follows_settings_and_content_not_tuning() {
         let t = tempfile::tempdir().unwrap();
         let input = dump(t.path());
         let base = EncodeJob::new(&input, t.path().join("o.fsm"));
-        let fp = compute(&base).unwrap();
-        assert_eq!(fp.input_content, CONTENT_TREE_METADATA);
-        assert_eq!(compute(&base).unwrap(), fp, "deterministic");
+        let fp = compute(&rj(base.clone())).unwrap();
+        assert_eq!(fp.input.content, CONTENT_TREE_METADATA);
+        assert_eq!(compute(&rj(base.clone())).unwrap(), fp, "deterministic");
 
         let mut tuned = base.clone();
         tuned.memory_budget = 1 << 20;
         tuned.scratch_root = Some(t.path().join("s"));
-        assert_eq!(compute(&tuned).unwrap(), fp);
+        assert_eq!(compute(&rj(tuned)).unwrap(), fp);
 
+        let changed = |j: EncodeJob| compute(&rj(j)).unwrap().hex != fp.hex;
         let mut j = base.clone();
         j.self_test = true;
-        assert_ne!(compute(&j).unwrap(), fp);
+        assert!(changed(j));
         let mut j = base.clone();
         j.last_commit_ts = Some(9);
-        assert_ne!(compute(&j).unwrap(), fp);
+        assert!(changed(j));
         let mut j = base.clone();
         j.adapters = AdapterSet::parse_encode_flag("redis").unwrap();
-        assert_ne!(compute(&j).unwrap(), fp);
+        assert!(changed(j));
         let mut j = base.clone();
         j.exclusions.s3_buckets.push("b".into());
-        assert_ne!(compute(&j).unwrap(), fp);
+        assert!(changed(j));
 
         // Exclusion order does not matter.
         let mut a = base.clone();
         a.exclusions.sqs_queues = vec!["q1".into(), "q2".into()];
         let mut b = base.clone();
         b.exclusions.sqs_queues = vec!["q2".into(), "q1".into()];
-        assert_eq!(compute(&a).unwrap(), compute(&b).unwrap());
+        assert_eq!(compute(&rj(a)).unwrap(), compute(&rj(b)).unwrap());
 
         // Content without CHECKSUMS: size change is seen.
         std::fs::write(input.join("redis/x"), b"22").unwrap();
-        assert_ne!(compute(&base).unwrap(), fp);
+        assert_ne!(compute(&rj(base.clone())).unwrap().hex, fp.hex);
 
         // With CHECKSUMS, its bytes stand for the content.
         std::fs::write(input.join("CHECKSUMS"), b"abc  redis/x\n").unwrap();
-        let c1 = compute(&base).unwrap();
-        assert_eq!(c1.input_content, CONTENT_CHECKSUMS);
+        let c1 = compute(&rj(base.clone())).unwrap();
+        assert_eq!(c1.input.content, CONTENT_CHECKSUMS);
         std::fs::write(input.join("CHECKSUMS"), b"abd  redis/x\n").unwrap();
-        assert_ne!(compute(&base).unwrap(), c1);
+        assert_ne!(compute(&rj(base.clone())).unwrap(), c1);
+
+        std::fs::remove_file(input.join("MANIFEST.json")).unwrap();
+        assert!(compute(&rj(base)).is_err());
+    }
+
+    #[test]
+    fn fingerprint_ignores_where_the_job_lives_on_disk() {
+        let t = tempfile::tempdir().unwrap();
+        let job_in = |root: &Path| {
+            let mut j = rj(EncodeJob::new(root.join("in"), root.join("out/o.fsm")));
+            j.input_in_plan = "in".into();
+            j.output_in_plan = "out/o.fsm".into();
+            j
+        };
+        let before = t.path().join("before");
+        dump(&before);
+        let fp = compute(&job_in(&before)).unwrap();
+        // The whole directory moves (mtimes are kept by a rename).
+        let after = t.path().join("moved/elsewhere");
+        std::fs::create_dir_all(after.parent().unwrap()).unwrap();
+        std::fs::rename(&before, &after).unwrap();
+        assert_eq!(compute(&job_in(&after)).unwrap(), fp);
+    }
+
+    #[test]
+    fn reasons_name_what_changed() {
+        let t = tempfile::tempdir().unwrap();
+        let input = dump(t.path());
+        let job = rj(EncodeJob::new(&input, t.path().join("o.fsm")));
+        let fp = compute(&job).unwrap();
+        let extra = SidecarExtra::new(&job, &fp);
+
+        let mut j2 = job.clone();
+        j2.job.self_test = true;
+        j2.job.exclusions.dynamodb_tables = vec!["users".into()];
+        let r = Reason::Changed(Changes::between(&extra, &compute(&j2).unwrap()));
+        assert_eq!(r.code(), "settings_changed");
+        assert_eq!(
+            r.to_string(),
+            "self_test changed (false -> true); exclude.dynamodb.tables changed ([] -> [users])"
+        );
 
         std::fs::write(input.join("MANIFEST.json"), b"{\"format_version\":1 }").unwrap();
-        assert!(compute(&base).is_ok());
-        std::fs::remove_file(input.join("MANIFEST.json")).unwrap();
-        assert!(compute(&base).is_err());
+        let r = Reason::Changed(Changes::between(&extra, &compute(&job).unwrap()));
+        assert_eq!(r.code(), "input_changed");
+        assert_eq!(r.to_string(), "input changed: MANIFEST.json");
+
+        let mut older = extra.clone();
+        older.ekvplan_version = "0.0.9".into();
+        older.input_digest = compute(&job).unwrap().input;
+        let r = Reason::Changed(Changes::between(&older, &compute(&job).unwrap()));
+        assert_eq!(r.code(), "version_changed");
+        assert!(r.to_string().contains("0.0.9 -> "), "{r}");
     }
 
     #[test]
     fn extra_round_trips_through_the_sidecar() {
         let t = tempfile::tempdir().unwrap();
         let input = dump(t.path());
-        let job = EncodeJob::new(&input, t.path().join("o.fsm"));
+        let job = rj(EncodeJob::new(&input, t.path().join("out/o.fsm")));
+        std::fs::create_dir_all(t.path().join("out")).unwrap();
         let fp = compute(&job).unwrap();
-        let extra = sidecar_extra("id<&>", &job, &fp);
+        let extra = SidecarExtra::new(&job, &fp);
+        assert_eq!(extra.input_from_output, "../in");
         let info = EncodeInfo {
             ekvplan: Some(extra.to_json()),
             ..Default::default()
         };
-        let bytes = info.to_bytes();
-        let back = EncodeInfo::parse(&bytes).unwrap();
-        assert_eq!(SidecarExtra::from_info(&back).unwrap(), extra);
+        let back = EncodeInfo::parse(&info.to_bytes()).unwrap();
+        assert_eq!(
+            Recorded::of(&back),
+            Recorded::Current(Box::new(extra.clone()))
+        );
+        assert_eq!(stale_reason(&back, Ok(&fp)), None);
+        assert_eq!(
+            extra.locate_input(&t.path().join("out/o.fsm")),
+            t.path().join("out/../in")
+        );
+        let v1 = EncodeInfo {
+            ekvplan: Some(br#"{"fingerprint_version":1,"fingerprint":"ab"}"#.to_vec()),
+            ..Default::default()
+        };
+        assert_eq!(
+            stale_reason(&v1, Ok(&fp)).unwrap().code(),
+            "fingerprint_version_changed"
+        );
+        assert_eq!(
+            stale_reason(&EncodeInfo::default(), Ok(&fp)),
+            Some(Reason::NotMadeByRun)
+        );
+    }
+
+    #[test]
+    fn relative_paths() {
+        let r = |a: &str, b: &str| {
+            relative_path(Path::new(a), Path::new(b))
+                .display()
+                .to_string()
+        };
+        assert_eq!(r("/a/out", "/a/dumps/x"), "../dumps/x");
+        assert_eq!(r("/a", "/a/x"), "x");
+        assert_eq!(r("/a/b", "/a/b"), ".");
+        assert_eq!(
+            lexical_absolute(Path::new("/a/./b/../c")),
+            PathBuf::from("/a/c")
+        );
     }
 
     #[test]

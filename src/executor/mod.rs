@@ -1,5 +1,5 @@
 //! `ekvplan run` / `ekvplan verify`: runs a validated plan's jobs in
-//! parallel with progress, reports, resume and sharding (issue 8).
+//! parallel with progress, reports, resume and sharding.
 //!
 //! A run: select jobs (`--only`, `--shard`) → fingerprint each and skip the
 //! up-to-date ones → run the rest on a rayon pool of `--jobs` threads, each
@@ -7,10 +7,17 @@
 //! report. Every job is exactly [`crate::job::run_encode`], with its own
 //! scratch directory and temp file, so a failing or cancelled job never
 //! touches another job's output and nothing partial is ever published.
+//!
+//! The scheduler says what happens as typed [`events::RunEvent`]s; the
+//! reporters (`progress`, `plain`, `report`) turn them into bars, log lines,
+//! GitHub Actions commands and report files.
 
 pub mod cli;
 pub mod control;
+pub mod dry_run;
+pub mod events;
 pub mod fingerprint;
+pub mod plain;
 pub mod progress;
 pub mod report;
 pub mod scratch;
@@ -21,11 +28,11 @@ pub mod testing;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -33,13 +40,14 @@ use crate::adapter::CancelToken;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::job::{self, EncodeJob, EncodeOutcome, Phase, Progress};
+use crate::machine::JsonU64;
 use crate::manifest;
 use crate::plan::{ResolvedJob, ValidatedPlan};
 
 pub use control::RunControl;
-use fingerprint::{Fingerprint, Freshness};
-use progress::{JobBar, Ui};
-use report::{Counts, JobError, ReportOptions, SelfTest};
+use events::{JobMeter, JobStart, Reporter, RunEvent, RunStart, Running};
+use fingerprint::{Fingerprint, Freshness, Reason};
+use report::{Counts, JobError, ReportOptions, SelfTest, SelfTestMismatch};
 pub use report::{JobRecord, JobStatus, RunReport};
 use scratch::RunDir;
 pub use select::Shard;
@@ -68,8 +76,6 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Total memory budget shared by the running jobs.
     pub memory_budget: u64,
-    /// Draw progress bars (only ever on a terminal).
-    pub progress: bool,
     /// Install the Ctrl-C / SIGTERM handlers for the run's duration.
     pub handle_signals: bool,
     /// Test hook: jobs reaching this phase wait there until cancelled.
@@ -86,7 +92,6 @@ impl Default for RunOptions {
             only: Vec::new(),
             shard: None,
             memory_budget: default_total_memory(),
-            progress: false,
             handle_signals: false,
             test_hold: None,
         }
@@ -115,9 +120,9 @@ pub fn default_total_memory() -> u64 {
     };
     let limit = phys.min(cgroup_memory_limit().unwrap_or(u64::MAX));
     if limit == u64::MAX {
-        return crate::sorter::DEFAULT_MEMORY_BUDGET * default_jobs() as u64;
+        return crate::budget::DEFAULT_MEMORY_BUDGET * default_jobs() as u64;
     }
-    (limit / 2).max(crate::sorter::DEFAULT_MEMORY_BUDGET)
+    (limit / 2).max(crate::budget::DEFAULT_MEMORY_BUDGET)
 }
 
 /// The memory limit of this process's cgroup (v2 `memory.max`, else v1
@@ -158,29 +163,64 @@ fn cgroup_memory_limit() -> Option<u64> {
 }
 
 /// A selected job after fingerprinting.
-struct Prepared {
-    id: String,
-    job: EncodeJob,
+struct Prepared<'a> {
+    index: usize,
+    rj: &'a ResolvedJob,
     fingerprint: std::result::Result<Fingerprint, String>,
     freshness: Freshness,
+    /// Size of the input's files, for progress (jobs that will run).
+    input_bytes: Option<u64>,
     /// Budget this job runs with (its own, capped at the run's total).
     need: u64,
 }
 
-fn prepare(rj: &ResolvedJob, force: bool, total: u64) -> Prepared {
-    let fp = fingerprint::compute(&rj.job);
+impl Prepared<'_> {
+    fn id(&self) -> &str {
+        &self.rj.id
+    }
+
+    fn reason(&self) -> Reason {
+        match &self.freshness {
+            Freshness::Run(r) => r.clone(),
+            Freshness::UpToDate(_) => Reason::UpToDate,
+        }
+    }
+}
+
+fn prepare<'a>(index: usize, rj: &'a ResolvedJob, force: bool, total: u64) -> Prepared<'a> {
+    let fp = fingerprint::compute(rj).map_err(|e| e.to_string());
     let freshness = if force {
-        Freshness::Run("forced")
+        Freshness::Run(Reason::Forced)
     } else {
-        fingerprint::check(&rj.job, fp.as_ref().ok())
+        fingerprint::check(rj, fp.as_ref().map_err(String::as_str))
+    };
+    let input_bytes = match freshness {
+        Freshness::Run(_) => fingerprint::input_bytes(&rj.job.input),
+        Freshness::UpToDate(_) => None,
     };
     Prepared {
-        id: rj.id.clone(),
-        job: rj.job.clone(),
-        fingerprint: fp.map_err(|e| e.to_string()),
+        index,
+        rj,
+        fingerprint: fp,
         freshness,
+        input_bytes,
         need: rj.job.memory_budget.clamp(1, total.max(1)),
     }
+}
+
+fn prepare_all<'a>(
+    pool: &rayon::ThreadPool,
+    selected: &[&'a ResolvedJob],
+    force: bool,
+    total: u64,
+) -> Vec<Prepared<'a>> {
+    pool.install(|| {
+        selected
+            .par_iter()
+            .enumerate()
+            .map(|(i, rj)| prepare(i, rj, force, total))
+            .collect()
+    })
 }
 
 fn build_pool(jobs: usize) -> Result<rayon::ThreadPool> {
@@ -212,16 +252,23 @@ pub fn hold_phase_from_env() -> Option<TestHold> {
     Some(TestHold { phase, stuck })
 }
 
-/// The progress observer a job sees: its UI line, plus the test hold.
+/// What a job's pipeline reports goes to its meter (and phase changes to
+/// the reporters); the test hold waits here too.
 struct Observer<'a> {
-    bar: &'a JobBar,
+    meter: &'a JobMeter,
+    reporter: &'a dyn Reporter,
     hold: Option<TestHold>,
     cancel: &'a CancelToken,
 }
 
 impl Progress for Observer<'_> {
     fn phase(&self, phase: Phase) {
-        self.bar.phase(phase);
+        self.meter.set_phase(phase);
+        self.reporter.event(&RunEvent::JobPhase {
+            index: self.meter.index,
+            id: &self.meter.id,
+            phase,
+        });
         if let Some(h) = self.hold.filter(|h| h.phase == phase) {
             while h.stuck || !self.cancel.is_cancelled() {
                 std::thread::sleep(std::time::Duration::from_millis(10));
@@ -229,10 +276,10 @@ impl Progress for Observer<'_> {
         }
     }
     fn entries(&self, staged: u64) {
-        self.bar.entries(staged);
+        self.meter.set_entries(staged);
     }
     fn bytes_written(&self, total: u64) {
-        self.bar.bytes_written(total);
+        self.meter.set_fsm_bytes(total);
     }
 }
 
@@ -257,79 +304,72 @@ fn scratch_base(job: &EncodeJob) -> PathBuf {
 }
 
 fn run_one(
-    index: usize,
-    p: &Prepared,
+    p: &Prepared<'_>,
     dirs: &RunDirs,
     ctl: &RunControl,
-    hold: Option<TestHold>,
-    bar: &JobBar,
+    observer: &Observer<'_>,
     warn: &crate::adapter::Warn,
 ) -> Result<EncodeOutcome> {
-    fsutil::create_dir_all(fsutil::parent_dir(&p.job.output))?;
-    let run_dir = dirs.for_base(&scratch_base(&p.job))?;
-    let job_dir = run_dir.job_dir(index)?;
-    let mut job = p.job.clone();
+    let rj = p.rj;
+    fsutil::create_dir_all(fsutil::parent_dir(&rj.job.output))?;
+    let run_dir = dirs.for_base(&scratch_base(&rj.job))?;
+    let job_dir = run_dir.job_dir(p.index)?;
+    let mut job = rj.job.clone();
     job.scratch_root = Some(job_dir.clone());
     job.memory_budget = p.need;
     if let Ok(fp) = &p.fingerprint {
-        job.sidecar_extra = Some(fingerprint::sidecar_extra(&p.id, &p.job, fp).to_json());
+        job.sidecar_extra = Some(fingerprint::SidecarExtra::new(rj, fp).to_json());
     }
-    let observer = Observer {
-        bar,
-        hold,
-        cancel: ctl.cancel_token(),
-    };
-    let res = job::run_encode(&job, ctl.cancel_token(), warn, Some(&observer));
+    let res = job::run_encode(&job, ctl.cancel_token(), warn, Some(observer));
     let _ = std::fs::remove_dir_all(&job_dir);
     res
 }
 
-fn base_record(p: &Prepared, status: JobStatus, reason: &str) -> JobRecord {
+fn base_record(p: &Prepared<'_>, status: JobStatus, reason: &Reason) -> JobRecord {
+    let job = &p.rj.job;
     JobRecord {
-        id: p.id.clone(),
+        id: p.id().to_string(),
         status,
         reason: reason.to_string(),
-        input: p.job.input_display.clone(),
-        output: p.job.output_display.clone(),
-        duration_ms: 0,
+        reason_code: reason.code(),
+        input: job.input_display.clone(),
+        output: job.output_display.clone(),
+        input_bytes: p.input_bytes.map(JsonU64),
+        duration_ms: JsonU64(0),
         output_bytes: None,
         output_sha256: None,
         entries: None,
         last_commit_ts: None,
         last_commit_ts_overridden: None,
-        adapters: p
-            .job
-            .adapters
-            .names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        adapters: job.adapters.names().iter().map(|s| s.to_string()).collect(),
         self_test: SelfTest::NotRun,
+        self_test_mismatch: None,
         fingerprint: p.fingerprint.as_ref().ok().map(|f| f.hex.clone()),
         error: None,
         warnings: Vec::new(),
     }
 }
 
-fn up_to_date_record(p: &Prepared, ex: &fingerprint::Existing) -> JobRecord {
-    let mut r = base_record(p, JobStatus::UpToDate, "fingerprint matches");
-    r.output_bytes = Some(ex.bytes);
+fn up_to_date_record(p: &Prepared<'_>, ex: &fingerprint::Existing) -> JobRecord {
+    let mut r = base_record(p, JobStatus::UpToDate, &Reason::UpToDate);
+    r.output_bytes = Some(JsonU64(ex.bytes));
     r.output_sha256 = Some(ex.info.output_fsm_sha256.clone());
-    r.last_commit_ts = Some(ex.info.last_commit_ts);
+    r.last_commit_ts = Some(JsonU64(ex.info.last_commit_ts));
     r.last_commit_ts_overridden = Some(ex.info.last_commit_ts_overridden);
     r.adapters = ex.info.adapters_enabled.clone();
     r.self_test = SelfTest::from_flags(ex.info.self_test_ran, ex.info.self_test_matched);
     r
 }
 
-fn finished_record(p: &Prepared, reason: &str, res: Result<EncodeOutcome>) -> JobRecord {
+fn finished_record(p: &Prepared<'_>, res: Result<EncodeOutcome>) -> JobRecord {
+    let reason = p.reason();
     match res {
         Ok(o) => {
-            let mut r = base_record(p, JobStatus::Succeeded, reason);
-            r.output_bytes = Some(o.bytes);
+            let mut r = base_record(p, JobStatus::Succeeded, &reason);
+            r.output_bytes = Some(JsonU64(o.bytes));
             r.output_sha256 = Some(o.sha256);
-            r.entries = Some(o.entries);
-            r.last_commit_ts = Some(o.last_commit_ts);
+            r.entries = Some(JsonU64(o.entries));
+            r.last_commit_ts = Some(JsonU64(o.last_commit_ts));
             r.last_commit_ts_overridden = Some(o.overridden);
             r.adapters = o.adapters_enabled;
             r.self_test = match o.self_test {
@@ -345,9 +385,10 @@ fn finished_record(p: &Prepared, reason: &str, res: Result<EncodeOutcome>) -> Jo
             } else {
                 JobStatus::Failed
             };
-            let mut r = base_record(p, status, reason);
+            let mut r = base_record(p, status, &reason);
             if matches!(e, Error::SelfTestMismatch(_)) {
                 r.self_test = SelfTest::Mismatched;
+                r.self_test_mismatch = SelfTestMismatch::from_error(&e);
             }
             r.error = Some(JobError::from_error(&e));
             r
@@ -355,112 +396,169 @@ fn finished_record(p: &Prepared, reason: &str, res: Result<EncodeOutcome>) -> Jo
     }
 }
 
-fn done_line(r: &JobRecord) -> String {
-    let mut s = format!("{:>11} {}", r.status.label(), r.id);
-    match r.status {
-        JobStatus::Succeeded => {
-            let _ = write!(
-                s,
-                " ({}, {}, sha256 {})",
-                report::format_duration(r.duration_ms),
-                indicatif::HumanBytes(r.output_bytes.unwrap_or(0)),
-                r.output_sha256
-                    .as_deref()
-                    .map(|h| &h[..h.len().min(12)])
-                    .unwrap_or("-")
-            );
-        }
-        JobStatus::Failed => {
-            if let Some(e) = &r.error {
-                let _ = write!(s, ": {}", e.message);
-            }
-        }
-        _ => {}
-    }
-    s
+/// A job's warnings: told to the reporters and kept for its record.
+fn warn_sink(
+    reporter: Arc<dyn Reporter>,
+    index: usize,
+    id: &str,
+    keep: Arc<Mutex<Vec<String>>>,
+) -> crate::adapter::Warn {
+    let id = id.to_string();
+    Arc::new(move |msg: &str| {
+        reporter.event(&RunEvent::JobWarning {
+            index,
+            id: &id,
+            message: msg,
+        });
+        keep.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(msg.to_string());
+    })
 }
 
-/// Run the selected jobs of a validated plan. Returns the report (its
-/// `exit_code` is the process exit code); `Err` only for usage problems
-/// found before any job started.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// Emits [`RunEvent::Progress`] every `every` until dropped.
+struct Sampler<'s> {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::ScopedJoinHandle<'s, ()>>,
+}
+
+impl<'s> Sampler<'s> {
+    fn start<'e: 's>(
+        scope: &'s std::thread::Scope<'s, 'e>,
+        every: Option<Duration>,
+        running: &'e Running,
+        reporter: &'e dyn Reporter,
+    ) -> Sampler<'s> {
+        let Some(every) = every else {
+            return Sampler {
+                stop: None,
+                thread: None,
+            };
+        };
+        let every = every.max(Duration::from_millis(1));
+        let (tx, rx) = mpsc::channel::<()>();
+        let thread = scope.spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                let snaps = running.snapshots();
+                if !snaps.is_empty() {
+                    reporter.event(&RunEvent::Progress(&snaps));
+                }
+            }
+        });
+        Sampler {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Sampler<'_> {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Run the selected jobs of a validated plan, printing result lines,
+/// warnings and notices to stderr as `--progress none` does (the summary
+/// table is the caller's). Returns the report (its `exit_code` is the
+/// process exit code); `Err` only for usage problems found before any job
+/// started.
 pub fn run_plan(
     plan: &ValidatedPlan,
     opts: &RunOptions,
     ctl: &Arc<RunControl>,
+) -> Result<RunReport> {
+    let quiet = plain::PlainReporter::new(
+        plain::PlainOptions {
+            live: false,
+            heartbeat: Duration::from_secs(10),
+            summary: plain::SummaryTo::Nowhere,
+        },
+        plain::stderr_sink(),
+    );
+    run_plan_with(plan, opts, ctl, Arc::new(quiet))
+}
+
+/// [`run_plan`], telling `reporter` everything that happens.
+pub fn run_plan_with(
+    plan: &ValidatedPlan,
+    opts: &RunOptions,
+    ctl: &Arc<RunControl>,
+    reporter: Arc<dyn Reporter>,
 ) -> Result<RunReport> {
     let started_at = manifest::now_rfc3339_nano();
     let t0 = Instant::now();
     let selected = select::select(&plan.jobs, &opts.only, opts.shard)?;
     let total = opts.memory_budget.max(1);
     let pool = build_pool(opts.jobs)?;
-    let id_width = selected
-        .iter()
-        .map(|j| j.id.chars().count())
-        .max()
-        .unwrap_or(4);
-    let ui = Ui::new(opts.progress, selected.len() as u64, id_width);
     let _signals = if opts.handle_signals {
-        let ui2 = ui.clone();
+        let r = reporter.clone();
         Some(signals::install(ctl.clone(), move |_| {
-            ui2.println(
-                "ekvplan: interrupted: cancelling running jobs (press Ctrl-C again to exit at once)",
-            );
+            r.event(&RunEvent::Interrupted)
         })?)
     } else {
         None
     };
+    let reporter_arc = reporter;
+    let reporter: &dyn Reporter = &*reporter_arc;
 
     // Fingerprint everything first (in parallel) so the totals are known.
-    let prepared: Vec<Prepared> = pool.install(|| {
-        selected
-            .par_iter()
-            .map(|rj| prepare(rj, opts.force, total))
-            .collect()
-    });
+    let prepared = prepare_all(&pool, &selected, opts.force, total);
     let mut records: Vec<Option<JobRecord>> = vec![None; prepared.len()];
     let mut queue = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
         match &p.freshness {
-            Freshness::UpToDate(ex) => {
-                records[i] = Some(up_to_date_record(p, ex));
-                ui.job_done();
-            }
+            Freshness::UpToDate(ex) => records[i] = Some(up_to_date_record(p, ex)),
             Freshness::Run(_) => queue.push(i),
         }
     }
-    let fresh = prepared.len() - queue.len();
-    if fresh > 0 {
-        ui.println(&format!(
-            "ekvplan: {fresh} job(s) up to date (--force reruns them)"
-        ));
+    reporter.event(&RunEvent::Started(&RunStart {
+        plan: plan.path.display().to_string(),
+        jobs_in_plan: plan.jobs.len(),
+        selected: prepared.len(),
+        up_to_date: prepared.len() - queue.len(),
+        to_run: queue.len(),
+        parallel: opts.jobs,
+        memory_budget: total,
+        shard: opts.shard.map(|s| s.to_string()),
+    }));
+    for r in records.iter().flatten() {
+        reporter.event(&RunEvent::UpToDate(r));
     }
 
     // Leftovers of runs that crashed or were killed.
-    let mut stale = 0;
     let mut bases: Vec<PathBuf> = queue
         .iter()
-        .map(|&i| scratch_base(&prepared[i].job))
+        .map(|&i| scratch_base(&prepared[i].rj.job))
         .collect();
     bases.sort();
     bases.dedup();
-    for b in &bases {
-        stale += scratch::sweep_stale(b).len();
-    }
+    let mut stale: usize = bases.iter().map(|b| scratch::sweep_stale(b).len()).sum();
     for p in &prepared {
-        stale += fingerprint::remove_stale_temps(&p.job.output).len();
+        stale += fingerprint::remove_stale_temps(&p.rj.job.output).len();
     }
     if stale > 0 {
-        ui.println(&format!(
-            "ekvplan: removed {stale} leftover temp file(s)/dir(s) of an earlier interrupted run"
-        ));
+        reporter.event(&RunEvent::LeftoversRemoved { count: stale });
     }
     for &i in &queue {
         let p = &prepared[i];
-        if p.job.memory_budget > total {
-            ui.println(&format!(
-                "warning: [{}] memory_budget {} exceeds the run's total {}; using {}",
-                p.id, p.job.memory_budget, total, total
-            ));
+        if p.rj.job.memory_budget > total {
+            reporter.event(&RunEvent::BudgetCapped {
+                id: p.id(),
+                asked: p.rj.job.memory_budget,
+                total,
+            });
         }
     }
 
@@ -468,70 +566,93 @@ pub fn run_plan(
     ctl.reset(total);
     let results: Mutex<Vec<Option<JobRecord>>> = Mutex::new(vec![None; queue.len()]);
     let dirs = RunDirs::default();
-    pool.broadcast(|_| {
-        while let Some(q) = ctl.admit_next(&needs) {
-            let i = queue[q];
-            let p = &prepared[i];
-            let reason = match &p.freshness {
-                Freshness::Run(r) => *r,
-                Freshness::UpToDate(_) => "fingerprint matches",
-            };
-            let start = Instant::now();
-            let kept = Arc::new(Mutex::new(Vec::new()));
-            let warn = ui.warn_for(&p.id, kept.clone());
-            let bar = ui.start_job(&p.id);
-            let res = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                run_one(i, p, &dirs, ctl, opts.test_hold, &bar, &warn)
-            }));
-            drop(bar);
-            let mut rec = match res {
-                Ok(r) => finished_record(p, reason, r),
-                Err(panic) => {
-                    let msg = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "panic".into());
-                    let mut r = base_record(p, JobStatus::Failed, reason);
-                    r.error = Some(JobError::internal(format!("internal error: {msg}")));
-                    r
+    let running = Running::default();
+    let started = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let _sampler = Sampler::start(scope, reporter.sample_every(), &running, reporter);
+        pool.broadcast(|_| {
+            while let Some(q) = ctl.admit_next(&needs) {
+                let p = &prepared[queue[q]];
+                let start = Instant::now();
+                let meter = Arc::new(JobMeter::new(
+                    p.index,
+                    p.id(),
+                    p.input_bytes,
+                    p.rj.job.self_test,
+                ));
+                meter.bind_to_current_thread();
+                running.add(meter.clone());
+                reporter.event(&RunEvent::JobStarted(&JobStart {
+                    index: p.index,
+                    ordinal: started.fetch_add(1, Ordering::Relaxed) + 1,
+                    to_run: queue.len(),
+                    id: p.id().to_string(),
+                    input: p.rj.job.input_display.clone(),
+                    output: p.rj.job.output_display.clone(),
+                    reason: p.reason(),
+                    input_bytes: p.input_bytes,
+                    self_test: p.rj.job.self_test,
+                }));
+                let kept = Arc::new(Mutex::new(Vec::new()));
+                let warn = warn_sink(reporter_arc.clone(), p.index, p.id(), kept.clone());
+                let observer = Observer {
+                    meter: &meter,
+                    reporter,
+                    hold: opts.test_hold,
+                    cancel: ctl.cancel_token(),
+                };
+                let res = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    run_one(p, &dirs, ctl, &observer, &warn)
+                }));
+                let mut rec = match res {
+                    Ok(r) => finished_record(p, r),
+                    Err(panic) => {
+                        let mut r = base_record(p, JobStatus::Failed, &p.reason());
+                        r.error = Some(JobError::internal(format!(
+                            "internal error: {}",
+                            panic_message(&*panic)
+                        )));
+                        r
+                    }
+                };
+                rec.duration_ms = JsonU64(start.elapsed().as_millis() as u64);
+                rec.warnings = std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()));
+                if rec.status == JobStatus::Failed && opts.fail_fast {
+                    ctl.stop();
                 }
-            };
-            rec.duration_ms = start.elapsed().as_millis() as u64;
-            rec.warnings = std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()));
-            if rec.status == JobStatus::Failed && opts.fail_fast {
-                ctl.stop();
+                ctl.release(needs[q]);
+                running.remove(p.index);
+                reporter.event(&RunEvent::JobFinished {
+                    index: p.index,
+                    record: &rec,
+                });
+                results.lock().unwrap_or_else(|e| e.into_inner())[q] = Some(rec);
             }
-            ctl.release(needs[q]);
-            ui.println(&done_line(&rec));
-            ui.job_done();
-            results.lock().unwrap_or_else(|e| e.into_inner())[q] = Some(rec);
-        }
+        });
     });
     drop(_signals);
-    ui.finish();
 
     let ran = results.into_inner().unwrap_or_else(|e| e.into_inner());
     for (q, rec) in ran.into_iter().enumerate() {
         let i = queue[q];
         records[i] = Some(rec.unwrap_or_else(|| {
-            base_record(
-                &prepared[i],
-                JobStatus::NotStarted,
-                "run stopped before it started",
-            )
+            let mut r = base_record(&prepared[i], JobStatus::NotStarted, &prepared[i].reason());
+            r.reason = "run stopped before it started".into();
+            r.reason_code = "not_started";
+            r
         }));
     }
     let jobs: Vec<JobRecord> = records.into_iter().flatten().collect();
     let interrupted = ctl.is_interrupted();
     let exit_code = report::exit_code(interrupted, &jobs);
-    Ok(RunReport {
-        report_version: report::REPORT_VERSION,
+    let report = RunReport {
+        format: report::RUN_REPORT_FORMAT,
+        format_version: report::FORMAT_VERSION,
         ekvplan_version: env!("CARGO_PKG_VERSION").to_string(),
         plan: plan.path.display().to_string(),
         started_at,
         finished_at: manifest::now_rfc3339_nano(),
-        duration_ms: t0.elapsed().as_millis() as u64,
+        duration_ms: JsonU64(t0.elapsed().as_millis() as u64),
         exit_code,
         interrupted,
         options: ReportOptions {
@@ -540,84 +661,13 @@ pub fn run_plan(
             force: opts.force,
             only: opts.only.clone(),
             shard: opts.shard.map(|s| s.to_string()),
-            memory_budget: total,
+            memory_budget: JsonU64(total),
         },
         counts: Counts::tally(plan.jobs.len(), &jobs),
         jobs,
-    })
-}
-
-/// What `--dry-run` prints: the selected jobs as resolved, their effective
-/// T and whether each is up to date. Reads inputs and sidecars; writes
-/// nothing.
-pub fn dry_run(plan: &ValidatedPlan, opts: &RunOptions) -> Result<String> {
-    let selected = select::select(&plan.jobs, &opts.only, opts.shard)?;
-    let total = opts.memory_budget.max(1);
-    let pool = build_pool(opts.jobs)?;
-    let prepared: Vec<Prepared> = pool.install(|| {
-        selected
-            .par_iter()
-            .map(|rj| prepare(rj, opts.force, total))
-            .collect()
-    });
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "plan {}: {} of {} job(s) selected{}",
-        plan.path.display(),
-        selected.len(),
-        plan.jobs.len(),
-        opts.shard
-            .map(|sh| format!(" (shard {sh})"))
-            .unwrap_or_default()
-    );
-    let mut would_run = 0;
-    for p in &prepared {
-        let status = match &p.freshness {
-            Freshness::UpToDate(_) => "up to date".to_string(),
-            Freshness::Run(why) => {
-                would_run += 1;
-                format!("would run ({why})")
-            }
-        };
-        let t = match job::read_input_manifest(&p.job.input) {
-            Ok(m) => match job::resolve_commit_ts(m.last_commit_ts, p.job.last_commit_ts) {
-                Ok((t, true)) => format!("{t} (override; manifest {})", m.last_commit_ts),
-                Ok((t, false)) => format!("{t} (from manifest)"),
-                Err(e) => format!("? ({e})"),
-            },
-            Err(e) => format!("? ({e})"),
-        };
-        let _ = writeln!(s, "\n{}: {status}", p.id);
-        let _ = writeln!(s, "  input       {}", p.job.input_display);
-        let _ = writeln!(s, "  output      {}", p.job.output_display);
-        let _ = writeln!(s, "  T           {t}");
-        let _ = writeln!(s, "  adapters    {}", p.job.adapters.names().join(","));
-        let ex = p.job.exclusions.excluded_subtrees();
-        if !ex.is_empty() {
-            let _ = writeln!(s, "  excluded    {}", ex.join(", "));
-        }
-        let _ = writeln!(
-            s,
-            "  self-test   {}",
-            if p.job.self_test { "yes" } else { "no" }
-        );
-        let _ = writeln!(s, "  memory      {}", indicatif::HumanBytes(p.need));
-        match &p.fingerprint {
-            Ok(f) => {
-                let _ = writeln!(s, "  fingerprint {} ({})", &f.hex[..16], f.input_content);
-            }
-            Err(e) => {
-                let _ = writeln!(s, "  fingerprint ? ({e})");
-            }
-        }
-    }
-    let _ = writeln!(
-        s,
-        "\n{would_run} job(s) would run, {} up to date; nothing was written",
-        prepared.len() - would_run
-    );
-    Ok(s)
+    };
+    reporter.event(&RunEvent::Finished(&report));
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -628,9 +678,9 @@ mod memory_tests {
     #[test]
     fn default_total_memory_is_sane() {
         let m = super::default_total_memory();
-        assert!(m >= crate::sorter::DEFAULT_MEMORY_BUDGET);
+        assert!(m >= crate::budget::DEFAULT_MEMORY_BUDGET);
         if let Some(l) = super::cgroup_memory_limit() {
-            assert!(m <= (l / 2).max(crate::sorter::DEFAULT_MEMORY_BUDGET));
+            assert!(m <= (l / 2).max(crate::budget::DEFAULT_MEMORY_BUDGET));
         }
     }
 }

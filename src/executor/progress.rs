@@ -1,187 +1,247 @@
-//! The run's terminal UI: one overall bar (jobs done, bytes written) and
-//! one line per running job (id, phase, entries, bytes). indicatif draws
-//! only when stderr is a terminal; everything else printed during the run
-//! goes through [`Ui::println`], which lifts the bars out of the way first.
+//! Run progress on a terminal: one overall bar (jobs done, bytes of `.fsm`
+//! written) and one bar per running job with its share done and time left,
+//! estimated from the input's size and the job's I/O so far (so the bar
+//! also moves while the job reads its input and during the self-test).
+//! Result lines and warnings are printed above the bars without tearing
+//! them; the summary table follows the run.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::adapter::Warn;
-use crate::job::{Phase, Progress};
+use super::events::{JobSnapshot, Reporter, RunEvent};
+use super::plain::{self, SummaryTo};
 
-pub struct Ui {
+/// Bars advance in thousandths.
+const SCALE: u64 = 1000;
+
+pub struct BarReporter {
     mp: MultiProgress,
     overall: ProgressBar,
-    written: AtomicU64,
-    id_width: usize,
+    summary: SummaryTo,
+    state: Mutex<State>,
 }
 
-impl Ui {
-    /// `show = false` (or a non-terminal stderr) hides every bar.
-    pub fn new(show: bool, total_jobs: u64, id_width: usize) -> Arc<Ui> {
-        let target = if show {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
+#[derive(Default)]
+struct State {
+    id_width: usize,
+    bars: HashMap<usize, ProgressBar>,
+    /// The latest sample of each running job.
+    last: HashMap<usize, JobSnapshot>,
+    /// Final `.fsm` bytes of finished jobs plus the latest of running ones.
+    written_done: u64,
+    written_running: HashMap<usize, u64>,
+}
+
+impl BarReporter {
+    pub fn new(summary: SummaryTo) -> Self {
+        Self::with_target(ProgressDrawTarget::stderr(), summary)
+    }
+
+    fn with_target(target: ProgressDrawTarget, summary: SummaryTo) -> Self {
         let mp = MultiProgress::with_draw_target(target);
-        let overall = mp.add(ProgressBar::new(total_jobs));
+        let overall = mp.add(ProgressBar::new(0));
         overall.set_style(
             ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {pos}/{len} jobs  {msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        overall.set_message("0 B written");
-        if !mp.is_hidden() {
-            overall.enable_steady_tick(Duration::from_millis(250));
-        }
-        Arc::new(Ui {
+        BarReporter {
             mp,
             overall,
-            written: AtomicU64::new(0),
-            id_width: id_width.clamp(4, 40),
-        })
+            summary,
+            state: Mutex::new(State::default()),
+        }
     }
 
-    /// Print a line to stderr without tearing the bars.
-    pub fn println(&self, line: &str) {
+    /// A line above the bars (printed even where no bars are drawn).
+    fn println(&self, line: &str) {
         self.mp.suspend(|| eprintln!("{line}"));
     }
 
-    /// A job's warning sink: printed with the job id, and kept for reports.
-    pub fn warn_for(self: &Arc<Self>, id: &str, keep: Arc<Mutex<Vec<String>>>) -> Warn {
-        let ui = self.clone();
-        let id = id.to_string();
-        Arc::new(move |msg: &str| {
-            ui.println(&format!("warning: [{id}] {msg}"));
-            keep.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(msg.to_string());
-        })
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A line for a job that has started.
-    pub fn start_job(self: &Arc<Self>, id: &str) -> JobBar {
-        let bar = self
-            .mp
-            .insert_before(&self.overall, ProgressBar::new_spinner());
-        let w = self.id_width;
-        bar.set_style(
-            ProgressStyle::with_template(&format!("  {{spinner}} {{prefix:{w}}} {{msg}}"))
-                .expect("valid template"),
-        );
-        bar.set_prefix(id.to_string());
-        bar.set_message("starting");
-        if !self.mp.is_hidden() {
-            bar.enable_steady_tick(Duration::from_millis(120));
-        }
-        JobBar {
-            bar,
-            ui: self.clone(),
-            state: Mutex::new(JobLine {
-                phase: "starting",
-                entries: 0,
-                bytes: 0,
-            }),
-        }
-    }
-
-    /// A job (run or skipped) is done.
-    pub fn job_done(&self) {
-        self.overall.inc(1);
-    }
-
-    fn add_written(&self, delta: u64) {
-        let total = self.written.fetch_add(delta, Ordering::Relaxed) + delta;
+    fn show_written(&self, s: &State) {
+        let total = s.written_done + s.written_running.values().sum::<u64>();
         self.overall
             .set_message(format!("{} written", HumanBytes(total)));
     }
 
-    pub fn finish(&self) {
-        self.overall.finish_and_clear();
-        let _ = self.mp.clear();
-    }
-}
-
-struct JobLine {
-    phase: &'static str,
-    entries: u64,
-    bytes: u64,
-}
-
-/// One running job's line; removed when dropped.
-pub struct JobBar {
-    bar: ProgressBar,
-    ui: Arc<Ui>,
-    state: Mutex<JobLine>,
-}
-
-impl JobBar {
-    fn redraw(&self, s: &JobLine) {
-        let mut m = s.phase.to_string();
-        if s.entries > 0 {
-            m.push_str(&format!("  {} entries", s.entries));
+    fn update(&self, bar: &ProgressBar, snap: &JobSnapshot) {
+        let mut msg = plain::activity(snap);
+        match snap.fraction {
+            Some(f) => {
+                bar.set_position((f * SCALE as f64) as u64);
+                if let Some(eta) = snap.eta {
+                    msg.push_str(&format!("  ETA {}", plain::short_duration(eta)));
+                }
+            }
+            None => bar.set_position(0),
         }
-        if s.bytes > 0 {
-            m.push_str(&format!("  {}", HumanBytes(s.bytes)));
+        bar.set_message(msg);
+    }
+}
+
+impl Reporter for BarReporter {
+    fn event(&self, ev: &RunEvent<'_>) {
+        match ev {
+            RunEvent::Started(s) => {
+                self.overall.set_length(s.selected as u64);
+                self.overall.set_message("0 B written");
+                self.overall
+                    .enable_steady_tick(Duration::from_millis(250));
+                self.state().id_width = 4;
+                if s.up_to_date > 0 {
+                    self.println(&format!(
+                        "ekvplan: {} job(s) up to date (--force reruns them)",
+                        s.up_to_date
+                    ));
+                }
+            }
+            RunEvent::UpToDate(_) => self.overall.inc(1),
+            RunEvent::LeftoversRemoved { count } => self.println(&format!(
+                "ekvplan: removed {count} leftover temp file(s)/dir(s) of an earlier interrupted run"
+            )),
+            RunEvent::BudgetCapped { id, asked, total } => self.println(&format!(
+                "warning: [{id}] memory_budget {asked} exceeds the run's total {total}; using {total}"
+            )),
+            RunEvent::JobStarted(j) => {
+                let mut st = self.state();
+                st.id_width = st.id_width.max(j.id.chars().count()).min(40);
+                let w = st.id_width;
+                let bar = self
+                    .mp
+                    .insert_before(&self.overall, ProgressBar::new(SCALE));
+                bar.set_style(
+                    ProgressStyle::with_template(&format!(
+                        "  {{spinner}} {{prefix:{w}}} [{{bar:20}}] {{percent:>3}}% {{msg}}"
+                    ))
+                    .expect("valid template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(j.id.clone());
+                bar.set_message("starting");
+                bar.enable_steady_tick(Duration::from_millis(120));
+                st.bars.insert(j.index, bar);
+            }
+            RunEvent::JobPhase { index, phase, .. } => {
+                let mut st = self.state();
+                let st = &mut *st;
+                if let Some(b) = st.bars.get(index) {
+                    match st.last.get_mut(index) {
+                        Some(snap) => {
+                            snap.phase = Some(*phase);
+                            self.update(b, snap);
+                        }
+                        None => b.set_message(phase.as_str()),
+                    }
+                }
+            }
+            RunEvent::JobWarning { id, message, .. } => {
+                self.println(&format!("warning: [{id}] {message}"));
+            }
+            RunEvent::Progress(snaps) => {
+                let mut st = self.state();
+                for s in snaps.iter() {
+                    if let Some(b) = st.bars.get(&s.index) {
+                        self.update(b, s);
+                    }
+                    st.written_running.insert(s.index, s.fsm_bytes);
+                    st.last.insert(s.index, s.clone());
+                }
+                self.show_written(&st);
+            }
+            RunEvent::JobFinished { index, record } => {
+                let mut st = self.state();
+                if let Some(b) = st.bars.remove(index) {
+                    b.finish_and_clear();
+                    self.mp.remove(&b);
+                }
+                st.written_running.remove(index);
+                st.last.remove(index);
+                st.written_done += record.output_bytes.map_or(0, |b| b.0);
+                self.show_written(&st);
+                drop(st);
+                self.println(&plain::done_line(record));
+                self.overall.inc(1);
+            }
+            RunEvent::Interrupted => self.println(plain::INTERRUPTED),
+            RunEvent::Finished(r) => {
+                self.overall.finish_and_clear();
+                for (_, b) in self.state().bars.drain() {
+                    b.finish_and_clear();
+                }
+                let _ = self.mp.clear();
+                plain::print_summary(self.summary, r);
+            }
         }
-        self.bar.set_message(m);
     }
 
-    fn with_state(&self, f: impl FnOnce(&mut JobLine)) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s);
-        self.redraw(&s);
-    }
-}
-
-impl Progress for JobBar {
-    fn phase(&self, phase: Phase) {
-        self.with_state(|s| s.phase = phase.as_str());
-    }
-    fn entries(&self, staged: u64) {
-        self.with_state(|s| s.entries = staged);
-    }
-    fn bytes_written(&self, total: u64) {
-        let mut delta = 0;
-        self.with_state(|s| {
-            delta = total.saturating_sub(s.bytes);
-            s.bytes = total;
-        });
-        self.ui.add_written(delta);
-    }
-}
-
-impl Drop for JobBar {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
-        self.ui.mp.remove(&self.bar);
+    fn sample_every(&self) -> Option<Duration> {
+        Some(Duration::from_millis(200))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::events::{JobStart, RunStart};
+    use crate::executor::fingerprint::Reason;
+    use crate::job::Phase;
 
     #[test]
-    fn hidden_ui_tracks_bytes_and_keeps_warnings() {
-        let ui = Ui::new(false, 2, 8);
-        let kept = Arc::new(Mutex::new(Vec::new()));
-        let warn = ui.warn_for("job-a", kept.clone());
-        warn("something odd");
-        assert_eq!(*kept.lock().unwrap(), vec!["something odd".to_string()]);
-        let bar = ui.start_job("job-a");
-        bar.phase(Phase::Writing);
-        bar.bytes_written(1000);
-        bar.bytes_written(3000);
-        drop(bar);
-        let b2 = ui.start_job("job-b");
-        b2.bytes_written(500);
-        assert_eq!(ui.written.load(Ordering::Relaxed), 3500);
-        ui.job_done();
-        ui.finish();
+    fn bars_follow_the_samples() {
+        let r = BarReporter::with_target(ProgressDrawTarget::hidden(), SummaryTo::Stderr);
+        r.event(&RunEvent::Started(&RunStart {
+            plan: "p.toml".into(),
+            jobs_in_plan: 2,
+            selected: 2,
+            up_to_date: 0,
+            to_run: 2,
+            parallel: 2,
+            memory_budget: 1 << 30,
+            shard: None,
+        }));
+        let start = JobStart {
+            index: 1,
+            ordinal: 1,
+            to_run: 2,
+            id: "job-b".into(),
+            input: "in".into(),
+            output: "out".into(),
+            reason: Reason::NoOutput,
+            input_bytes: Some(1000),
+            self_test: true,
+        };
+        r.event(&RunEvent::JobStarted(&start));
+        let snap = JobSnapshot {
+            index: 1,
+            id: "job-b".into(),
+            phase: Some(Phase::SelfTest),
+            elapsed: Duration::from_secs(2),
+            entries: 10,
+            fsm_bytes: 3000,
+            io_bytes: Some(4000),
+            input_bytes: Some(1000),
+            fraction: Some(0.4),
+            eta: Some(Duration::from_secs(3)),
+        };
+        r.event(&RunEvent::Progress(std::slice::from_ref(&snap)));
+        {
+            let st = r.state();
+            let b = &st.bars[&1];
+            assert_eq!(b.position(), 400);
+            assert!(
+                b.message().starts_with("self-test, 10 entries"),
+                "{}",
+                b.message()
+            );
+            assert!(b.message().ends_with("ETA 3s"), "{}", b.message());
+        }
+        assert_eq!(r.overall.message(), "2.93 KiB written");
     }
 }

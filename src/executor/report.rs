@@ -1,20 +1,27 @@
 //! What a run produced: per-job records, the end-of-run summary table, the
-//! versioned JSON report (`--report`) and JUnit XML (`--junit`). The JSON
-//! format is documented in `docs/run.md`; bump [`REPORT_VERSION`] on any
-//! incompatible change (adding fields is compatible).
+//! JSON report (`--report`, described by `schema/run-report.schema.json`)
+//! and JUnit XML (`--junit`). The JSON and JUnit files are written by
+//! [`ReportFile`] reporters when the run finishes.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
+use std::sync::Mutex;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
-use crate::error::{Error, IoResultExt, Result, exit};
-use crate::fsutil;
+use super::events::{Reporter, RunEvent};
+use super::fingerprint::Reason;
+use crate::error::{Error, Result, exit};
+use crate::machine::JsonU64;
+use crate::machine::dest::Dest;
 
-pub const REPORT_VERSION: u32 = 1;
+/// The `format` of a run report.
+pub const RUN_REPORT_FORMAT: &str = "ekvplan-run-report";
+/// Bumped on any incompatible change (adding fields is compatible).
+pub const FORMAT_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Encoded and published in this run.
@@ -40,7 +47,7 @@ impl JobStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SelfTest {
     Matched,
@@ -65,26 +72,69 @@ impl SelfTest {
     }
 }
 
+/// Where a self-test found the first difference between the input and the
+/// decoded output. Readers must accept further fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SelfTestMismatch {
+    /// The first differing path, relative to the dump's root.
+    pub path: String,
+    /// The offset of the first differing byte in that file, when both sides
+    /// have it as a file.
+    pub byte_offset: Option<JsonU64>,
+}
+
+/// The classes of [`JobError`].
+pub const ERROR_CLASSES: &[&str] = &[
+    "data",
+    "self_test_mismatch",
+    "io",
+    "usage",
+    "interrupted",
+    "internal",
+];
+
 /// Why a job failed, classified like the process exit codes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct JobError {
     /// `data`, `self_test_mismatch`, `io`, `usage`, `interrupted` or `internal`.
+    #[schemars(schema_with = "error_class_schema")]
     pub class: &'static str,
     /// The exit code this error alone would give (1, 2 or 130).
     pub exit_code: i32,
     pub message: String,
-    /// Beyond upstream: where a self-test mismatch starts. Present only
-    /// for `self_test_mismatch` errors whose trees differ.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub self_test_mismatch: Option<MismatchPoint>,
 }
 
-/// The first differing file of a self-test, and its first differing byte.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MismatchPoint {
-    pub first_path: String,
-    /// A u64 as a decimal string; null when the file is on one side only.
-    pub first_offset: Option<String>,
+fn error_class_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "enum": ERROR_CLASSES })
+}
+
+fn reason_code_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "enum": Reason::CODES })
+}
+
+pub(crate) fn const_schema(value: &'static str) -> Schema {
+    json_schema!({ "type": "string", "const": value })
+}
+
+fn run_format_schema(_: &mut SchemaGenerator) -> Schema {
+    const_schema(RUN_REPORT_FORMAT)
+}
+
+fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "integer", "const": FORMAT_VERSION })
+}
+
+impl SelfTestMismatch {
+    /// Where a self-test error says the trees first differ, if it does.
+    pub fn from_error(e: &Error) -> Option<SelfTestMismatch> {
+        match e {
+            Error::SelfTestMismatch(info) => info.first_path.as_ref().map(|p| SelfTestMismatch {
+                path: p.clone(),
+                byte_offset: info.first_offset.map(JsonU64),
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl JobError {
@@ -92,22 +142,14 @@ impl JobError {
         let class = match e {
             Error::Usage(_) => "usage",
             Error::Io { .. } => "io",
-            Error::Data(_) | Error::Fsm { .. } => "data",
+            Error::Data(_) | Error::Input(_) | Error::Fsm { .. } => "data",
             Error::SelfTestMismatch(_) => "self_test_mismatch",
             Error::Interrupted => "interrupted",
-        };
-        let self_test_mismatch = match e {
-            Error::SelfTestMismatch(info) => info.first_path.as_ref().map(|p| MismatchPoint {
-                first_path: p.clone(),
-                first_offset: info.first_offset.map(|o| o.to_string()),
-            }),
-            _ => None,
         };
         JobError {
             class,
             exit_code: e.exit_code(),
             message: e.to_string(),
-            self_test_mismatch,
         }
     }
 
@@ -116,34 +158,45 @@ impl JobError {
             class: "internal",
             exit_code: exit::USAGE_OR_IO,
             message,
-            self_test_mismatch: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct JobRecord {
     pub id: String,
     pub status: JobStatus,
-    /// Why the job ran or was skipped (`no output yet`, `input changed`,
-    /// `forced`, `fingerprint matches`, …).
+    /// Why the job ran or was skipped, for people: which input, setting or
+    /// version changed, `no output yet`, `forced`, `fingerprint matches`, …
     pub reason: String,
+    /// The same, as a stable code.
+    #[schemars(schema_with = "reason_code_schema")]
+    pub reason_code: &'static str,
+    /// The input and output as the job opened them (relative to the
+    /// working directory when the plan path was).
     pub input: String,
     pub output: String,
-    pub duration_ms: u64,
-    pub output_bytes: Option<u64>,
+    /// Size of the input's files (jobs that ran).
+    pub input_bytes: Option<JsonU64>,
+    pub duration_ms: JsonU64,
+    pub output_bytes: Option<JsonU64>,
     pub output_sha256: Option<String>,
-    pub entries: Option<u64>,
-    pub last_commit_ts: Option<u64>,
+    /// Entries written (jobs that ran).
+    pub entries: Option<JsonU64>,
+    /// The T stamped into the .fsm.
+    pub last_commit_ts: Option<JsonU64>,
     pub last_commit_ts_overridden: Option<bool>,
     pub adapters: Vec<String>,
     pub self_test: SelfTest,
+    /// Where a failed self-test found the first difference.
+    pub self_test_mismatch: Option<SelfTestMismatch>,
+    /// The job's fingerprint (null if its input could not be read).
     pub fingerprint: Option<String>,
     pub error: Option<JobError>,
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct Counts {
     /// Jobs in the plan.
     pub plan: usize,
@@ -156,28 +209,41 @@ pub struct Counts {
     pub not_started: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ReportOptions {
+    /// Jobs at once.
     pub jobs: usize,
     pub fail_fast: bool,
     pub force: bool,
     pub only: Vec<String>,
+    /// `hash:M/N`, or null.
     pub shard: Option<String>,
-    pub memory_budget: u64,
+    /// The total memory budget shared by running jobs, in bytes.
+    pub memory_budget: JsonU64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The JSON report of one `ekvplan run`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(title = "ekvplan run report")]
 pub struct RunReport {
-    pub report_version: u32,
+    #[schemars(schema_with = "run_format_schema")]
+    pub format: &'static str,
+    #[schemars(schema_with = "format_version_schema")]
+    pub format_version: u32,
     pub ekvplan_version: String,
+    /// The plan path as given.
     pub plan: String,
+    /// RFC 3339 UTC.
     pub started_at: String,
     pub finished_at: String,
-    pub duration_ms: u64,
+    pub duration_ms: JsonU64,
+    /// The process exit code (0, 1, 2 or 130).
     pub exit_code: i32,
+    /// A Ctrl-C or SIGTERM stopped the run.
     pub interrupted: bool,
     pub options: ReportOptions,
     pub counts: Counts,
+    /// One record per selected job, in plan order.
     pub jobs: Vec<JobRecord>,
 }
 
@@ -224,9 +290,7 @@ pub fn exit_code(interrupted: bool, jobs: &[JobRecord]) -> i32 {
 
 impl RunReport {
     pub fn to_json(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).expect("report serializes");
-        v.push(b'\n');
-        v
+        crate::machine::to_pretty_json(self)
     }
 
     /// JUnit XML: one `<testcase>` per selected job. Data failures are
@@ -252,14 +316,14 @@ impl RunReport {
             x,
             "<testsuites name=\"ekvplan run\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\">",
             c.selected,
-            secs(self.duration_ms)
+            secs(self.duration_ms.0)
         );
         let _ = writeln!(
             x,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
             xml_escape(&suite),
             c.selected,
-            secs(self.duration_ms),
+            secs(self.duration_ms.0),
             xml_escape(&self.started_at)
         );
         let _ = writeln!(
@@ -274,7 +338,7 @@ impl RunReport {
                 "    <testcase name=\"{}\" classname=\"ekvplan.{}\" time=\"{}\"",
                 xml_escape(&j.id),
                 xml_escape(&suite),
-                secs(j.duration_ms)
+                secs(j.duration_ms.0)
             );
             let body = match j.status {
                 JobStatus::Succeeded => None,
@@ -342,10 +406,10 @@ impl RunReport {
                     j.status.label().to_string(),
                     match j.status {
                         JobStatus::UpToDate | JobStatus::NotStarted => "-".into(),
-                        _ => format_duration(j.duration_ms),
+                        _ => format_duration(j.duration_ms.0),
                     },
                     j.output_bytes
-                        .map(|b| indicatif::HumanBytes(b).to_string())
+                        .map(|b| indicatif::HumanBytes(b.0).to_string())
                         .unwrap_or_else(|| "-".into()),
                     j.output_sha256
                         .as_deref()
@@ -401,7 +465,7 @@ impl RunReport {
             c.selected,
             c.plan,
             parts.join(", "),
-            format_duration(self.duration_ms),
+            format_duration(self.duration_ms.0),
             if self.interrupted {
                 " (interrupted)"
             } else {
@@ -445,22 +509,56 @@ pub fn xml_escape(s: &str) -> String {
     o
 }
 
-/// Write a report file atomically (temp file beside it, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fsutil::create_dir_all(parent)?;
+/// What a [`ReportFile`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Junit,
+}
+
+/// The JSON or JUnit report, written to its destination when the run
+/// finishes. The outcome is kept for the exit code.
+pub struct ReportFile {
+    dest: Dest,
+    format: FileFormat,
+    outcome: Mutex<Option<Result<()>>>,
+}
+
+impl ReportFile {
+    pub fn new(dest: Dest, format: FileFormat) -> Self {
+        ReportFile {
+            dest,
+            format,
+            outcome: Mutex::new(None),
+        }
     }
-    let tmp = fsutil::sibling_temp_path(path, ".tmp-");
-    let res = (|| {
-        let mut f = fsutil::create_new_private(&tmp)?;
-        f.write_all(bytes).io_at(&tmp, "write")?;
-        f.sync_all().io_at(&tmp, "fsync")?;
-        std::fs::rename(&tmp, path).io_at(path, "rename into place")
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+
+    pub fn dest(&self) -> &Dest {
+        &self.dest
     }
-    res
+
+    /// `Ok` once written; the error if writing failed; `Ok` if the run
+    /// never finished (nothing to write).
+    pub fn outcome(&self) -> Result<()> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or(Ok(()))
+    }
+}
+
+impl Reporter for ReportFile {
+    fn event(&self, ev: &RunEvent<'_>) {
+        if let RunEvent::Finished(r) = ev {
+            let bytes = match self.format {
+                FileFormat::Json => r.to_json(),
+                FileFormat::Junit => r.to_junit().into_bytes(),
+            };
+            let res = self.dest.write(&bytes);
+            *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(res);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -472,16 +570,19 @@ mod tests {
             id: id.into(),
             status,
             reason: "no output yet".into(),
+            reason_code: "no_output",
             input: format!("in/{id}"),
             output: format!("out/{id}.fsm"),
-            duration_ms: 1234,
-            output_bytes: (status == JobStatus::Succeeded).then_some(2048),
+            input_bytes: None,
+            duration_ms: JsonU64(1234),
+            output_bytes: (status == JobStatus::Succeeded).then_some(JsonU64(2048)),
             output_sha256: (status == JobStatus::Succeeded).then(|| "ab".repeat(32)),
             entries: None,
             last_commit_ts: None,
             last_commit_ts_overridden: None,
             adapters: vec!["redis".into()],
             self_test: SelfTest::NotRun,
+            self_test_mismatch: None,
             fingerprint: None,
             error: err.as_ref().map(JobError::from_error),
             warnings: vec![],
@@ -490,12 +591,13 @@ mod tests {
 
     fn report(jobs: Vec<JobRecord>) -> RunReport {
         RunReport {
-            report_version: REPORT_VERSION,
+            format: RUN_REPORT_FORMAT,
+            format_version: FORMAT_VERSION,
             ekvplan_version: "0.1.0".into(),
             plan: "plans/nightly.toml".into(),
             started_at: "2026-01-01T00:00:00Z".into(),
             finished_at: "2026-01-01T00:00:01Z".into(),
-            duration_ms: 1500,
+            duration_ms: JsonU64(1500),
             exit_code: exit_code(false, &jobs),
             interrupted: false,
             options: ReportOptions {
@@ -504,7 +606,7 @@ mod tests {
                 force: false,
                 only: vec![],
                 shard: None,
-                memory_budget: 1 << 30,
+                memory_budget: JsonU64(1 << 30),
             },
             counts: Counts::tally(5, &jobs),
             jobs,
@@ -562,8 +664,13 @@ mod tests {
             record("bad", JobStatus::Failed, Some(Error::data("boom"))),
         ]);
         let v: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
-        assert_eq!(v["report_version"], 1);
+        assert_eq!(v["format"], "ekvplan-run-report");
+        assert_eq!(v["format_version"], 2);
+        assert!(v.get("report_version").is_none());
         assert_eq!(v["exit_code"], 2);
+        assert_eq!(v["duration_ms"], "1500");
+        assert_eq!(v["options"]["memory_budget"], "1073741824");
+        assert_eq!(v["jobs"][0]["output_bytes"], "2048");
         assert_eq!(v["counts"]["plan"], 5);
         assert_eq!(v["counts"]["failed"], 1);
         assert_eq!(v["jobs"][0]["status"], "succeeded");
@@ -607,12 +714,15 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_replaces() {
+    fn report_files_are_written_when_the_run_finishes() {
         let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("sub/r.json");
-        write_atomic(&p, b"1").unwrap();
-        write_atomic(&p, b"2").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"2");
-        assert_eq!(std::fs::read_dir(t.path().join("sub")).unwrap().count(), 1);
+        let p = t.path().join("r.json");
+        let f = ReportFile::new(Dest::Path(p.clone()), FileFormat::Json);
+        f.event(&RunEvent::Interrupted);
+        assert!(!p.exists());
+        let r = report(vec![record("ok", JobStatus::Succeeded, None)]);
+        f.event(&RunEvent::Finished(&r));
+        f.outcome().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), r.to_json());
     }
 }

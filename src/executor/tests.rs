@@ -85,7 +85,13 @@ fn opts(jobs: usize) -> RunOptions {
 }
 
 fn run(plan: &ValidatedPlan, o: &RunOptions) -> RunReport {
-    run_plan(plan, o, &Arc::new(RunControl::new())).unwrap()
+    run_plan_with(
+        plan,
+        o,
+        &Arc::new(RunControl::new()),
+        Arc::new(events::Silent),
+    )
+    .unwrap()
 }
 
 fn status_of<'a>(r: &'a RunReport, id: &str) -> &'a JobRecord {
@@ -123,7 +129,7 @@ fn parallel_run_with_one_bad_input() {
         assert_eq!(rec.status, JobStatus::Succeeded);
         assert_eq!(rec.self_test, report::SelfTest::Matched);
         let bytes = std::fs::read(f.out(&id)).unwrap();
-        assert_eq!(rec.output_bytes, Some(bytes.len() as u64));
+        assert_eq!(rec.output_bytes, Some(JsonU64(bytes.len() as u64)));
         assert_eq!(
             rec.output_sha256.as_deref(),
             Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())
@@ -132,7 +138,8 @@ fn parallel_run_with_one_bad_input() {
         let info =
             EncodeInfo::parse(&std::fs::read(job::sidecar_path(&f.out(&id))).unwrap()).unwrap();
         assert_eq!(info.last_commit_ts, 7000);
-        let extra = fingerprint::SidecarExtra::from_info(&info).unwrap();
+        let recorded = fingerprint::Recorded::of(&info);
+        let extra = recorded.current().unwrap().clone();
         assert_eq!(extra.job_id, id);
         assert_eq!(Some(extra.fingerprint), rec.fingerprint);
     }
@@ -180,7 +187,11 @@ fn resume_skips_then_reruns_after_input_change() {
     std::fs::write(a.join("NOTES.txt"), b"hello").unwrap();
     let r3 = run(&plan, &opts(2));
     assert_eq!(status_of(&r3, "a").status, JobStatus::Succeeded);
-    assert_eq!(status_of(&r3, "a").reason, "input changed");
+    assert_eq!(
+        status_of(&r3, "a").reason,
+        "input changed: files (added, removed, resized or modified)"
+    );
+    assert_eq!(status_of(&r3, "a").reason_code, "input_changed");
     assert_eq!(status_of(&r3, "b").status, JobStatus::UpToDate);
 
     // With a CHECKSUMS file, its content is what counts.
@@ -196,9 +207,10 @@ fn resume_skips_then_reruns_after_input_change() {
     let r = run(&plan2, &opts(2));
     assert_eq!(
         status_of(&r, "b").reason,
-        "settings or ekvplan version changed"
+        "last_commit_ts changed (the manifest's -> 9000)"
     );
-    assert_eq!(status_of(&r, "b").last_commit_ts, Some(9000));
+    assert_eq!(status_of(&r, "b").reason_code, "settings_changed");
+    assert_eq!(status_of(&r, "b").last_commit_ts, Some(JsonU64(9000)));
     let forced = RunOptions {
         force: true,
         ..opts(2)
@@ -278,7 +290,7 @@ fn interruption_publishes_nothing_and_cleans_up() {
         memory_budget: 1 << 30,
         ..opts(2)
     };
-    let r = run_plan(&plan, &o, &ctl).unwrap();
+    let r = run_plan_with(&plan, &o, &ctl, Arc::new(events::Silent)).unwrap();
     watcher.join().unwrap();
     assert!(r.interrupted);
     assert_eq!(r.exit_code, exit::INTERRUPTED);
@@ -335,7 +347,7 @@ fn memory_budget_is_shared_and_capped() {
         },
     );
     assert_eq!(r.counts.succeeded, 3);
-    assert_eq!(r.options.memory_budget, 8 << 20);
+    assert_eq!(r.options.memory_budget, JsonU64(8 << 20));
 }
 
 #[test]
@@ -399,8 +411,16 @@ fn dry_run_writes_nothing() {
         },
     );
     let before = f.leftovers();
-    let text = dry_run(&plan, &opts(2)).unwrap();
+    let d = dry_run::dry_run(&plan, &opts(2)).unwrap();
+    let text = d.render();
     assert_eq!(f.leftovers(), before);
+    let v: serde_json::Value = serde_json::from_slice(&d.to_json()).unwrap();
+    assert_eq!(v["format"], "ekvplan-dry-run");
+    assert_eq!(v["jobs"][1]["status"], "would_run");
+    assert_eq!(v["jobs"][1]["reason_code"], "no_output");
+    assert_eq!(v["jobs"][1]["last_commit_ts"]["value"], "8000");
+    assert_eq!(v["jobs"][1]["last_commit_ts"]["source"], "override");
+    assert_eq!(v["jobs"][1]["memory_budget"], "67108864");
     assert!(text.contains("a: up to date"), "{text}");
     assert!(text.contains("b: would run (no output yet)"), "{text}");
     assert!(text.contains("T           7000 (from manifest)"), "{text}");
@@ -516,17 +536,18 @@ fn a_self_test_mismatch_names_its_first_path_and_byte_in_the_report() {
     let r = run(&f.plan(vec![f.job("m", &d)]), &opts(1));
     assert_eq!(r.exit_code, exit::DATA);
     let v: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
-    let err = &v["jobs"][0]["error"];
-    assert_eq!(err["class"], "self_test_mismatch");
+    let job = &v["jobs"][0];
+    assert_eq!(job["error"]["class"], "self_test_mismatch");
     let at = body.find(": 0").unwrap() + 2;
     assert_eq!(
-        err["self_test_mismatch"],
+        job["self_test_mismatch"],
         serde_json::json!({
-            "first_path": "redis/db_0/hashes/h.json",
-            "first_offset": at.to_string(),
+            "path": "redis/db_0/hashes/h.json",
+            "byte_offset": at.to_string(),
         })
     );
     let ok = run(&f.plan(vec![f.job("ok", &f.good_dump("fine"))]), &opts(1));
     let v: serde_json::Value = serde_json::from_slice(&ok.to_json()).unwrap();
     assert!(v["jobs"][0]["error"].is_null());
+    assert!(v["jobs"][0]["self_test_mismatch"].is_null());
 }

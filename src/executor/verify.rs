@@ -1,27 +1,29 @@
 //! `ekvplan verify`: re-hash published outputs against their sidecars and,
 //! with `--deep`, decode each one and diff it against its input (the same
-//! comparison as the encoder's self-test).
+//! comparison as the encoder's self-test). The JSON report (`--report`) is
+//! described by `schema/verify-report.schema.json`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
 use super::control::RunControl;
-use super::fingerprint::{self, SidecarExtra};
-use super::report::JobError;
+use super::fingerprint::{self, Reason, Recorded};
+use super::report::{JobError, const_schema};
 use super::scratch::RunDir;
 use super::select::{self, Shard};
 use crate::adapter::{AdapterSet, CancelToken, ScopeExclusions};
+use crate::budget::DEFAULT_MEMORY_BUDGET;
 use crate::decode;
 use crate::encode_info::EncodeInfo;
 use crate::error::{Error, Result, exit};
 use crate::fsutil;
 use crate::job;
-use crate::plan::ValidatedPlan;
+use crate::plan::{ResolvedJob, ValidatedPlan};
 use crate::selftest;
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 use crate::tree::checksums;
 
 /// Where `--deep` finds the input an output was made from.
@@ -41,20 +43,90 @@ pub struct Target {
     /// From the plan; `None` for a lone `.fsm` (taken from its sidecar).
     pub source: Option<DeepSource>,
     /// The plan job, to tell whether its input changed since the encode.
-    pub plan_job: Option<job::EncodeJob>,
+    pub plan_job: Option<ResolvedJob>,
     pub scratch_base: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct VerifyRecord {
+    /// The job id, or the .fsm path for a lone output.
     pub id: String,
     pub output: String,
     pub ok: bool,
+    /// The output's SHA-256, when it matched its sidecar.
     pub sha256: Option<String>,
     pub deep: bool,
-    /// Not a failure: e.g. the input changed since the output was made.
+    /// Not a failure: e.g. the input changed since the output was made
+    /// (what changed), so `ekvplan run` would rebuild it.
     pub note: Option<String>,
+    /// The note as a stable code (a run report's `reason_code`).
+    #[schemars(schema_with = "note_code_schema")]
+    pub note_code: Option<&'static str>,
     pub error: Option<JobError>,
+}
+
+fn note_code_schema(_: &mut SchemaGenerator) -> Schema {
+    let mut codes: Vec<serde_json::Value> = Reason::CODES.iter().map(|c| (*c).into()).collect();
+    codes.push(serde_json::Value::Null);
+    json_schema!({ "type": ["string", "null"], "enum": codes })
+}
+
+pub const VERIFY_REPORT_FORMAT: &str = "ekvplan-verify-report";
+pub const FORMAT_VERSION: u32 = 2;
+
+fn format_schema(_: &mut SchemaGenerator) -> Schema {
+    const_schema(VERIFY_REPORT_FORMAT)
+}
+
+fn version_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "integer", "const": FORMAT_VERSION })
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VerifyCounts {
+    pub verified: usize,
+    pub failed: usize,
+}
+
+/// The JSON report of one `ekvplan verify`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(title = "ekvplan verify report")]
+pub struct VerifyReport {
+    #[schemars(schema_with = "format_schema")]
+    pub format: &'static str,
+    #[schemars(schema_with = "version_schema")]
+    pub format_version: u32,
+    pub ekvplan_version: String,
+    /// The plan or .fsm given.
+    pub target: String,
+    pub deep: bool,
+    /// The process exit code (0, 1, 2 or 130).
+    pub exit_code: i32,
+    pub counts: VerifyCounts,
+    pub outputs: Vec<VerifyRecord>,
+}
+
+impl VerifyReport {
+    pub fn new(target: &Path, deep: bool, exit_code: i32, outputs: Vec<VerifyRecord>) -> Self {
+        let failed = outputs.iter().filter(|r| !r.ok).count();
+        VerifyReport {
+            format: VERIFY_REPORT_FORMAT,
+            format_version: FORMAT_VERSION,
+            ekvplan_version: env!("CARGO_PKG_VERSION").to_string(),
+            target: target.display().to_string(),
+            deep,
+            exit_code,
+            counts: VerifyCounts {
+                verified: outputs.len() - failed,
+                failed,
+            },
+            outputs,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        crate::machine::to_pretty_json(self)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +152,7 @@ pub fn plan_targets(
                 exclusions: rj.job.exclusions.clone(),
                 memory_budget: rj.job.memory_budget,
             }),
-            plan_job: Some(rj.job.clone()),
+            plan_job: Some(rj.clone()),
             scratch_base: rj
                 .job
                 .scratch_root
@@ -113,13 +185,14 @@ fn read_sidecar(output: &Path) -> Result<EncodeInfo> {
     EncodeInfo::parse(&bytes).map_err(|e| Error::data_at(&path, e))
 }
 
-/// The deep source recorded in a sidecar (ekvplan's object, else the
-/// upstream fields with `input_root` taken relative to the current dir).
-fn source_from_sidecar(info: &EncodeInfo) -> Result<DeepSource> {
-    let extra = SidecarExtra::from_info(info);
+/// The deep source recorded in a sidecar: ekvplan's object (the input
+/// relative to the output, else where it was), else the upstream fields
+/// with `input_root` taken relative to the current directory.
+fn source_from_sidecar(output: &Path, info: &EncodeInfo) -> Result<DeepSource> {
+    let recorded = Recorded::of(info);
+    let extra = recorded.current();
     let input = extra
-        .as_ref()
-        .map(|x| PathBuf::from(&x.input_path))
+        .map(|x| x.locate_input(output))
         .unwrap_or_else(|| PathBuf::from(&info.input_root));
     let adapters = AdapterSet::parse_encode_flag(&info.adapters_enabled.join(","))?;
     Ok(DeepSource {
@@ -178,7 +251,7 @@ fn verify_one(
     deep: bool,
     run_dir: &dyn Fn(&Path) -> Result<Arc<RunDir>>,
     cancel: &CancelToken,
-) -> (Result<String>, Option<String>) {
+) -> (Result<String>, Option<Reason>) {
     let mut note = None;
     let res = (|| {
         match std::fs::symlink_metadata(&t.output) {
@@ -201,22 +274,12 @@ fn verify_one(
             ));
         }
         if let Some(job) = &t.plan_job {
-            let now = fingerprint::compute(job).ok();
-            let recorded = SidecarExtra::from_info(&info);
-            match (now, recorded) {
-                (Some(n), Some(r)) if n.hex != r.fingerprint => {
-                    note = Some("the input or settings changed since this output was made; `ekvplan run` would rebuild it".to_string());
-                }
-                (_, None) => {
-                    note = Some("not made by `ekvplan run` (no fingerprint in the sidecar)".into());
-                }
-                _ => {}
-            }
+            note = staleness_note(job, &info);
         }
         if deep {
             let src = match &t.source {
                 Some(s) => s.clone(),
-                None => source_from_sidecar(&info)?,
+                None => source_from_sidecar(&t.output, &info)?,
             };
             let dir = run_dir(&t.scratch_base)?.job_dir(index)?;
             let r = deep_check(&t.output, &info, &src, &dir, cancel);
@@ -251,13 +314,24 @@ pub fn verify_all(targets: &[Target], opts: &VerifyOptions, ctl: &RunControl) ->
                 } else {
                     verify_one(t, i, opts.deep, &run_dir, ctl.cancel_token())
                 };
+                let note = note.map(|n| match n {
+                    Reason::NotMadeByRun => (
+                        "not made by `ekvplan run` (no fingerprint in the sidecar)".to_string(),
+                        n.code(),
+                    ),
+                    other => (
+                        format!("{other}; `ekvplan run` would rebuild it"),
+                        other.code(),
+                    ),
+                });
                 VerifyRecord {
                     id: t.id.clone(),
                     output: t.output.display().to_string(),
                     ok: res.is_ok(),
                     sha256: res.as_ref().ok().cloned(),
                     deep: opts.deep,
-                    note,
+                    note_code: note.as_ref().map(|n| n.1),
+                    note: note.map(|n| n.0),
                     error: res.err().as_ref().map(JobError::from_error),
                 }
             })
@@ -287,6 +361,42 @@ pub fn exit_code(interrupted: bool, records: &[VerifyRecord]) -> i32 {
         worst = exit::USAGE_OR_IO;
     }
     worst
+}
+
+/// A note for an output whose recorded fingerprint no longer matches the
+/// plan job: what changed.
+fn staleness_note(job: &ResolvedJob, info: &EncodeInfo) -> Option<Reason> {
+    let now = fingerprint::compute(job).map_err(|e| e.to_string());
+    fingerprint::stale_reason(info, now.as_ref().map_err(String::as_str))
+}
+
+/// GitHub Actions annotations for failed outputs: on the job's line of the
+/// plan (`plan` is the plan file and each job's line), else unplaced.
+pub fn github_annotations(
+    records: &[VerifyRecord],
+    targets: &[Target],
+    plan: &(String, std::collections::HashMap<String, usize>),
+) -> String {
+    use crate::machine::github::{Level, Location, annotation};
+    let mut out = String::new();
+    for (r, t) in records.iter().zip(targets) {
+        let Some(e) = &r.error else { continue };
+        let at = match t.plan_job {
+            Some(_) => Location {
+                file: Some(plan.0.clone()),
+                line: plan.1.get(&r.id).copied(),
+                ..Location::default()
+            },
+            None => Location::default(),
+        };
+        out.push_str(&annotation(
+            Level::Error,
+            &at,
+            &format!("ekvplan verify {}", r.id),
+            &e.message,
+        ));
+    }
+    out
 }
 
 /// One line per record, for the terminal.

@@ -279,6 +279,53 @@ impl JsonWriter {
     }
 }
 
+const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Append raw JSON text the way Go's encoder writes a `json.RawMessage`:
+/// whitespace outside strings dropped, nothing re-escaped, except that with
+/// HTML escaping `<`, `>`, `&`, U+2028 and U+2029 become `\u` escapes
+/// wherever they appear. `raw` must be valid JSON.
+pub fn write_raw_compact(out: &mut Vec<u8>, raw: &[u8], esc: Escape) {
+    let html = esc == Escape::Html;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if html && matches!(c, b'<' | b'>' | b'&') {
+            out.extend_from_slice(b"\\u00");
+            out.push(LOWER_HEX[(c >> 4) as usize]);
+            out.push(LOWER_HEX[(c & 0xf) as usize]);
+            i += 1;
+            continue;
+        }
+        if html
+            && c == 0xe2
+            && raw.get(i + 1) == Some(&0x80)
+            && matches!(raw.get(i + 2), Some(0xa8 | 0xa9))
+        {
+            out.extend_from_slice(b"\\u202");
+            out.push(LOWER_HEX[(raw[i + 2] & 0xf) as usize]);
+            i += 3;
+            continue;
+        }
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            out.push(c);
+            in_string = c == b'"';
+        }
+        i += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +426,28 @@ mod tests {
                 prop_assert!(back.chars().count() <= b.len());
             }
         }
+    }
+
+    #[test]
+    fn raw_message_compaction_matches_go() {
+        let compact = |raw: &[u8], esc: Escape| {
+            let mut v = Vec::new();
+            write_raw_compact(&mut v, raw, esc);
+            v
+        };
+        let raw = "{ \"a\" : [1, 2 ,\"x y\\\" <&>\"],\n\t\"b\":\"\u{2028}\" }".as_bytes();
+        assert_eq!(
+            compact(raw, Escape::NoHtml),
+            "{\"a\":[1,2,\"x y\\\" <&>\"],\"b\":\"\u{2028}\"}".as_bytes()
+        );
+        assert_eq!(
+            compact(raw, Escape::Html),
+            br#"{"a":[1,2,"x y\" \u003c\u0026\u003e"],"b":"\u2028"}"#
+        );
+        // Existing escapes and invalid UTF-8 are kept as they are.
+        assert_eq!(
+            compact(b"[ \"\\u0041\xff\\\\\" ]", Escape::Html),
+            b"[\"\\u0041\xff\\\\\"]"
+        );
     }
 }

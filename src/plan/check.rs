@@ -114,9 +114,15 @@ impl<'a> Checker<'a> {
     }
 
     /// Check every job; fills `manifest_last_commit_ts` where readable.
+    /// A job's unusable settings (already reported) are not checked, nor
+    /// anything that depends on them.
     pub fn check(&self, jobs: &mut [ResolvedJob]) -> Vec<PlanDiagnostic> {
         // Each distinct input is read once, in parallel.
-        let mut inputs: Vec<&Path> = jobs.iter().map(|j| j.job.input.as_path()).collect();
+        let mut inputs: Vec<&Path> = jobs
+            .iter()
+            .filter(|j| !j.unusable.contains("input"))
+            .map(|j| j.job.input.as_path())
+            .collect();
         inputs.sort();
         inputs.dedup();
         let verify = self.opts.verify_checksums;
@@ -127,7 +133,10 @@ impl<'a> Checker<'a> {
 
         let per_job: Vec<Vec<PlanDiagnostic>> = jobs
             .par_iter()
-            .map(|j| self.check_job(j, &states[&j.job.input]))
+            .map(|j| match states.get(&j.job.input) {
+                Some(st) if !j.unusable.contains("input") => self.check_job(j, st),
+                _ => Vec::new(),
+            })
             .collect();
         for j in jobs.iter_mut() {
             if let Some(Ok(m)) = states.get(&j.job.input).map(|s| &s.manifest) {
@@ -185,6 +194,7 @@ impl<'a> Checker<'a> {
             }
         };
 
+        let known = |name: &str| !j.unusable.contains(name);
         // Adapter scope: every selected adapter named in the manifest.
         let adapters_span = self.span_or_job(j, "adapters");
         let present: Vec<&str> = j
@@ -199,7 +209,9 @@ impl<'a> Checker<'a> {
             .filter(|k| single_ok(m, *k, &manifest_path))
             .map(AdapterKind::name)
             .collect();
-        if m.adapters.is_none() {
+        if !known("adapters") {
+            // What the plan meant to select is unknown.
+        } else if m.adapters.is_none() {
             out.push(
                 PlanDiagnostic::error(
                     "adapter_not_in_manifest",
@@ -258,7 +270,12 @@ impl<'a> Checker<'a> {
                 out.push(d);
             }
         }
-        for (k, flag) in job::unsupported_manifest_features(m, j.job.adapters) {
+        let selected = if known("adapters") {
+            j.job.adapters
+        } else {
+            AdapterSet::NONE
+        };
+        for (k, flag) in job::unsupported_manifest_features(m, selected) {
             out.push(
                 PlanDiagnostic::error(
                     "unsupported_manifest_feature",
@@ -277,7 +294,8 @@ impl<'a> Checker<'a> {
         }
 
         // The commit timestamp override.
-        if let Err(e) = job::resolve_commit_ts(m.last_commit_ts, j.job.last_commit_ts) {
+        let commit_ts = job::resolve_commit_ts(m.last_commit_ts, j.job.last_commit_ts);
+        if let (true, Err(e)) = (known("last_commit_ts"), commit_ts) {
             let t = j.job.last_commit_ts.unwrap_or(0);
             let mut d = PlanDiagnostic::error(
                 "commit_ts_below_manifest",
@@ -308,7 +326,9 @@ impl<'a> Checker<'a> {
             out.push(d);
         }
 
-        self.check_exclusions(j, &mut out);
+        if known("adapters") {
+            self.check_exclusions(j, &mut out);
+        }
 
         if let Some(Err(e)) = &st.checksums {
             out.push(
@@ -355,7 +375,7 @@ impl<'a> Checker<'a> {
         ];
         let id = Some(j.id.as_str());
         for (kind, setting, noun, names) in lists {
-            if names.is_empty() {
+            if names.is_empty() || j.unusable.contains(setting) {
                 continue;
             }
             let origin = j.origins.get(setting).cloned().unwrap_or(Origin::BuiltIn);
@@ -432,6 +452,10 @@ impl<'a> Checker<'a> {
         let mut seen: HashMap<PathBuf, usize> = HashMap::new();
         for (n, j) in jobs.iter().enumerate() {
             let id = Some(j.id.as_str());
+            if j.unusable.contains("output") {
+                self.check_scratch(j, &inside_input, &mut out);
+                continue;
+            }
             let span = self.span_or_job(j, "output");
             let shown = j.job.output.display();
             let key = comparable(&j.job.output);
@@ -470,7 +494,19 @@ impl<'a> Checker<'a> {
                     .help("write outputs outside every dump: the encoder reads the whole tree"),
                 );
             }
-            if fs::metadata(&j.job.output).is_ok_and(|m| m.is_dir()) {
+            let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
+            let sidecar = job::sidecar_path(&j.job.output);
+            if let Some(link) = [&j.job.output, &sidecar].into_iter().find(|p| is_link(p)) {
+                out.push(
+                    PlanDiagnostic::error(
+                        "output_unwritable",
+                        format!("{} is a symlink", link.display()),
+                    )
+                    .job(id)
+                    .at(span.clone(), "a symlink")
+                    .help("a run never writes through or replaces a symlink it did not create: name the file itself, or remove the link"),
+                );
+            } else if fs::metadata(&j.job.output).is_ok_and(|m| m.is_dir()) {
                 out.push(
                     PlanDiagnostic::error(
                         "output_unwritable",
@@ -493,30 +529,47 @@ impl<'a> Checker<'a> {
                     ),
                 );
             }
-            if let Some(scratch) = &j.job.scratch_root {
-                let sspan = self.span_or_job(j, "scratch_root");
-                let skey = comparable(scratch);
-                let problem = if let Some(root) = inside_input(&skey) {
-                    Some(format!("is inside the input tree {}", root.display()))
-                } else if fs::metadata(scratch).is_ok_and(|m| !m.is_dir()) {
-                    Some("is not a directory".to_string())
-                } else {
-                    writable_dir_for(&scratch.join("x")).err()
-                };
-                if let Some(why) = problem {
-                    out.push(
-                        PlanDiagnostic::error(
-                            "scratch_root_unusable",
-                            format!("scratch_root {} {why}", scratch.display()),
-                        )
-                        .job(id)
-                        .at(sspan, "unusable scratch root")
-                        .help("spill files and the self-test tree go here: use a writable directory outside every dump"),
-                    );
-                }
-            }
+            self.check_scratch(j, &inside_input, &mut out);
         }
         out
+    }
+}
+
+impl Checker<'_> {
+    /// A job's scratch root: usable and outside every input.
+    fn check_scratch(
+        &self,
+        j: &ResolvedJob,
+        inside_input: &dyn Fn(&Path) -> Option<PathBuf>,
+        out: &mut Vec<PlanDiagnostic>,
+    ) {
+        if j.unusable.contains("scratch_root") {
+            return;
+        }
+        let id = Some(j.id.as_str());
+        let Some(scratch) = &j.job.scratch_root else {
+            return;
+        };
+        let sspan = self.span_or_job(j, "scratch_root");
+        let skey = comparable(scratch);
+        let problem = if let Some(root) = inside_input(&skey) {
+            Some(format!("is inside the input tree {}", root.display()))
+        } else if fs::metadata(scratch).is_ok_and(|m| !m.is_dir()) {
+            Some("is not a directory".to_string())
+        } else {
+            writable_dir_for(&scratch.join("x")).err()
+        };
+        if let Some(why) = problem {
+            out.push(
+                PlanDiagnostic::error(
+                    "scratch_root_unusable",
+                    format!("scratch_root {} {why}", scratch.display()),
+                )
+                .job(id)
+                .at(sspan, "unusable scratch root")
+                .help("spill files and the self-test tree go here: use a writable directory outside every dump"),
+            );
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::error::exit;
+use crate::machine::dest::Dest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -32,6 +33,11 @@ pub struct ValidateArgs {
 
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
+    /// Which schema: plan (the plan file), run-report (`run --report`),
+    /// verify-report (`verify --report`), validate (`validate --format
+    /// json`) or dry-run (`run --dry-run --format json`).
+    #[arg(default_value = "plan")]
+    pub name: String,
     /// Write the schema to this file instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -45,14 +51,11 @@ pub fn validate_main(a: ValidateArgs) -> i32 {
         Ok(x) => x,
         Err(e) => {
             if a.format == Format::Json {
-                let v = serde_json::json!({
-                    "format": "ekvplan-validate",
-                    "format_version": 1,
-                    "plan": a.plan.display().to_string(),
-                    "valid": false,
-                    "fatal": e.to_string(),
-                });
-                println!("{v:#}");
+                let v = super::ValidateOutput::fatal(&a.plan, e.to_string());
+                print!(
+                    "{}",
+                    String::from_utf8_lossy(&crate::machine::to_pretty_json(&v))
+                );
             }
             eprintln!("ekvplan: error: {e}");
             return e.exit_code();
@@ -65,13 +68,18 @@ pub fn validate_main(a: ValidateArgs) -> i32 {
     };
     let mut stdout = std::io::stdout().lock();
     let res = match a.format {
-        Format::Json => writeln!(stdout, "{:#}", report.to_json(&jobs, a.explain)),
+        Format::Json => stdout.write_all(&crate::machine::to_pretty_json(
+            &report.to_output(&jobs, a.explain),
+        )),
         Format::Human => {
             let style = super::Style::for_stderr();
             if report.diagnostics.is_empty() {
                 eprintln!("{}", report.summary(&jobs));
             } else {
                 eprint!("{}", report.render(&jobs, style));
+                if crate::machine::github::enabled() {
+                    eprint!("{}", report.github_annotations());
+                }
             }
             if a.explain {
                 write!(stdout, "{}", super::explain::render(&report, &jobs))
@@ -91,19 +99,21 @@ pub fn validate_main(a: ValidateArgs) -> i32 {
 }
 
 pub fn schema_main(a: SchemaArgs) -> i32 {
-    let text = super::schema::schema_text();
-    let res = match &a.output {
-        Some(p) => std::fs::write(p, &text).map_err(|e| format!("write {}: {e}", p.display())),
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("write stdout: {e}")),
+    let Some(doc) = crate::machine::schemas::find(&a.name) else {
+        eprintln!(
+            "ekvplan: error: no schema named {:?} (one of: {})",
+            a.name,
+            crate::machine::schemas::names().join(", ")
+        );
+        return exit::USAGE_OR_IO;
     };
-    match res {
+    let text = doc.text();
+    let dest = a.output.as_deref().map_or(Dest::Stdout, Dest::parse);
+    match dest.write(text.as_bytes()) {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("ekvplan: error: {e}");
-            exit::USAGE_OR_IO
+            e.exit_code()
         }
     }
 }

@@ -6,7 +6,6 @@ use std::fmt;
 use std::ops::Range;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
-use serde_json::{Value, json};
 
 /// Every diagnostic code is `ekvplan::plan::<kind>`.
 pub const CODE_PREFIX: &str = "ekvplan::plan::";
@@ -122,7 +121,7 @@ impl PlanDiagnostic {
             .map_or(usize::MAX, |l| l.span.start)
     }
 
-    fn headline(&self) -> String {
+    pub fn headline(&self) -> String {
         match &self.job {
             Some(id) => format!("[job {id}] {}", self.message),
             None => self.message.clone(),
@@ -295,34 +294,38 @@ impl<'a> LineIndex<'a> {
     }
 }
 
-/// The JSON form of one diagnostic (see docs/plan.md, "validate --format json").
-pub fn to_json(d: &PlanDiagnostic, file: &str, idx: &LineIndex<'_>) -> Value {
-    let labels: Vec<Value> = d
-        .labels
-        .iter()
-        .map(|l| {
-            let (sl, sc) = idx.line_col(l.span.start);
-            let (el, ec) = idx.line_col(l.span.end);
-            json!({
-                "primary": l.primary,
-                "label": l.text,
-                "byte_start": l.span.start,
-                "byte_end": l.span.end,
-                "start": { "line": sl, "column": sc },
-                "end": { "line": el, "column": ec },
-            })
-        })
-        .collect();
-    json!({
-        "code": d.code(),
-        "severity": d.level.as_str(),
-        "job": d.job,
-        "message": d.message,
-        "file": file,
-        "labels": labels,
-        "help": d.help,
-        "notes": d.notes,
-    })
+/// One diagnostic as a GitHub Actions annotation on its primary span
+/// (`file` is the plan as annotations name it).
+pub fn to_github(d: &PlanDiagnostic, file: &str, idx: &LineIndex<'_>) -> String {
+    use crate::machine::github::{Level as Gh, Location, annotation};
+    let primary = d.labels.iter().find(|l| l.primary).or(d.labels.first());
+    let mut at = Location {
+        file: Some(file.to_string()),
+        ..Location::default()
+    };
+    if let Some(l) = primary {
+        let (sl, sc) = idx.line_col(l.span.start);
+        let (el, ec) = idx.line_col(l.span.end);
+        at.line = Some(sl);
+        at.end_line = Some(el);
+        // Columns only make sense within one line.
+        if sl == el {
+            at.col = Some(sc);
+            at.end_col = Some(ec);
+        }
+    }
+    let mut message = d.headline();
+    if let Some(h) = &d.help {
+        message.push_str(&format!("\nhelp: {h}"));
+    }
+    for n in &d.notes {
+        message.push_str(&format!("\nnote: {n}"));
+    }
+    let level = match d.level {
+        Level::Error => Gh::Error,
+        Level::Warning => Gh::Warning,
+    };
+    annotation(level, &at, &d.code(), &message)
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 //! byte order of their paths), templates filled, paths resolved against the
 //! plan's directory, ids checked for shape and uniqueness.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::diag::PlanDiagnostic;
 use super::model::{
@@ -18,8 +19,8 @@ use super::source::{Doc, child};
 use super::template;
 use super::{JobSource, Origin, ResolvedJob};
 use crate::adapter::{AdapterSet, ScopeExclusions};
+use crate::budget::{DEFAULT_MEMORY_BUDGET, parse_size};
 use crate::job::{self, EncodeJob};
-use crate::sorter::DEFAULT_MEMORY_BUDGET;
 
 /// Settings of one level (`[defaults]`, a `[[job]]` or a `[[batch]]`),
 /// parsed into their final types.
@@ -36,6 +37,9 @@ struct Level {
     buckets: Option<Vec<String>>,
     queues: Option<Vec<String>>,
     databases: Option<Vec<u32>>,
+    /// Settings this level gets wrong (already reported): their value is
+    /// unknown, so jobs inheriting them are checked without them.
+    unusable: BTreeSet<&'static str>,
 }
 
 /// The keys of [`ResolvedJob::origins`], in explain order.
@@ -86,12 +90,18 @@ pub struct Expander<'a> {
     /// Pointers of values already reported (by the schema or the parser).
     rejected: Vec<String>,
     pub diags: Vec<PlanDiagnostic>,
+    /// Problems with ids across entries (invalid, used twice).
+    pub id_diags: Vec<PlanDiagnostic>,
 }
 
-/// Deserialize one schema-valid entry (None if it has no JSON value).
-fn typed<T: DeserializeOwned>(doc: &Doc, ptr: &str, diags: &mut Vec<PlanDiagnostic>) -> Option<T> {
-    let v = doc.json.pointer(ptr)?;
-    match serde_json::from_value(v.clone()) {
+/// Deserialize one entry once its rejected values are taken out.
+fn typed<T: DeserializeOwned>(
+    doc: &Doc,
+    ptr: &str,
+    v: Value,
+    diags: &mut Vec<PlanDiagnostic>,
+) -> Option<T> {
+    match serde_json::from_value(v) {
         Ok(t) => Some(t),
         Err(e) => {
             // The schema should have caught this; report rather than panic.
@@ -101,6 +111,63 @@ fn typed<T: DeserializeOwned>(doc: &Doc, ptr: &str, diags: &mut Vec<PlanDiagnost
             );
             None
         }
+    }
+}
+
+/// An entry with the values the schema (or the TOML conversion) rejected
+/// taken out, and what they were.
+struct Sanitized {
+    value: Value,
+    /// Settings whose value was rejected (or whose key was mistyped).
+    unusable: BTreeSet<&'static str>,
+}
+
+/// The setting a top-level key of an entry sets.
+fn setting_of_key(key: &str) -> Option<&'static str> {
+    const KEYS: &[&str] = &[
+        "id",
+        "input",
+        "inputs",
+        "skip",
+        "output",
+        "adapters",
+        "last_commit_ts",
+        "self_test",
+        "scratch_root",
+        "memory_budget",
+    ];
+    KEYS.iter().copied().find(|k| *k == key)
+}
+
+/// The exclusion setting of `exclude.<adapter>`.
+fn exclude_setting(adapter: &str) -> Option<&'static str> {
+    SETTING_NAMES
+        .iter()
+        .copied()
+        .find(|n| n.strip_prefix("exclude.").and_then(|r| r.split('.').next()) == Some(adapter))
+}
+
+fn pointer_segments(rel: &str) -> Vec<String> {
+    rel.split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+/// Remove `path` from a JSON value (a missing path is fine).
+fn remove_path(v: &mut Value, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for p in parents {
+        match cur.get_mut(*p) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        m.remove(*last);
     }
 }
 
@@ -116,16 +183,82 @@ impl<'a> Expander<'a> {
             plan_dir,
             rejected,
             diags: Vec::new(),
+            id_diags: Vec::new(),
         }
     }
 
-    /// Whether anything at or below `ptr` was rejected.
-    fn rejected(&self, ptr: &str) -> bool {
-        self.doc.already_reported(ptr)
-            || self.rejected.iter().any(|r| {
-                r == ptr || (r.starts_with(ptr) && r.as_bytes().get(ptr.len()) == Some(&b'/'))
-            })
-            || self.doc.reported_below(ptr)
+    /// The entry at `ptr` without what was rejected in it; `None` when the
+    /// entry itself was rejected (wrong type, a required key missing).
+    fn sanitize(&self, ptr: &str) -> Option<Sanitized> {
+        let mut value = self.doc.json.pointer(ptr)?.clone();
+        let mut unusable = BTreeSet::new();
+        let below = |r: &str| {
+            r.strip_prefix(ptr)
+                .filter(|rest| rest.starts_with('/'))
+                .map(str::to_string)
+        };
+        let rejections = self
+            .rejected
+            .iter()
+            .map(String::as_str)
+            .chain(self.doc.reported_pointers());
+        for r in rejections {
+            // The root is only ever rejected for a missing `version`, which
+            // says nothing about the entries.
+            let at_or_above = r == ptr
+                || (!r.is_empty()
+                    && ptr.starts_with(r)
+                    && ptr.as_bytes().get(r.len()) == Some(&b'/'));
+            if at_or_above {
+                return None;
+            }
+            let Some(rel) = below(r) else { continue };
+            let segs = pointer_segments(&rel);
+            let key = segs[0].as_str();
+            if key == "exclude" {
+                match segs.get(1).map(String::as_str) {
+                    None => {
+                        remove_path(&mut value, &["exclude"]);
+                        unusable.extend(
+                            SETTING_NAMES
+                                .iter()
+                                .copied()
+                                .filter(|n| n.starts_with("exclude.")),
+                        );
+                    }
+                    Some(a) => {
+                        remove_path(&mut value, &["exclude", a]);
+                        unusable.extend(exclude_setting(a));
+                    }
+                }
+            } else if let Some(name) = setting_of_key(key) {
+                // A job's id stays, to name the job in what else is found;
+                // a job without a usable name is not checked.
+                let named = value.get("id").is_some_and(Value::is_string);
+                if key == "id" && ptr.starts_with("/job/") && !named {
+                    return None;
+                }
+                if !(key == "id" && named) {
+                    remove_path(&mut value, &[key]);
+                }
+                unusable.insert(name);
+            } else {
+                // An unknown key: if it is a misspelling of a key the entry
+                // lacks, that setting's intended value is unknown.
+                remove_path(&mut value, &[key]);
+                let known = SETTING_NAMES
+                    .iter()
+                    .copied()
+                    .filter(|n| !n.starts_with("exclude."))
+                    .chain(["id", "inputs", "skip"]);
+                if let Some(meant) = super::schema_check::suggest(key, known) {
+                    if value.get(meant).is_none() {
+                        unusable.insert(meant);
+                    }
+                }
+            }
+        }
+        Some(Sanitized { value, unusable })
     }
 
     fn span(&self, ptr: &str) -> Option<Range<usize>> {
@@ -150,7 +283,8 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// Parse one level's settings; false if any of them is unusable.
+    /// Parse one level's settings; the unusable ones are reported and
+    /// marked.
     fn level(
         &mut self,
         ptr: &str,
@@ -158,15 +292,22 @@ impl<'a> Expander<'a> {
         input: Option<&String>,
         output: Option<&String>,
         path_vars: &[&str],
-    ) -> Option<Level> {
-        let mut ok = true;
-        let mut l = Level::default();
+        unusable: BTreeSet<&'static str>,
+    ) -> Level {
+        let mut l = Level {
+            unusable,
+            ..Level::default()
+        };
         if let Some(t) = input {
-            ok &= self.template_ok(&child(ptr, "input"), t, JOB_PATH_VARS);
+            if !self.template_ok(&child(ptr, "input"), t, JOB_PATH_VARS) {
+                l.unusable.insert("input");
+            }
             l.input = Some(t.clone());
         }
         if let Some(t) = output {
-            ok &= self.template_ok(&child(ptr, "output"), t, path_vars);
+            if !self.template_ok(&child(ptr, "output"), t, path_vars) {
+                l.unusable.insert("output");
+            }
             l.output = Some(t.clone());
         }
         l.adapters = match &common.adapters {
@@ -175,7 +316,7 @@ impl<'a> Expander<'a> {
             Some(AdapterSelection::List(v)) => match AdapterSet::parse_encode_flag(&v.join(",")) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    ok = false;
+                    l.unusable.insert("adapters");
                     let p = child(ptr, "adapters");
                     self.diags.push(
                         PlanDiagnostic::error("invalid_value", e.to_string())
@@ -192,7 +333,7 @@ impl<'a> Expander<'a> {
                 match job::parse_commit_ts(s) {
                     Ok(n) => Some(n),
                     Err(_) => {
-                        ok = false;
+                        l.unusable.insert("last_commit_ts");
                         let p = child(ptr, "last_commit_ts");
                         self.diags.push(
                         PlanDiagnostic::error(
@@ -212,9 +353,9 @@ impl<'a> Expander<'a> {
         l.memory_budget = match &common.memory_budget {
             None => None,
             Some(ByteSize::Int(n)) => Some(*n),
-            Some(ByteSize::Str(s)) => match crate::cli::parse_size(s) {
+            Some(ByteSize::Str(s)) => match parse_size(s) {
                 Ok(0) | Err(_) => {
-                    ok = false;
+                    l.unusable.insert("memory_budget");
                     let p = child(ptr, "memory_budget");
                     self.diags.push(
                         PlanDiagnostic::error(
@@ -235,7 +376,7 @@ impl<'a> Expander<'a> {
             l.queues = ex.sqs.as_ref().map(|x| x.queues.clone());
             l.databases = ex.redis.as_ref().map(|x| x.databases.clone());
         }
-        ok.then_some(l)
+        l
     }
 
     /// Resolve paths against the plan's directory (lexically; `..` kept).
@@ -248,30 +389,45 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// Expand every entry of a schema-valid plan into jobs. Entries with
-    /// their own problems are skipped (their problems are reported).
+    /// A path found under the plan's directory, relative to it again.
+    fn relative_to_plan(&self, p: &Path) -> String {
+        let dir = lexical_clean(&self.plan_dir);
+        let full = lexical_clean(p);
+        match full.strip_prefix(&dir) {
+            Ok(rel) if !dir.as_os_str().is_empty() => rel.display().to_string(),
+            _ => full.display().to_string(),
+        }
+    }
+
+    /// Expand every entry of the plan into jobs. What the schema rejected
+    /// is taken out of its entry and the settings it held are marked
+    /// unusable ([`ResolvedJob::unusable`]), so the rest of every entry is
+    /// still expanded and checked; only an entry that cannot be read at all
+    /// (not a table, no id, no inputs) is skipped.
     pub fn expand(&mut self) -> Vec<ResolvedJob> {
         let doc = self.doc;
-        let defaults: Option<Level> = if self.rejected("/defaults") {
-            None
-        } else if doc.json.get("defaults").is_some() {
-            let d: Option<Defaults> = typed(doc, "/defaults", &mut self.diags);
-            match d {
-                Some(d) => self.level(
+        let defaults: Level = if doc.json.get("defaults").is_none() {
+            Level::default()
+        } else {
+            let parsed = self.sanitize("/defaults").and_then(|sv| {
+                let d: Defaults = typed(doc, "/defaults", sv.value, &mut self.diags)?;
+                Some((d, sv.unusable))
+            });
+            match parsed {
+                Some((d, unusable)) => self.level(
                     "/defaults",
                     &d.common,
                     d.input.as_ref(),
                     d.output.as_ref(),
                     BATCH_PATH_VARS,
+                    unusable,
                 ),
-                None => None,
+                // Nothing [defaults] says can be trusted.
+                None => Level {
+                    unusable: SETTING_NAMES.iter().copied().collect(),
+                    ..Level::default()
+                },
             }
-        } else {
-            Some(Level::default())
-        };
-        let Some(defaults) = defaults else {
-            // Every job inherits from a broken [defaults]: stop here.
-            return Vec::new();
         };
 
         let mut jobs = Vec::new();
@@ -282,21 +438,20 @@ impl<'a> Expander<'a> {
             .map_or(0, Vec::len);
         for i in 0..n_jobs {
             let ptr = format!("/job/{i}");
-            if self.rejected(&ptr) {
-                continue;
-            }
-            let Some(e): Option<JobEntry> = typed(doc, &ptr, &mut self.diags) else {
+            let Some(sv) = self.sanitize(&ptr) else {
                 continue;
             };
-            let Some(level) = self.level(
+            let Some(e): Option<JobEntry> = typed(doc, &ptr, sv.value, &mut self.diags) else {
+                continue;
+            };
+            let level = self.level(
                 &ptr,
                 &e.common,
                 e.input.as_ref(),
                 e.output.as_ref(),
                 JOB_PATH_VARS,
-            ) else {
-                continue;
-            };
+                sv.unusable,
+            );
             let vars = |v: &str| (v == "id").then(|| e.id.clone());
             if let Some(j) = self.build(
                 e.id.clone(),
@@ -318,20 +473,31 @@ impl<'a> Expander<'a> {
             .map_or(0, Vec::len);
         for b in 0..n_batches {
             let ptr = format!("/batch/{b}");
-            if self.rejected(&ptr) {
+            let Some(sv) = self.sanitize(&ptr) else {
+                continue;
+            };
+            // Without its globs or its id template a batch has no jobs.
+            if ["inputs", "skip", "id"]
+                .iter()
+                .any(|k| sv.unusable.contains(k))
+            {
                 continue;
             }
-            let Some(e): Option<BatchEntry> = typed(doc, &ptr, &mut self.diags) else {
+            let Some(e): Option<BatchEntry> = typed(doc, &ptr, sv.value, &mut self.diags) else {
                 continue;
             };
             let id_ok = match &e.id {
                 Some(t) => self.template_ok(&child(&ptr, "id"), t, BATCH_ID_VARS),
                 None => true,
             };
-            let Some(level) = self.level(&ptr, &e.common, None, e.output.as_ref(), BATCH_PATH_VARS)
-            else {
-                continue;
-            };
+            let level = self.level(
+                &ptr,
+                &e.common,
+                None,
+                e.output.as_ref(),
+                BATCH_PATH_VARS,
+                sv.unusable,
+            );
             if !id_ok {
                 continue;
             }
@@ -386,13 +552,15 @@ impl<'a> Expander<'a> {
                     // The matched path is already resolved.
                     j.job.input = dir.clone();
                     j.job.input_display = dir.display().to_string();
+                    j.input_in_plan = self.relative_to_plan(&dir);
                     j.input_pointer = Some(pattern_ptr.clone());
                     jobs.push(j);
                 }
             }
         }
         self.check_ids(&mut jobs);
-        if jobs.is_empty() && n_jobs == 0 && n_batches == 0 {
+        let has_entries = doc.json.get("job").is_some() || doc.json.get("batch").is_some();
+        if jobs.is_empty() && !has_entries {
             self.diags.push(
                 PlanDiagnostic::error("no_jobs", "the plan defines no jobs")
                     .help("add a [[job]] with an id, input and output, or a [[batch]] with inputs and output"),
@@ -414,11 +582,23 @@ impl<'a> Expander<'a> {
         span: Option<Range<usize>>,
     ) -> Option<ResolvedJob> {
         let mut origins: BTreeMap<&'static str, Origin> = BTreeMap::new();
+        let mut unusable: BTreeSet<&'static str> = BTreeSet::new();
+        if level.unusable.contains("id") {
+            unusable.insert("id");
+        }
         macro_rules! pick {
             ($field:ident, $name:expr) => {{
-                if let Some(v) = &level.$field {
+                if level.unusable.contains($name) {
+                    origins.insert($name, origin.clone());
+                    unusable.insert($name);
+                    None
+                } else if let Some(v) = &level.$field {
                     origins.insert($name, origin.clone());
                     Some(v.clone())
+                } else if defaults.unusable.contains($name) {
+                    origins.insert($name, Origin::Defaults);
+                    unusable.insert($name);
+                    None
                 } else if let Some(v) = &defaults.$field {
                     origins.insert($name, Origin::Defaults);
                     Some(v.clone())
@@ -442,8 +622,16 @@ impl<'a> Expander<'a> {
             redis_databases: pick!(databases, "exclude.redis.databases").unwrap_or_default(),
         };
         let entry_ptr = origin.pointer().unwrap_or_default();
-        let mut ok = true;
-        let mut path = |name: &'static str, t: Option<String>, me: &mut Self| -> Option<PathBuf> {
+        // A path that is unusable, missing or a bad template is reported
+        // (unless it already was) and left empty.
+        let path = |name: &'static str,
+                    t: Option<String>,
+                    me: &mut Self,
+                    unusable: &mut BTreeSet<&'static str>|
+         -> String {
+            if unusable.contains(name) {
+                return String::new();
+            }
             let o = &origins[name];
             let Some(t) = t else {
                 me.diags.push(
@@ -457,11 +645,11 @@ impl<'a> Expander<'a> {
                         format!("`{name}` is required"),
                     ),
                 );
-                ok = false;
-                return None;
+                unusable.insert(name);
+                return String::new();
             };
             match template::render(&t, vars) {
-                Ok(s) => Some(me.resolve(&s)),
+                Ok(s) => s,
                 Err(msg) => {
                     let p = o.setting_pointer(name).unwrap_or_default();
                     let d = PlanDiagnostic::error(
@@ -477,22 +665,20 @@ impl<'a> Expander<'a> {
                         d
                     };
                     me.diags.push(d);
-                    ok = false;
-                    None
+                    unusable.insert(name);
+                    String::new()
                 }
             }
         };
         let input = if matches!(source, JobSource::Batch { .. }) {
-            Some(PathBuf::new())
+            String::new()
         } else {
-            path("input", input_t, self)
+            path("input", input_t, self, &mut unusable)
         };
-        let output = path("output", output_t, self);
-        if !ok {
-            return None;
-        }
-        let (input, output) = (input?, output?);
-        let mut job = EncodeJob::new(&input, &output);
+        let output = path("output", output_t, self, &mut unusable);
+        let input_in_plan = clean_relative(&input);
+        let output_in_plan = clean_relative(&output);
+        let mut job = EncodeJob::new(self.resolve(&input), self.resolve(&output));
         job.adapters = adapters;
         job.last_commit_ts = last_commit_ts;
         job.self_test = self_test;
@@ -507,6 +693,9 @@ impl<'a> Expander<'a> {
             origins,
             manifest_last_commit_ts: None,
             input_pointer: None,
+            input_in_plan,
+            output_in_plan,
+            unusable,
         })
     }
 
@@ -626,7 +815,7 @@ impl<'a> Expander<'a> {
         let mut keep = vec![true; jobs.len()];
         for (n, j) in jobs.iter().enumerate() {
             let id_span = self.id_span(j);
-            if !valid_id(&j.id) {
+            if !valid_id(&j.id) && !j.unusable.contains("id") {
                 let mut d = PlanDiagnostic::error(
                     "invalid_id",
                     format!("job id {:?} is not a valid id", j.id),
@@ -638,7 +827,7 @@ impl<'a> Expander<'a> {
                         .note(format!("from the input {}", matched.display()))
                         .help("set an `id` template in the [[batch]], e.g. id = \"prod-{name}\"");
                 }
-                self.diags.push(d);
+                self.id_diags.push(d);
                 keep[n] = false;
                 continue;
             }
@@ -658,7 +847,7 @@ impl<'a> Expander<'a> {
                         d = d.note(format!("expanded from the input {}", matched.display()));
                     }
                 }
-                self.diags
+                self.id_diags
                     .push(d.help("job ids must be unique; give one of them another id"));
                 keep[n] = false;
             } else {
@@ -677,6 +866,24 @@ impl<'a> Expander<'a> {
                 self.doc.value_span(&p).or_else(|| j.span.clone())
             }
         }
+    }
+}
+
+/// `p` with `.` segments and repeated separators removed (`..` is kept:
+/// without the filesystem it cannot be resolved).
+fn lexical_clean(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+/// A path from the plan, as the plan names it, cleaned lexically.
+fn clean_relative(p: &str) -> String {
+    let c = lexical_clean(Path::new(p));
+    if c.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        c.display().to_string()
     }
 }
 

@@ -3,20 +3,10 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
-
 use super::diag::LineIndex;
 use super::expand::SETTING_NAMES;
+use super::output::origin_word;
 use super::{JobSource, Origin, Report, ResolvedJob};
-
-fn origin_word(o: Option<&Origin>) -> &'static str {
-    match o {
-        Some(Origin::Job(_)) => "job",
-        Some(Origin::Batch(_)) => "batch",
-        Some(Origin::Defaults) => "defaults",
-        Some(Origin::BuiltIn) | None => "built-in",
-    }
-}
 
 fn origin_label(j: &ResolvedJob, name: &str) -> &'static str {
     match j.origins.get(name) {
@@ -119,45 +109,6 @@ pub fn render(report: &Report, jobs: &[ResolvedJob]) -> String {
         }
     }
     s
-}
-
-/// One job in `validate --format json` (timestamps as strings: they pass
-/// 2^53, where many JSON readers lose precision).
-pub fn job_json(j: &ResolvedJob, idx: &LineIndex<'_>) -> Value {
-    let e = &j.job;
-    let source = match &j.source {
-        JobSource::Job { index } => json!({ "kind": "job", "index": index }),
-        JobSource::Batch { index, matched } => json!({
-            "kind": "batch",
-            "index": index,
-            "matched": matched.display().to_string(),
-        }),
-    };
-    let line = j.span.as_ref().map(|s| idx.line_col(s.start).0);
-    let origins: serde_json::Map<String, Value> = SETTING_NAMES
-        .iter()
-        .map(|n| (n.to_string(), json!(origin_word(j.origins.get(n)))))
-        .collect();
-    json!({
-        "id": j.id,
-        "source": source,
-        "line": line,
-        "input": e.input.display().to_string(),
-        "output": e.output.display().to_string(),
-        "adapters": e.adapters.names(),
-        "last_commit_ts": e.last_commit_ts.map(|t| t.to_string()),
-        "manifest_last_commit_ts": j.manifest_last_commit_ts.map(|t| t.to_string()),
-        "self_test": e.self_test,
-        "scratch_root": e.scratch_root.as_ref().map(|p| p.display().to_string()),
-        "memory_budget": e.memory_budget,
-        "exclude": {
-            "dynamodb": { "tables": e.exclusions.dynamodb_tables },
-            "s3": { "buckets": e.exclusions.s3_buckets },
-            "sqs": { "queues": e.exclusions.sqs_queues },
-            "redis": { "databases": e.exclusions.redis_databases },
-        },
-        "origins": origins,
-    })
 }
 
 #[cfg(test)]

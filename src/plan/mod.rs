@@ -15,23 +15,30 @@ pub mod cli;
 pub mod diag;
 pub mod expand;
 pub mod explain;
+pub mod init;
 pub mod model;
+pub mod output;
 pub mod schema;
 pub mod schema_check;
 pub mod source;
 pub mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use miette::NamedSource;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::adapter::ScopeExclusions;
 use crate::error::{Error, IoResultExt, exit};
 use crate::job::EncodeJob;
+use crate::machine::JsonU64;
 
 pub use diag::{Level, PlanDiagnostic, Style};
+pub use output::ValidateOutput;
 
 /// Where a resolved setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +77,68 @@ pub struct ResolvedJob {
     pub manifest_last_commit_ts: Option<u64>,
     /// For batch jobs: the pointer of the glob that matched the input.
     pub input_pointer: Option<String>,
+    /// The input and output as the plan names them: relative to the plan
+    /// file's directory (absolute only when the plan wrote them so), so
+    /// they do not change with the working directory or the checkout's
+    /// location.
+    pub input_in_plan: String,
+    pub output_in_plan: String,
+    /// Settings the plan gets wrong for this job (already reported): their
+    /// values are unknown, so the checks that need them are skipped. A job
+    /// with any is still checked for everything else, then dropped.
+    pub unusable: BTreeSet<&'static str>,
+}
+
+/// The resolved settings of a job that shape its output or its sidecar,
+/// with paths as the plan names them. This is what resume fingerprints and
+/// what a sidecar records; `memory_budget` and `scratch_root` are left out
+/// because they cannot change the output bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobSettings {
+    /// The input dump, relative to the plan file's directory.
+    pub input: String,
+    /// The output .fsm, relative to the plan file's directory.
+    pub output: String,
+    pub adapters: Vec<String>,
+    /// The plan's override of the manifest's last_commit_ts (null: none).
+    pub last_commit_ts: Option<JsonU64>,
+    pub self_test: bool,
+    pub exclude: ExcludeSettings,
+}
+
+/// Scope exclusions, each list sorted and without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExcludeSettings {
+    pub dynamodb_tables: Vec<String>,
+    pub s3_buckets: Vec<String>,
+    pub sqs_queues: Vec<String>,
+    pub redis_databases: Vec<u32>,
+}
+
+impl ExcludeSettings {
+    pub fn of(e: &ScopeExclusions) -> Self {
+        fn norm<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+            let mut v = v.to_vec();
+            v.sort();
+            v.dedup();
+            v
+        }
+        ExcludeSettings {
+            dynamodb_tables: norm(&e.dynamodb_tables),
+            s3_buckets: norm(&e.s3_buckets),
+            sqs_queues: norm(&e.sqs_queues),
+            redis_databases: norm(&e.redis_databases),
+        }
+    }
+
+    pub fn to_scope(&self) -> ScopeExclusions {
+        ScopeExclusions {
+            dynamodb_tables: self.dynamodb_tables.clone(),
+            s3_buckets: self.s3_buckets.clone(),
+            sqs_queues: self.sqs_queues.clone(),
+            redis_databases: self.redis_databases.clone(),
+        }
+    }
 }
 
 impl ResolvedJob {
@@ -77,12 +146,15 @@ impl ResolvedJob {
     pub fn new(id: impl Into<String>, job: EncodeJob) -> Self {
         ResolvedJob {
             id: id.into(),
-            job,
             source: JobSource::Job { index: 0 },
             span: None,
             origins: BTreeMap::new(),
             manifest_last_commit_ts: None,
             input_pointer: None,
+            input_in_plan: job.input_display.clone(),
+            output_in_plan: job.output_display.clone(),
+            unusable: BTreeSet::new(),
+            job,
         }
     }
 
@@ -91,26 +163,22 @@ impl ResolvedJob {
         self.job.last_commit_ts.or(self.manifest_last_commit_ts)
     }
 
-    /// Canonical compact JSON of every resolved setting that can change the
-    /// job's output or sidecar (input and output paths, adapters, override,
-    /// exclusions, self-test), for up-to-date fingerprints. Memory budget
-    /// and scratch root are left out: they do not change the bytes.
-    pub fn settings_fingerprint(&self) -> String {
+    /// The settings that shape the job's output and sidecar.
+    pub fn settings(&self) -> JobSettings {
         let j = &self.job;
-        let v = json!({
-            "input": j.input.to_string_lossy(),
-            "output": j.output.to_string_lossy(),
-            "adapters": j.adapters.names(),
-            "last_commit_ts": j.last_commit_ts.map(|t| t.to_string()),
-            "self_test": j.self_test,
-            "exclude": {
-                "dynamodb.tables": j.exclusions.dynamodb_tables,
-                "s3.buckets": j.exclusions.s3_buckets,
-                "sqs.queues": j.exclusions.sqs_queues,
-                "redis.databases": j.exclusions.redis_databases,
-            },
-        });
-        serde_json::to_string(&v).unwrap_or_default()
+        JobSettings {
+            input: self.input_in_plan.clone(),
+            output: self.output_in_plan.clone(),
+            adapters: j.adapters.names().iter().map(|s| s.to_string()).collect(),
+            last_commit_ts: j.last_commit_ts.map(JsonU64),
+            self_test: j.self_test,
+            exclude: ExcludeSettings::of(&j.exclusions),
+        }
+    }
+
+    /// Canonical compact JSON of [`Self::settings`].
+    pub fn settings_fingerprint(&self) -> String {
+        serde_json::to_string(&self.settings()).unwrap_or_default()
     }
 }
 
@@ -148,7 +216,7 @@ pub struct ValidateOptions {
 pub struct Report {
     pub path: PathBuf,
     pub source: String,
-    /// Plan-level problems first (by position), then each job's, in job order.
+    /// In the order of the plan file (see [`order`]).
     pub diagnostics: Vec<PlanDiagnostic>,
 }
 
@@ -172,25 +240,31 @@ impl Report {
         NamedSource::new(self.path.display().to_string(), self.source.clone())
     }
 
-    /// Every diagnostic, grouped (plan-level, then by job), and a summary.
+    /// Every diagnostic in file order, each job's under a heading, and a
+    /// summary.
     pub fn render(&self, jobs: &[ResolvedJob], style: Style) -> String {
         let src = self.named_source();
         let mut out = String::new();
         let mut current: Option<&str> = None;
-        for d in &self.diagnostics {
-            if d.job.as_deref() != current {
-                current = d.job.as_deref();
-                if let Some(id) = current {
-                    let n = self
-                        .diagnostics
-                        .iter()
-                        .filter(|x| x.job.as_deref() == Some(id))
-                        .count();
-                    out.push_str(&format!(
-                        "── job {id}: {n} problem{} ──\n",
-                        if n == 1 { "" } else { "s" }
-                    ));
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i == 0 || d.job.as_deref() != current {
+                match d.job.as_deref() {
+                    Some(id) => {
+                        let n = self
+                            .diagnostics
+                            .iter()
+                            .filter(|x| x.job.as_deref() == Some(id))
+                            .count();
+                        out.push_str(&format!(
+                            "── job {id}: {n} problem{} ──\n",
+                            if n == 1 { "" } else { "s" }
+                        ));
+                    }
+                    // Plan-level problems after a job's are set apart.
+                    None if current.is_some() => out.push_str("── plan ──\n"),
+                    None => {}
                 }
+                current = d.job.as_deref();
             }
             out.push_str(&diag::render(d, &src, style));
             out.push('\n');
@@ -250,39 +324,25 @@ impl Report {
         }
     }
 
+    /// Every diagnostic as a GitHub Actions annotation, in order.
+    pub fn github_annotations(&self) -> String {
+        let idx = diag::LineIndex::new(&self.source);
+        let file = crate::machine::github::workspace_path(&self.path);
+        self.diagnostics
+            .iter()
+            .map(|d| diag::to_github(d, &file, &idx))
+            .collect()
+    }
+
     /// The stable JSON result of `validate --format json`; the expanded
     /// jobs are included with `with_jobs` (`--explain`).
+    pub fn to_output(&self, jobs: &[ResolvedJob], with_jobs: bool) -> ValidateOutput {
+        ValidateOutput::of(self, jobs, with_jobs)
+    }
+
+    /// [`Self::to_output`] as a JSON value.
     pub fn to_json(&self, jobs: &[ResolvedJob], with_jobs: bool) -> Value {
-        let idx = diag::LineIndex::new(&self.source);
-        let file = self.path.display().to_string();
-        let mut with_problems: Vec<&str> = self
-            .diagnostics
-            .iter()
-            .filter_map(|d| d.job.as_deref())
-            .collect();
-        with_problems.sort_unstable();
-        with_problems.dedup();
-        let mut v = json!({
-            "format": "ekvplan-validate",
-            "format_version": 1,
-            "plan": file,
-            "valid": self.is_valid(),
-            "counts": {
-                "jobs": jobs.len(),
-                "errors": self.errors(),
-                "warnings": self.warnings(),
-                "jobs_with_problems": with_problems.len(),
-            },
-            "diagnostics": self
-                .diagnostics
-                .iter()
-                .map(|d| diag::to_json(d, &file, &idx))
-                .collect::<Vec<_>>(),
-        });
-        if with_jobs {
-            v["jobs"] = jobs.iter().map(|j| explain::job_json(j, &idx)).collect();
-        }
-        v
+        serde_json::to_value(self.to_output(jobs, with_jobs)).expect("validate output serializes")
     }
 }
 
@@ -354,7 +414,7 @@ pub fn validate(path: &Path, opts: &ValidateOptions) -> Result<(Report, Vec<Reso
         let report = Report {
             path: path.to_path_buf(),
             source,
-            diagnostics: order(diagnostics, &jobs),
+            diagnostics,
         };
         Ok((report, jobs))
     };
@@ -375,22 +435,90 @@ pub fn validate(path: &Path, opts: &ValidateOptions) -> Result<(Report, Vec<Reso
     let mut ex = expand::Expander::new(&doc, plan_dir, rejected);
     let mut jobs = ex.expand();
     diags.append(&mut ex.diags);
+    attribute_to_jobs(&doc, &mut diags);
+    diags.append(&mut ex.id_diags);
     let checker = check::Checker::new(&doc, opts);
     diags.extend(checker.check(&mut jobs));
+    let diags = order(&doc, diags, &jobs);
+    // Jobs with settings the plan got wrong were checked for everything
+    // else; they cannot run.
+    jobs.retain(|j| j.unusable.is_empty());
     finish(diags, jobs, source)
 }
 
-/// Plan-level diagnostics first by position, then each job's in job order
-/// (keeping the order the checks produced them in).
-fn order(mut diags: Vec<PlanDiagnostic>, jobs: &[ResolvedJob]) -> Vec<PlanDiagnostic> {
-    let pos: std::collections::HashMap<&str, usize> = jobs
+/// (pointer, extent) of every top-level entry: `[defaults]`, each `[[job]]`
+/// and `[[batch]]`.
+fn entries(doc: &source::Doc) -> Vec<(String, Range<usize>)> {
+    let entry_ptrs =
+        ["/defaults".to_string()]
+            .into_iter()
+            .chain(["job", "batch"].into_iter().flat_map(|t| {
+                let n = doc
+                    .json
+                    .get(t)
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                (0..n).map(move |i| format!("/{t}/{i}"))
+            }));
+    entry_ptrs
+        .filter_map(|p| Some((p.clone(), doc.extent(&p)?)))
+        .collect()
+}
+
+/// The innermost entry holding `offset`.
+fn entry_at(entries: &[(String, Range<usize>)], offset: usize) -> Option<&(String, Range<usize>)> {
+    entries
+        .iter()
+        .filter(|(_, r)| r.contains(&offset))
+        .min_by_key(|(_, r)| r.len())
+}
+
+/// A problem found in one `[[job]]`'s own settings is told as that job's.
+fn attribute_to_jobs(doc: &source::Doc, diags: &mut [PlanDiagnostic]) {
+    let entries = entries(doc);
+    for d in diags.iter_mut().filter(|d| d.job.is_none()) {
+        let Some((p, _)) = entry_at(&entries, d.sort_offset()) else {
+            continue;
+        };
+        if p.starts_with("/job/") {
+            if let Some(Value::String(id)) = doc.json.pointer(&format!("{p}/id")) {
+                d.job = Some(id.clone());
+            }
+        }
+    }
+}
+
+/// Every diagnostic in the order of the plan file: by the entry it is
+/// about (`[defaults]`, a `[[job]]`, a `[[batch]]`, each of a batch's jobs
+/// in turn), then by position within it.
+fn order(
+    doc: &source::Doc,
+    mut diags: Vec<PlanDiagnostic>,
+    jobs: &[ResolvedJob],
+) -> Vec<PlanDiagnostic> {
+    let entries = entries(doc);
+    let entry_start = |ptr: String| doc.value_span(&ptr).map_or(usize::MAX, |r| r.start);
+    let job_pos: HashMap<&str, (usize, usize)> = jobs
         .iter()
         .enumerate()
-        .map(|(i, j)| (j.id.as_str(), i))
+        .map(|(n, j)| {
+            let entry = match &j.source {
+                JobSource::Job { index } => format!("/job/{index}"),
+                JobSource::Batch { index, .. } => format!("/batch/{index}"),
+            };
+            (j.id.as_str(), (entry_start(entry), n + 1))
+        })
         .collect();
-    diags.sort_by_key(|d| match &d.job {
-        None => (0, 0, d.sort_offset()),
-        Some(id) => (1, pos.get(id.as_str()).copied().unwrap_or(usize::MAX), 0),
+    diags.sort_by_key(|d| {
+        let own = d.sort_offset();
+        let by_job = d.job.as_deref().and_then(|id| job_pos.get(id).copied());
+        match by_job {
+            Some((start, n)) => (start, n, own),
+            None => match entry_at(&entries, own) {
+                Some((_, r)) => (r.start, 0, own),
+                None => (own, 0, own),
+            },
+        }
     });
     diags
 }

@@ -10,12 +10,20 @@ use super::schema;
 use super::source::{Doc, child};
 
 /// Validate the document against the plan schema. Also returns the
-/// pointers of every value the schema rejected.
+/// pointers of every value the schema rejected: an unknown key's own
+/// pointer, else the value's (a table missing a required key is rejected
+/// as a whole).
 pub fn check(doc: &Doc) -> (Vec<PlanDiagnostic>, Vec<String>) {
     let mut out = Vec::new();
     let mut ptrs = Vec::new();
     for e in schema::validator().iter_errors(&doc.json) {
-        ptrs.push(e.instance_path.as_str().to_string());
+        let ptr = e.instance_path.as_str();
+        match &e.kind {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                ptrs.extend(unexpected.iter().map(|k| child(ptr, k)));
+            }
+            _ => ptrs.push(ptr.to_string()),
+        }
         map_error(doc, &e, &mut out);
     }
     // Several schema paths can report the same spot (e.g. a `$ref` and its

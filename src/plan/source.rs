@@ -76,11 +76,26 @@ impl Doc {
         })
     }
 
-    /// Whether something at or below `ptr` was reported during conversion.
-    pub fn reported_below(&self, ptr: &str) -> bool {
-        self.reported
+    /// From the first to the last byte of a value and everything in it (a
+    /// table's own span is only its header).
+    pub fn extent(&self, ptr: &str) -> Option<Range<usize>> {
+        let inside = |p: &str| {
+            p == ptr || (p.starts_with(ptr) && p.as_bytes().get(ptr.len()) == Some(&b'/'))
+        };
+        self.spans
             .iter()
-            .any(|r| r == ptr || (r.starts_with(ptr) && r.as_bytes().get(ptr.len()) == Some(&b'/')))
+            .filter(|(p, _)| inside(p))
+            .flat_map(|(_, s)| s.key.iter().chain(std::iter::once(&s.value)))
+            .filter(|r| !r.is_empty())
+            .fold(None, |acc: Option<Range<usize>>, r| match acc {
+                None => Some(r.clone()),
+                Some(a) => Some(a.start.min(r.start)..a.end.max(r.end)),
+            })
+    }
+
+    /// Every pointer reported during conversion.
+    pub fn reported_pointers(&self) -> impl Iterator<Item = &str> {
+        self.reported.iter().map(String::as_str)
     }
 
     pub fn kind(&self, ptr: &str) -> &'static str {
@@ -223,6 +238,11 @@ mod tests {
         assert_eq!(&src[k], "buckets");
         let e = doc.entry_span("/job/0/id").unwrap();
         assert_eq!(&src[e], "id = \"a\"");
+        let job = doc.extent("/job/0").unwrap();
+        assert_eq!(
+            &src[job],
+            "[[job]]\nid = \"a\"\nexclude.s3.buckets = [\"b\"]"
+        );
         assert_eq!(doc.kind("/job/0"), "table");
     }
 

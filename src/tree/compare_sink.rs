@@ -27,7 +27,6 @@ use crate::error::{IoResultExt, Result};
 
 /// Comparison workers (each reads input files).
 pub const DEFAULT_WORKERS: usize = 2;
-const QUEUE_BYTES: u64 = 8 << 20;
 /// Upstream reports at most this many paths.
 pub const MAX_LINES: usize = 64;
 const READ_CHUNK: usize = 256 << 10;
@@ -74,6 +73,8 @@ pub struct CompareSpec {
     pub scratch: PathBuf,
     /// Memory for each of the two sorters.
     pub sort_budget: u64,
+    /// Bytes queued for the comparison workers.
+    pub queue_bytes: u64,
 }
 
 /// How a file differs.
@@ -404,7 +405,7 @@ impl CompareSink {
             scope,
             produced: produced.clone(),
         });
-        let tree = sink::spawn(workers, dirs, QUEUE_BYTES, cancel)?;
+        let tree = sink::spawn(workers, dirs, spec.queue_bytes, cancel)?;
         Ok(CompareSink {
             spec,
             tree,

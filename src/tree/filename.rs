@@ -95,32 +95,7 @@ pub fn encode_binary_segment(raw: &[u8]) -> (String, bool) {
 /// Go's lenient RawURLEncoding decode: `\r`/`\n` ignored anywhere, non-zero
 /// trailing bits accepted, `=` and a 1-char remainder rejected.
 pub fn decode_raw_url_lenient(s: &str) -> Option<Vec<u8>> {
-    let mut vals = Vec::with_capacity(s.len());
-    for &c in s.as_bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            b'\r' | b'\n' => continue,
-            _ => return None,
-        };
-        vals.push(v as u32);
-    }
-    if vals.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(vals.len() * 3 / 4);
-    for chunk in vals.chunks(4) {
-        let mut acc = 0u32;
-        for (i, v) in chunk.iter().enumerate() {
-            acc |= v << (18 - 6 * i);
-        }
-        let bytes = [(acc >> 16) as u8, (acc >> 8) as u8, acc as u8];
-        out.extend_from_slice(&bytes[..chunk.len() - 1]);
-    }
-    Some(out)
+    crate::gojson::base64::decode(&crate::gojson::base64::RAW_URL, s.as_bytes()).ok()
 }
 
 /// Reverse `encode_segment` / `encode_binary_segment`, as leniently as

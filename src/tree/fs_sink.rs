@@ -17,16 +17,13 @@ use super::checksums;
 use super::pathsort::{self, Grouped, PathSorter};
 use super::sink::{self, Dirs, FileMode, Files, TreeOut, Worker};
 use crate::adapter::CancelToken;
+use crate::budget::DecodeBudget;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil;
 
 /// Writer threads: file creation is mostly kernel time, so a few threads
 /// overlap it with decoding even on two cores.
 pub const DEFAULT_WRITERS: usize = 4;
-/// Bytes queued for the writers at most.
-pub const QUEUE_BYTES: u64 = 8 << 20;
-/// Memory for the CHECKSUMS records before they spill.
-const DIGEST_SORT_BUDGET: u64 = 8 << 20;
 /// Directories remembered as existing (forgotten wholesale when full).
 const KNOWN_DIRS: usize = 4096;
 
@@ -204,21 +201,28 @@ pub struct FsSink {
 }
 
 impl FsSink {
-    /// `scratch`: where the CHECKSUMS records spill if they outgrow memory.
-    pub fn new(root: &Path, scratch: &Path, cancel: &CancelToken) -> Result<FsSink> {
-        Self::with_writers(root, scratch, DEFAULT_WRITERS, cancel)
+    /// `scratch`: where the CHECKSUMS records spill if they outgrow
+    /// `budget.tree_sort`; `budget.tree_queue` bounds the bytes queued for
+    /// the writers.
+    pub fn new(
+        root: &Path,
+        scratch: &Path,
+        budget: &DecodeBudget,
+        cancel: &CancelToken,
+    ) -> Result<FsSink> {
+        Self::with_writers(root, scratch, budget, DEFAULT_WRITERS, cancel)
     }
 
     pub fn with_writers(
         root: &Path,
         scratch: &Path,
+        budget: &DecodeBudget,
         writers: usize,
         cancel: &CancelToken,
     ) -> Result<FsSink> {
-        let digests = Arc::new(Mutex::new(Some(PathSorter::new(
-            DIGEST_SORT_BUDGET,
-            scratch,
-        ))));
+        let digests = Arc::new(Mutex::new(Some(
+            PathSorter::new(budget.tree_sort, scratch).with_cancel(cancel),
+        )));
         let workers: Vec<Box<dyn Worker>> = (0..writers.max(1))
             .map(|_| {
                 Box::new(FsWorker {
@@ -232,7 +236,7 @@ impl FsSink {
             root: root.to_path_buf(),
             known: Mutex::new(HashSet::new()),
         });
-        let tree = sink::spawn(workers, dirs, QUEUE_BYTES, cancel)?;
+        let tree = sink::spawn(workers, dirs, budget.tree_queue, cancel)?;
         Ok(FsSink {
             root: root.to_path_buf(),
             tree,
@@ -331,7 +335,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("out");
         std::fs::create_dir(&root).unwrap();
-        let sink = FsSink::new(&root, t.path(), &CancelToken::new()).unwrap();
+        let sink = FsSink::new(&root, t.path(), &DecodeBudget::of(0), &CancelToken::new()).unwrap();
         let tree = sink.tree();
         tree.dir(b"a/empty").unwrap();
         tree.file(b"a/x", b"first".to_vec()).unwrap();
@@ -385,7 +389,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("out");
         std::fs::create_dir(&root).unwrap();
-        let sink = FsSink::new(&root, t.path(), &CancelToken::new()).unwrap();
+        let sink = FsSink::new(&root, t.path(), &DecodeBudget::of(0), &CancelToken::new()).unwrap();
         let tree = sink.tree();
         // A directory where a file is expected makes the create fail.
         std::fs::create_dir_all(root.join("d/x0")).unwrap();
@@ -404,7 +408,7 @@ mod tests {
         drop(sink);
 
         let cancel = CancelToken::new();
-        let sink = FsSink::new(&root, t.path(), &cancel).unwrap();
+        let sink = FsSink::new(&root, t.path(), &DecodeBudget::of(0), &cancel).unwrap();
         cancel.cancel();
         assert!(matches!(
             sink.tree().file(b"q", vec![]),

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::filename::decode_raw_url_lenient;
-use crate::gojson::{self, Escape, JsonWriter};
+use crate::gojson::{self, Escape, GoMap, JsonWriter, RawMessage};
 
 pub const FILE_NAME: &str = "KEYMAP.jsonl";
 pub const KIND_SHA_FALLBACK: &str = "sha-fallback";
@@ -39,58 +39,47 @@ pub fn write_record(out: &mut Vec<u8>, encoded: &str, original: &[u8], kind: &st
     out.extend_from_slice(&w.finish_line());
 }
 
+crate::go_struct! {
+    /// `KeymapRecord` as upstream decodes it.
+    #[derive(Debug, Clone, Default)]
+    struct GoRecord as "backup.KeymapRecord" {
+        encoded: String = "encoded",
+        original: String = "original",
+        kind: String = "kind",
+    }
+}
+
 /// Parse one line with upstream's reader rules: the three fields must be
-/// present under their exact names and not `null` (Go checks a
-/// `map[string]json.RawMessage`), then the struct decode assigns them
-/// case-insensitively with the last non-null occurrence winning.
+/// present under their exact names and not `null` (upstream checks a
+/// `map[string]json.RawMessage`), then the struct decode assigns them with
+/// Go's rules (case-insensitive names, repeats applied in order).
 pub fn parse_record(line: &[u8]) -> Result<Record, String> {
-    if line.iter().all(|b| b.is_ascii_whitespace()) {
+    if line.iter().all(u8::is_ascii_whitespace) {
         return Err("blank line".into());
     }
-    let v = gojson::parse(line).map_err(|e| e.to_string())?;
-    let gojson::Value::Object(members) = &v else {
-        return Err(format!("record is a JSON {}, not an object", v.kind()));
-    };
+    let raw: GoMap<RawMessage> = gojson::unmarshal(line).map_err(|e| e.to_string())?;
     for name in ["encoded", "original", "kind"] {
-        match v.get_exact(name) {
+        match raw
+            .0
+            .as_ref()
+            .and_then(|m| m.get(name))
+            .map(|r| r.bytes(line))
+        {
             None => return Err(format!("missing field {name:?}")),
-            Some(gojson::Value::Null) => return Err(format!("field {name:?} is null")),
+            Some(b"null") => return Err(format!("field {name:?} is null")),
             Some(_) => {}
         }
     }
-    let field = |name: &str| -> Result<String, String> {
-        let mut out = String::new();
-        for (k, val) in members {
-            if k == name || gojson::fold_eq(k, name) {
-                match val {
-                    gojson::Value::Null => {}
-                    gojson::Value::String(s) => out.clone_from(s),
-                    other => {
-                        return Err(format!(
-                            "cannot unmarshal {} into Go struct field of type string",
-                            other.kind()
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(out)
-    };
-    let encoded = field("encoded")?;
-    let original = field("original")?;
-    let kind = field("kind")?;
-    if encoded.is_empty() {
-        return Err("empty \"encoded\"".into());
+    let rec: GoRecord = gojson::unmarshal(line).map_err(|e| e.to_string())?;
+    if rec.encoded.is_empty() || rec.kind.is_empty() {
+        return Err("missing encoded or kind".into());
     }
-    if kind.is_empty() {
-        return Err("empty \"kind\"".into());
-    }
-    let original = decode_raw_url_lenient(&original)
-        .ok_or_else(|| format!("\"original\" is not base64url: {original:?}"))?;
+    let original = decode_raw_url_lenient(&rec.original)
+        .ok_or_else(|| format!("\"original\" is not base64url: {:?}", rec.original))?;
     Ok(Record {
-        encoded,
+        encoded: rec.encoded,
         original,
-        kind,
+        kind: rec.kind,
     })
 }
 
@@ -189,6 +178,11 @@ mod tests {
                 &b"{\"encoded\":null,\"Encoded\":\"e\",\"original\":\"\",\"kind\":\"k\"}"[..]
             )
             .is_err()
+        );
+        // A type error in an earlier copy fails, as in Go.
+        assert!(
+            read_records(&b"{\"encoded\":\"e\",\"original\":\"\",\"kind\":5,\"kind\":\"k\"}"[..])
+                .is_err()
         );
         // A line (with its \r) must be shorter than 4 MiB.
         let long = |len: usize, tail: &[u8]| {

@@ -1,16 +1,14 @@
-//! External sort of path-keyed records for the tree sinks (CHECKSUMS lines,
-//! produced and input paths of a comparison): bounded memory, spilled
-//! under a scratch directory, stable for equal keys.
-//!
-//! A thin wrapper so the sinks depend on one small API whatever external
-//! sorter backs it.
+//! Path-keyed records for the tree sinks (CHECKSUMS lines, produced and
+//! input paths of a comparison), sorted by the one external sorter: bounded
+//! memory, spilled under a scratch directory.
 
 use std::path::Path;
 
-use crate::adapter::sqs::spill::{Sorted, SpillSorter};
+use crate::cancel::CancelToken;
 use crate::error::Result;
+use crate::sorter::{ExternalSorter, Sorted, Ties};
 
-pub struct PathSorter(SpillSorter);
+pub struct PathSorter(ExternalSorter);
 
 /// The records of a [`PathSorter`] in key order.
 pub struct SortedPaths(Sorted);
@@ -18,7 +16,12 @@ pub struct SortedPaths(Sorted);
 impl PathSorter {
     /// `budget`: bytes held in memory before a run is spilled under `dir`.
     pub fn new(budget: u64, dir: &Path) -> Self {
-        PathSorter(SpillSorter::new(budget, dir))
+        PathSorter(ExternalSorter::new(budget, dir, Ties::InsertionOrder))
+    }
+
+    /// Check `cancel` while spilling and merging.
+    pub fn with_cancel(self, cancel: &CancelToken) -> Self {
+        PathSorter(self.0.with_cancel(cancel))
     }
 
     pub fn add(&mut self, key: &[u8], payload: &[u8]) -> Result<()> {
@@ -33,7 +36,16 @@ impl PathSorter {
 impl SortedPaths {
     /// The next record into `key` / `payload`; false at the end.
     pub fn next_into(&mut self, key: &mut Vec<u8>, payload: &mut Vec<u8>) -> Result<bool> {
-        self.0.next_into(key, payload)
+        match self.0.next()? {
+            Some((k, p)) => {
+                key.clear();
+                key.extend_from_slice(k);
+                payload.clear();
+                payload.extend_from_slice(p);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

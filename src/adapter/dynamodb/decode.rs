@@ -2,17 +2,22 @@
 //!
 //! In key order item rows (`!ddb|item|`) come before their schema
 //! (`!ddb|meta|table|`), so items are validated as they arrive and parked
-//! in a bounded [`RecordLog`]; `finalize` writes every table once all
-//! schemas are known. Per-item layout: one file per item, migration-source
+//! in the external sorter, grouped by (table, generation) and in arrival
+//! order within a group; `finalize` writes every table once all schemas
+//! are known. Per-item layout: one file per item, migration-source
 //! generation first and active generation last, so the active one wins a
 //! shared file name (as upstream). Jsonl layout (beyond upstream): the same
 //! set of items, one compact JSON object per line, lines in file-path order,
-//! packed into `items/data-<part>.jsonl` files up to the size budget.
+//! packed into `items/data-<part>.jsonl` files up to the size budget. Half
+//! the decoder's budget parks items, the other half reorders them at
+//! finalize (by file path, or by pass when a table is migrating).
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::adapter::{AdapterDecoder, DecodeContext};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
+use crate::sorter::key::{self, KeyReader};
+use crate::sorter::{ExternalSorter, Ties};
 use crate::tree::{FileWriter, TreeOut, filename, sink};
 
 use super::keys::{
@@ -22,7 +27,6 @@ use super::keys::{
 use super::number::canonical_number;
 use super::proto::{AttrValue, Item, TableSchema};
 use super::public::{item_file_bytes, item_line_bytes, schema_file_bytes};
-use super::spill::{RecordLog, RecordSorter};
 
 struct TableState {
     /// The b64url segment of the keys (tables are keyed by it, as upstream).
@@ -51,7 +55,8 @@ pub struct DynamoDecoder {
     ctx: DecodeContext,
     tables: Vec<TableState>,
     by_encoded: HashMap<String, u32>,
-    log: RecordLog,
+    /// Item bodies keyed by (table index, generation).
+    items: Option<ExternalSorter>,
     /// A `handle` error already failed the decode; skip the finalize work.
     failed: bool,
 }
@@ -62,14 +67,19 @@ fn malformed(msg: impl std::fmt::Display) -> Error {
 
 impl DynamoDecoder {
     pub fn new(ctx: &DecodeContext) -> Self {
-        let limit = (ctx.memory_budget / 4).clamp(4096, usize::MAX as u64) as usize;
         DynamoDecoder {
-            log: RecordLog::new(&ctx.scratch_root, limit),
+            items: Some(Self::sorter(ctx)),
             ctx: ctx.clone(),
             tables: Vec::new(),
             by_encoded: HashMap::new(),
             failed: false,
         }
+    }
+
+    /// One of the decoder's two sorters, each with half its budget.
+    fn sorter(ctx: &DecodeContext) -> ExternalSorter {
+        ExternalSorter::new(ctx.memory_budget / 2, ctx.spill_dir(), Ties::InsertionOrder)
+            .with_cancel(&ctx.cancel)
     }
 
     fn table(&mut self, encoded: &str) -> u32 {
@@ -142,7 +152,11 @@ impl DynamoDecoder {
             .items_by_gen
             .entry(generation)
             .or_default() += 1;
-        self.log.append(i, generation, body)
+        let items = self
+            .items
+            .as_mut()
+            .ok_or_else(|| Error::data("dynamodb: item after finalize"))?;
+        items.add_parts(&[&i.to_be_bytes(), &generation.to_be_bytes()], &[body])
     }
 
     /// `dynamodb/<table>` joined as Go's `filepath.Join` does (a table
@@ -190,22 +204,28 @@ impl DynamoDecoder {
                 ));
             }
         }
-        // Pass 0 writes migration-source rows, pass 1 active rows, so the
-        // active generation wins a shared file name.
-        let wanted = |t: &TableState, generation: u64, pass: usize| -> bool {
-            let Some(s) = &t.schema else { return false };
+        // Migration-source rows are written before active rows (rank 0,
+        // then 1), so the active generation wins a shared file name.
+        let rank = |t: &TableState, generation: u64| -> Option<u8> {
+            let s = t.schema.as_ref()?;
             let emit = t.emit_generations();
-            match pass {
-                0 => emit.len() == 2 && generation == emit[0],
-                _ => generation == s.generation,
+            if generation == s.generation {
+                Some(1)
+            } else if emit.len() == 2 && generation == emit[0] {
+                Some(0)
+            } else {
+                None
             }
         };
+        let migrating = self
+            .tables
+            .iter()
+            .any(|t| t.schema.is_some() && t.emit_generations().len() == 2);
         let jsonl = self.ctx.options.dynamodb_bundle_jsonl;
-        let mut sorter = RecordSorter::new(
-            &self.ctx.scratch_root,
-            (self.ctx.memory_budget / 2).clamp(4096, usize::MAX as u64) as usize,
-        );
-        let mut seq: u64 = 0;
+        let Some(items) = self.items.take() else {
+            return Ok(());
+        };
+        let mut later = Self::sorter(&self.ctx);
         let tables = &self.tables;
         let tree = &self.ctx.tree;
         let dirs: Vec<Vec<u8>> = tables
@@ -218,70 +238,97 @@ impl DynamoDecoder {
                 }
             })
             .collect::<Result<_>>()?;
-        for pass in 0..2 {
-            if pass == 0
-                && !tables
-                    .iter()
-                    .any(|t| t.schema.is_some() && t.emit_generations().len() == 2)
-            {
+        let mut sorted = items.finish()?;
+        let mut k = Vec::new();
+        while let Some((group, body)) = sorted.next()? {
+            let mut r = KeyReader::new(group);
+            let (ti, generation) = r.u32().zip(r.u64()).ok_or_else(corrupt)?;
+            let t = &tables[ti as usize];
+            let Some(rank) = rank(t, generation) else {
                 continue;
+            };
+            k.clear();
+            if jsonl {
+                // Grouped by (table, path), migration source first: the
+                // last line of a group wins.
+                let (rel, item) = item_path(t, body)?;
+                key::push_u32(&mut k, ti);
+                key::push_bytes(&mut k, rel.as_bytes());
+                k.push(rank);
+                later.add(&k, &item_line_bytes(&item))?;
+            } else if migrating {
+                // Upstream's two passes over every table: rank, then table.
+                k.push(rank);
+                key::push_u32(&mut k, ti);
+                later.add(&k, body)?;
+            } else {
+                write_item(tree, &dirs[ti as usize], t, body)?;
             }
-            self.log.for_each(|ti, generation, body| {
-                let t = &tables[ti as usize];
-                if !wanted(t, generation, pass) {
-                    return Ok(());
-                }
-                let schema = t.schema.as_ref().expect("wanted implies schema");
-                let item = Item::decode(body)
-                    .map_err(|e| Error::data(format!("dynamodb: invalid !ddb|item value: {e}")))?;
-                let (hash_seg, range_seg) = item_segments(schema, &item).map_err(|e| {
-                    Error::data(format!(
-                        "dynamodb: table {:?}: invalid !ddb|item value: {e}",
-                        String::from_utf8_lossy(&t.name)
-                    ))
-                })?;
-                let rel = match &range_seg {
-                    None => format!("{hash_seg}.json"),
-                    Some(r) if hash_seg.is_empty() => format!("{r}.json"),
-                    Some(r) => format!("{hash_seg}/{r}.json"),
-                };
-                if jsonl {
-                    let mut key = Vec::with_capacity(rel.len() + 13);
-                    key.extend_from_slice(&ti.to_be_bytes());
-                    key.extend_from_slice(rel.as_bytes());
-                    key.push(0);
-                    key.extend_from_slice(&seq.to_be_bytes());
-                    seq += 1;
-                    return sorter.add(key, item_line_bytes(&item));
-                }
-                let path = [&dirs[ti as usize][..], b"/", rel.as_bytes()].concat();
-                tree.file(&path, item_file_bytes(&item))
-            })?;
         }
+        drop(sorted);
         if jsonl {
             let max = self.ctx.options.dynamodb_bundle_max_bytes.max(1);
-            write_bundles(sorter, tree, &dirs, max)?;
+            write_bundles(later, tree, &dirs, max)?;
+        } else if migrating {
+            let mut sorted = later.finish()?;
+            while let Some((k, body)) = sorted.next()? {
+                let mut r = KeyReader::new(k);
+                let ti = r.u8().and(r.u32()).ok_or_else(corrupt)? as usize;
+                write_item(tree, &dirs[ti], &tables[ti], body)?;
+            }
         }
         Ok(())
     }
 }
 
+fn corrupt() -> Error {
+    Error::data("dynamodb: corrupt sort key (internal error)")
+}
+
+/// The item and its path under `items/`, as upstream's `writeDDBItem`
+/// names it.
+fn item_path(t: &TableState, body: &[u8]) -> Result<(String, Item)> {
+    let schema = t.schema.as_ref().expect("ranked items have a schema");
+    let item = Item::decode(body)
+        .map_err(|e| Error::data(format!("dynamodb: invalid !ddb|item value: {e}")))?;
+    let (hash_seg, range_seg) = item_segments(schema, &item).map_err(|e| {
+        Error::data(format!(
+            "dynamodb: table {:?}: invalid !ddb|item value: {e}",
+            String::from_utf8_lossy(&t.name)
+        ))
+    })?;
+    let rel = match &range_seg {
+        None => format!("{hash_seg}.json"),
+        Some(r) if hash_seg.is_empty() => format!("{r}.json"),
+        Some(r) => format!("{hash_seg}/{r}.json"),
+    };
+    Ok((rel, item))
+}
+
+/// One item file (per-item layout); the sink creates its directory.
+fn write_item(tree: &TreeOut, dir: &[u8], t: &TableState, body: &[u8]) -> Result<()> {
+    let (rel, item) = item_path(t, body)?;
+    let path = [dir, b"/", rel.as_bytes()].concat();
+    tree.file(&path, item_file_bytes(&item))
+}
+
 /// Writes the sorted jsonl records: the last record of each (table, path)
 /// group wins, lines are packed into parts of at most `max` bytes (a longer
 /// line gets a part of its own).
-fn write_bundles(sorter: RecordSorter, tree: &TreeOut, dirs: &[Vec<u8>], max: u64) -> Result<()> {
+fn write_bundles(sorter: ExternalSorter, tree: &TreeOut, dirs: &[Vec<u8>], max: u64) -> Result<()> {
     let mut pending: Option<(Vec<u8>, Vec<u8>)> = None;
     let mut out = BundleWriter::new(tree, max);
-    sorter.finish(|key, line| {
-        let group = &key[..key.len() - 8];
+    let mut sorted = sorter.finish()?;
+    while let Some((key, line)) = sorted.next()? {
+        // The key without its rank byte.
+        let group = key.split_last().ok_or_else(corrupt)?.1;
         if let Some((g, l)) = &pending {
             if g.as_slice() != group {
                 out.write(dirs, g, l)?;
             }
         }
         pending = Some((group.to_vec(), line.to_vec()));
-        Ok(())
-    })?;
+    }
     if let Some((g, l)) = pending {
         out.write(dirs, &g, &l)?;
     }
@@ -350,7 +397,7 @@ pub fn bundle_name(part: u32) -> String {
 }
 
 /// The file-name segment of a key attribute (`ddbKeyAttrToSegment`).
-fn key_attr_segment(av: &AttrValue) -> std::result::Result<String, String> {
+fn key_attr_segment(av: &AttrValue) -> std::result::Result<String, InputError> {
     match av {
         AttrValue::S(s) => Ok(filename::encode(s.as_bytes())),
         AttrValue::N(n) => Ok(filename::encode(canonical_number(n).as_bytes())),
@@ -359,11 +406,11 @@ fn key_attr_segment(av: &AttrValue) -> std::result::Result<String, String> {
     }
 }
 
-fn refuse_dot(seg: &str, role: &str) -> std::result::Result<(), String> {
+fn refuse_dot(seg: &str, role: &str) -> std::result::Result<(), InputError> {
     if seg == "." || seg == ".." {
-        return Err(format!(
-            "{role}-key segment {seg:?} is a dot path (would escape items dir)"
-        ));
+        return Err(
+            format!("{role}-key segment {seg:?} is a dot path (would escape items dir)").into(),
+        );
     }
     Ok(())
 }
@@ -373,7 +420,7 @@ fn refuse_dot(seg: &str, role: &str) -> std::result::Result<(), String> {
 pub fn item_segments(
     schema: &TableSchema,
     item: &Item,
-) -> std::result::Result<(String, Option<String>), String> {
+) -> std::result::Result<(String, Option<String>), InputError> {
     let hash = schema.hash_key();
     let hv = item
         .attrs

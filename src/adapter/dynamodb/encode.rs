@@ -13,14 +13,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
-use crate::gojson;
 use crate::tree::filename;
 
 use super::keys::{self, ITEM_MAGIC, SCHEMA_MAGIC};
 use super::proto::{Item, TableSchema};
-use super::public::{decode_one_json, item_from_json, schema_from_json};
+use super::public::{decode_item_file, decode_item_line, decode_schema_file};
 
 /// Longest jsonl line read (a bundle line holds one item).
 const MAX_LINE: u64 = 1 << 30;
@@ -106,8 +105,10 @@ fn read_schema(dir: &Path, dir_name: &[u8]) -> Result<(String, TableSchema)> {
     }
     let bytes = fsutil::read_input_file(&path)?;
     let bad = |msg: String| Error::data_at(&path, format!("invalid _schema.json: {msg}"));
-    let v = decode_one_json(&bytes).map_err(bad)?;
-    let public = schema_from_json(&v).map_err(bad)?;
+    let public = decode_schema_file(&bytes).map_err(|mut e| {
+        e.context.push("invalid _schema.json".into());
+        Error::from(e.in_file(&path))
+    })?;
     if public.format_version != 1 {
         return Err(bad(format!(
             "unsupported format_version {}",
@@ -165,7 +166,7 @@ impl TableEncoder<'_, '_> {
 
     /// One item: its row, then its GSI rows. `at` names the file (and line).
     fn add_item(&mut self, item: &Item, at: &dyn Fn() -> String) -> Result<()> {
-        let bad = |e: String| Error::data(format!("{}: {e}", at()));
+        let bad = |e: InputError| Error::from(e).context(at());
         let (key, pk) = keys::item_key(&self.table, &self.schema, item).map_err(bad)?;
         let mut value = ITEM_MAGIC.to_vec();
         value.extend_from_slice(&item.encode());
@@ -183,8 +184,7 @@ impl TableEncoder<'_, '_> {
     fn encode_item_file(&mut self, path: &Path) -> Result<()> {
         let bytes = fsutil::read_input_file(path)?;
         let at = || path.display().to_string();
-        let v = decode_one_json(&bytes).map_err(|e| Error::data(format!("{}: {e}", at())))?;
-        let item = item_from_json(&v).map_err(|e| Error::data(format!("{}: {e}", at())))?;
+        let item = decode_item_file(&bytes).map_err(|e| Error::from(e.in_file(path)))?;
         self.add_item(&item, &at)
     }
 
@@ -275,8 +275,8 @@ impl TableEncoder<'_, '_> {
             {
                 continue;
             }
-            let v = gojson::parse(&line).map_err(|e| Error::data(format!("{}: {e}", at())))?;
-            let item = item_from_json(&v).map_err(|e| Error::data(format!("{}: {e}", at())))?;
+            let item = decode_item_line(&line)
+                .map_err(|e| Error::from(e.in_file(path).at_line(line_no)))?;
             self.add_item(&item, &at)?;
         }
     }

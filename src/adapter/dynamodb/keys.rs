@@ -1,6 +1,7 @@
 //! Internal key layouts: table meta / generation keys, ordered item keys
 //! and the derived GSI rows (encode), and the item-key parser (decode).
 
+use crate::error::InputError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -49,7 +50,7 @@ pub fn ordered_segment(raw: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The raw bytes a key attribute contributes (S text, B bytes, N ordered).
-pub fn key_attr_bytes(av: &AttrValue) -> Result<Vec<u8>, String> {
+pub fn key_attr_bytes(av: &AttrValue) -> Result<Vec<u8>, InputError> {
     match av {
         AttrValue::S(s) => Ok(s.as_bytes().to_vec()),
         AttrValue::B(b) => Ok(b.clone()),
@@ -61,13 +62,13 @@ pub fn key_attr_bytes(av: &AttrValue) -> Result<Vec<u8>, String> {
 /// The ordered hash (+ range) segments of `item` under key schema `ks`;
 /// `Ok(None)` when an attribute is missing and `sparse` (GSIs skip such
 /// items), an error otherwise.
-fn key_segments(item: &Item, ks: &KeySchema, sparse: bool) -> Result<Option<Vec<u8>>, String> {
+fn key_segments(item: &Item, ks: &KeySchema, sparse: bool) -> Result<Option<Vec<u8>>, InputError> {
     let mut out = Vec::new();
     let Some(h) = item.attrs.get(&ks.hash_key) else {
         if sparse {
             return Ok(None);
         }
-        return Err(format!("item missing hash-key attribute {:?}", ks.hash_key));
+        return Err(format!("item missing hash-key attribute {:?}", ks.hash_key).into());
     };
     let h = key_attr_bytes(h)?;
     if ks.range_key.is_empty() {
@@ -78,10 +79,7 @@ fn key_segments(item: &Item, ks: &KeySchema, sparse: bool) -> Result<Option<Vec<
         if sparse {
             return Ok(None);
         }
-        return Err(format!(
-            "item missing range-key attribute {:?}",
-            ks.range_key
-        ));
+        return Err(format!("item missing range-key attribute {:?}", ks.range_key).into());
     };
     let r = key_attr_bytes(r)?;
     ordered_segment(&h, &mut out);
@@ -99,7 +97,7 @@ pub fn item_key(
     table: &str,
     schema: &TableSchema,
     item: &Item,
-) -> Result<(Vec<u8>, Vec<u8>), String> {
+) -> Result<(Vec<u8>, Vec<u8>), InputError> {
     let pk = key_segments(item, &primary_key_schema(schema), false)?.unwrap_or_default();
     let mut k = ITEM_PREFIX.to_vec();
     k.extend_from_slice(b64url(table.as_bytes()).as_bytes());
@@ -119,7 +117,7 @@ pub fn gsi_keys(
     schema: &TableSchema,
     item: &Item,
     pk_segments: &[u8],
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Vec<u8>>, InputError> {
     let enc_table = b64url(table.as_bytes());
     let mut out = Vec::new();
     for (name, gsi) in &schema.global_secondary_indexes {
@@ -142,16 +140,13 @@ pub fn gsi_keys(
 }
 
 /// `parseDDBItemKey`: the encoded table segment and the generation.
-pub fn parse_item_key(key: &[u8]) -> Result<(&[u8], u64), String> {
+pub fn parse_item_key(key: &[u8]) -> Result<(&[u8], u64), InputError> {
     let rest = &key[ITEM_PREFIX.len().min(key.len())..];
     let show = || String::from_utf8_lossy(key).into_owned();
     let table_end = match rest.iter().position(|&c| c == b'|') {
         Some(i) if i > 0 => i,
         _ => {
-            return Err(format!(
-                "item key missing table/gen separator: {:?}",
-                show()
-            ));
+            return Err(format!("item key missing table/gen separator: {:?}", show()).into());
         }
     };
     let enc = &rest[..table_end];
@@ -160,24 +155,18 @@ pub fn parse_item_key(key: &[u8]) -> Result<(&[u8], u64), String> {
         .and_then(crate::tree::filename::decode_raw_url_lenient)
         .is_none()
     {
-        return Err(format!(
-            "item key table segment is not base64url: {:?}",
-            show()
-        ));
+        return Err(format!("item key table segment is not base64url: {:?}", show()).into());
     }
     let after = &rest[table_end + 1..];
     let gen_end = match after.iter().position(|&c| c == b'|') {
         Some(i) if i > 0 => i,
-        _ => return Err(format!("item key missing gen/rest separator: {:?}", show())),
+        _ => return Err(format!("item key missing gen/rest separator: {:?}", show()).into()),
     };
     let gen_text = &after[..gen_end];
     let generation = parse_go_uint(gen_text)
         .ok_or_else(|| format!("item key generation is not a uint64: {:?}", show()))?;
     if gen_end + 1 == after.len() {
-        return Err(format!(
-            "item key missing primary-key payload: {:?}",
-            show()
-        ));
+        return Err(format!("item key missing primary-key payload: {:?}", show()).into());
     }
     Ok((enc, generation))
 }

@@ -17,7 +17,6 @@ pub mod keys;
 pub mod number;
 pub mod proto;
 pub mod public;
-mod spill;
 
 pub use decode::bundle_name;
 

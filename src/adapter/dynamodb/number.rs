@@ -7,6 +7,7 @@
 //!   `RatString` (`1/2`, `-25/2`, `100`), falling back to the trimmed text
 //!   when Go would not parse it.
 
+use crate::error::InputError;
 use num_bigint::BigUint;
 use num_integer::Integer;
 use num_traits::{One, Zero};
@@ -16,7 +17,7 @@ const ZERO: u8 = 0x01;
 const POSITIVE: u8 = 0x02;
 
 /// The ordered key bytes of a number (before segment escaping).
-pub fn numeric_key_bytes(v: &str) -> Result<Vec<u8>, String> {
+pub fn numeric_key_bytes(v: &str) -> Result<Vec<u8>, InputError> {
     let Some((negative, exponent, digits)) = parse_numeric(v)? else {
         return Ok(vec![ZERO]);
     };
@@ -37,7 +38,7 @@ pub fn numeric_key_bytes(v: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Sign, decimal exponent and significant digits, or `None` for zero.
-fn parse_numeric(v: &str) -> Result<Option<(bool, i64, Vec<u8>)>, String> {
+fn parse_numeric(v: &str) -> Result<Option<(bool, i64, Vec<u8>)>, InputError> {
     let mut t = v.trim();
     if t.is_empty() {
         return Err("empty number literal".into());
@@ -121,6 +122,9 @@ fn ordered_u64(v: u64) -> Vec<u8> {
 /// trimmed text, or the trimmed text when Go rejects it.
 pub fn canonical_number(v: &str) -> String {
     let t = v.trim();
+    if let Some(fast) = decimal_rat_string(t.as_bytes()) {
+        return fast.unwrap_or_else(|| t.to_string());
+    }
     match rat_set_string(t.as_bytes()) {
         Some((neg, num, den)) => {
             let mut s = String::new();
@@ -181,10 +185,10 @@ fn digit_value(c: u8) -> u32 {
     }
 }
 
-/// `nat.scan` with base 0: the value, the actual base and the digit count
-/// (≤ 0 with a radix point: minus the fractional digit count). `None` is
-/// any Go error.
-fn nat_scan(r: &mut Scan<'_>, frac_ok: bool) -> Option<(BigUint, u32, i64)> {
+/// `nat.scan` with base 0: the digit values (most significant first), the
+/// actual base and the digit count (≤ 0 with a radix point: minus the
+/// fractional digit count). `None` is any Go error.
+fn nat_scan_digits(r: &mut Scan<'_>, frac_ok: bool) -> Option<(Vec<u8>, u32, i64)> {
     let mut frac_ok = frac_ok;
     let mut prev = b'.';
     let mut inval_sep = false;
@@ -244,18 +248,24 @@ fn nat_scan(r: &mut Scan<'_>, frac_ok: bool) -> Option<(BigUint, u32, i64)> {
     }
     if count == 0 {
         if prefix == b'0' {
-            return Some((BigUint::zero(), 10, 1));
+            return Some((Vec::new(), 10, 1));
         }
         return None;
     }
+    if dp >= 0 {
+        count = dp - count;
+    }
+    Some((digits, b, count))
+}
+
+/// [`nat_scan_digits`] with the value as a number.
+fn nat_scan(r: &mut Scan<'_>, frac_ok: bool) -> Option<(BigUint, u32, i64)> {
+    let (digits, b, count) = nat_scan_digits(r, frac_ok)?;
     let v = if digits.is_empty() {
         BigUint::zero()
     } else {
         BigUint::from_radix_be(&digits, b)?
     };
-    if dp >= 0 {
-        count = dp - count;
-    }
     Some((v, b, count))
 }
 
@@ -332,6 +342,88 @@ fn norm(neg: bool, a: BigUint, b: BigUint) -> (bool, BigUint, BigUint) {
     } else {
         (neg, a / &g, b / &g)
     }
+}
+
+/// `RatString` of `Rat.SetString` for the common shape, a decimal mantissa
+/// with an optional decimal exponent, in time linear in the output: the
+/// value is digits × 10^e, so only factors of 2 and 5 of the mantissa can
+/// cancel, and the powers of ten are written as zeros rather than
+/// computed. `None`: not this shape (the general path decides);
+/// `Some(None)`: Go rejects it.
+fn decimal_rat_string(s: &[u8]) -> Option<Option<String>> {
+    if s.is_empty() || s.contains(&b'/') {
+        return None;
+    }
+    let mut r = Scan { b: s, pos: 0 };
+    let neg = scan_sign(&mut r)?;
+    let (digits, base, fcount) = nat_scan_digits(&mut r, true)?;
+    if base != 10 {
+        return None;
+    }
+    let save = r.pos;
+    if matches!(r.read(), Some(b'p' | b'P')) {
+        return None;
+    }
+    r.pos = save;
+    let Some((exp, _)) = scan_exponent(&mut r) else {
+        return Some(None);
+    };
+    if !r.at_end() {
+        return Some(None);
+    }
+    let lead = digits.iter().take_while(|&&d| d == 0).count();
+    let digits = &digits[lead..];
+    if digits.is_empty() {
+        return Some(Some("0".into()));
+    }
+    let e = exp.wrapping_add(fcount.min(0));
+    // Go's limit on the power of five (|exp5| ≤ 1e6); exp2 is the same
+    // number here and its limit is wider.
+    if e.checked_abs().is_none_or(|n| n > 1_000_000) {
+        return Some(None);
+    }
+    let text = |d: &[u8]| d.iter().map(|&x| char::from(b'0' + x)).collect::<String>();
+    let sign = if neg { "-" } else { "" };
+    if e >= 0 {
+        return Some(Some(format!(
+            "{sign}{}{}",
+            text(digits),
+            "0".repeat(e as usize)
+        )));
+    }
+    // digits / 10^k: cancel trailing zeros, then the 2s or the 5s.
+    let k = e.unsigned_abs() as usize;
+    let zeros = digits.iter().rev().take_while(|&&d| d == 0).count();
+    let cut = zeros.min(k);
+    let digits = &digits[..digits.len() - cut];
+    let k = k - cut;
+    if k == 0 {
+        return Some(Some(format!("{sign}{}", text(digits))));
+    }
+    let last = *digits.last().expect("non-zero");
+    let (num, den) = if last % 2 != 0 && last != 5 {
+        (text(digits), format!("1{}", "0".repeat(k)))
+    } else {
+        let p: u32 = if last == 5 { 5 } else { 2 };
+        let mut n = BigUint::from_radix_be(digits, 10)?;
+        let mut t = 0usize;
+        let pp = BigUint::from(p);
+        while t < k {
+            let (q, rem) = n.div_rem(&pp);
+            if !rem.is_zero() {
+                break;
+            }
+            n = q;
+            t += 1;
+        }
+        // digits = n·p^t; 10^k = (10/p)^t · p^t · 10^(k−t).
+        let other = BigUint::from(10 / p).pow(t as u32);
+        (
+            n.to_str_radix(10),
+            format!("{}{}", other.to_str_radix(10), "0".repeat(k - t)),
+        )
+    };
+    Some(Some(format!("{sign}{num}/{den}")))
 }
 
 /// `Rat.SetString`: (negative, numerator, denominator) or `None`.
@@ -476,6 +568,46 @@ mod tests {
         assert_eq!(b[0], POSITIVE);
     }
 
+    /// The shortcut agrees with the general big.Rat path.
+    #[test]
+    fn decimal_shortcut_matches_the_general_path() {
+        let general = |t: &str| match rat_set_string(t.as_bytes()) {
+            Some((neg, num, den)) => {
+                let mut s = if neg { "-".to_string() } else { String::new() };
+                s.push_str(&num.to_str_radix(10));
+                if !den.is_one() {
+                    s.push('/');
+                    s.push_str(&den.to_str_radix(10));
+                }
+                s
+            }
+            None => t.to_string(),
+        };
+        for m in [
+            "1", "12", "120", "1.25", "0.008", "3200", "-7.5", "0", "96", "40.0",
+        ] {
+            for e in ["", "e0", "e3", "e-1", "e-2", "e-5", "E+4", "e-12"] {
+                let t = format!("{m}{e}");
+                let fast = decimal_rat_string(t.as_bytes())
+                    .unwrap()
+                    .unwrap_or(t.clone());
+                assert_eq!(fast, general(&t), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn huge_exponents_are_cheap() {
+        let s = canonical_number("1e1000000");
+        assert_eq!(s.len(), 1_000_001);
+        let s = canonical_number("-8e-1000000");
+        assert!(
+            s.starts_with("-1/125") && s.len() == 1_000_003,
+            "{}",
+            &s[..10]
+        );
+    }
+
     #[test]
     fn canonical_forms_follow_big_rat() {
         for (i, o) in [
@@ -520,6 +652,17 @@ mod tests {
             ("0x", "0x"),
             ("00.5", "1/2"),
             ("1e9223372036854775807", "1e9223372036854775807"),
+            ("1.5e-1000000", "1.5e-1000000"),
+            ("4e-6", "1/250000"),
+            ("-2.5e-3", "-1/400"),
+            ("1.20e1", "12"),
+            ("0.0e-7", "0"),
+            ("-0e5", "0"),
+            ("120e-1", "12"),
+            ("625e-4", "1/16"),
+            ("1e", "1e"),
+            ("1e+", "1e+"),
+            ("1.e3", "1000"),
         ] {
             assert_eq!(canonical_number(i), o, "{i:?}");
         }

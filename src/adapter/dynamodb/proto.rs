@@ -10,16 +10,11 @@
 
 use std::collections::BTreeMap;
 
-/// Go's default unmarshal recursion limit.
-const RECURSION_LIMIT: u32 = 10_000;
-const MAX_FIELD_NUMBER: u64 = (1 << 29) - 1;
-
-const WT_VARINT: u8 = 0;
-const WT_FIXED64: u8 = 1;
-const WT_BYTES: u8 = 2;
-const WT_START_GROUP: u8 = 3;
-const WT_END_GROUP: u8 = 4;
-const WT_FIXED32: u8 = 5;
+pub use crate::gojson::protowire::ProtoError;
+use crate::gojson::protowire::{
+    BYTES, PResult, RECURSION_LIMIT, VARINT, for_each_field, put_bytes, put_message,
+    put_opt_string, put_opt_u64, put_tag, utf8,
+};
 
 /// One DynamoDB attribute value (the `value` oneof).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,47 +83,6 @@ impl TableSchema {
 
 // ---------------------------------------------------------------- writing
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_tag(out: &mut Vec<u8>, field: u32, wt: u8) {
-    put_varint(out, (u64::from(field) << 3) | u64::from(wt));
-}
-
-/// A length-delimited field, written even when empty.
-fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
-    put_tag(out, field, WT_BYTES);
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-/// A proto3 singular string: omitted when empty.
-fn put_opt_string(out: &mut Vec<u8>, field: u32, s: &str) {
-    if !s.is_empty() {
-        put_bytes(out, field, s.as_bytes());
-    }
-}
-
-/// A proto3 singular uint64: omitted when zero.
-fn put_opt_u64(out: &mut Vec<u8>, field: u32, v: u64) {
-    if v != 0 {
-        put_tag(out, field, WT_VARINT);
-        put_varint(out, v);
-    }
-}
-
-/// A set sub-message, written even when empty.
-fn put_message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    let mut inner = Vec::new();
-    body(&mut inner);
-    put_bytes(out, field, &inner);
-}
-
 /// One map entry: key (1) and value (2) always written.
 fn put_map_entry(out: &mut Vec<u8>, field: u32, key: &str, value: impl FnOnce(&mut Vec<u8>)) {
     put_message(out, field, |e| {
@@ -192,11 +146,11 @@ impl AttrValue {
             AttrValue::N(s) => put_bytes(out, 2, s.as_bytes()),
             AttrValue::B(b) => put_bytes(out, 3, b),
             AttrValue::Bool(b) => {
-                put_tag(out, 4, WT_VARINT);
+                put_tag(out, 4, VARINT);
                 out.push(u8::from(*b));
             }
             AttrValue::Null(b) => {
-                put_tag(out, 5, WT_VARINT);
+                put_tag(out, 5, VARINT);
                 out.push(u8::from(*b));
             }
             AttrValue::Ss(v) | AttrValue::Ns(v) => {
@@ -237,149 +191,13 @@ impl Item {
 
 // ---------------------------------------------------------------- reading
 
-/// Why a message could not be parsed (Go reports these as one opaque
-/// error; the text here is for humans).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtoError(pub String);
-
-impl std::fmt::Display for ProtoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "proto: {}", self.0)
-    }
-}
-
-type PResult<T> = Result<T, ProtoError>;
-
-fn perr<T>(msg: impl Into<String>) -> PResult<T> {
-    Err(ProtoError(msg.into()))
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(b: &'a [u8]) -> Self {
-        Reader { b, pos: 0 }
-    }
-
-    fn done(&self) -> bool {
-        self.pos >= self.b.len()
-    }
-
-    /// `protowire.ConsumeVarint`: at most 10 bytes, the 10th at most 1.
-    fn varint(&mut self) -> PResult<u64> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let Some(&c) = self.b.get(self.pos) else {
-                return perr("truncated varint");
-            };
-            self.pos += 1;
-            if i == 9 && c > 1 {
-                return perr("varint overflows 64 bits");
-            }
-            v |= u64::from(c & 0x7f) << (7 * i);
-            if c < 0x80 {
-                return Ok(v);
-            }
-        }
-        perr("varint overflows 64 bits")
-    }
-
-    fn tag(&mut self) -> PResult<(u32, u8)> {
-        let t = self.varint()?;
-        let num = t >> 3;
-        if !(1..=MAX_FIELD_NUMBER).contains(&num) {
-            return perr(format!("invalid field number {num}"));
-        }
-        Ok((num as u32, (t & 7) as u8))
-    }
-
-    fn take(&mut self, n: u64) -> PResult<&'a [u8]> {
-        let remaining = (self.b.len() - self.pos) as u64;
-        if n > remaining {
-            return perr("truncated field");
-        }
-        let s = &self.b[self.pos..self.pos + n as usize];
-        self.pos += n as usize;
-        Ok(s)
-    }
-
-    fn bytes(&mut self) -> PResult<&'a [u8]> {
-        let n = self.varint()?;
-        self.take(n)
-    }
-
-    /// Skip one field value of wire type `wt` (`ConsumeFieldValue`).
-    fn skip(&mut self, field: u32, wt: u8, depth: u32) -> PResult<()> {
-        match wt {
-            WT_VARINT => self.varint().map(drop),
-            WT_FIXED64 => self.take(8).map(drop),
-            WT_FIXED32 => self.take(4).map(drop),
-            WT_BYTES => self.bytes().map(drop),
-            WT_START_GROUP => {
-                if depth == 0 {
-                    return perr("exceeded maximum recursion depth");
-                }
-                loop {
-                    if self.done() {
-                        return perr("truncated group");
-                    }
-                    let (f, w) = self.tag()?;
-                    if w == WT_END_GROUP {
-                        if f == field {
-                            return Ok(());
-                        }
-                        return perr("mismatched end group");
-                    }
-                    self.skip(f, w, depth.saturating_sub(1))?;
-                }
-            }
-            WT_END_GROUP => perr("unexpected end group"),
-            _ => perr(format!("invalid wire type {wt}")),
-        }
-    }
-}
-
-fn utf8(b: &[u8]) -> PResult<String> {
-    match std::str::from_utf8(b) {
-        Ok(s) => Ok(s.to_string()),
-        Err(_) => perr("string field contains invalid UTF-8"),
-    }
-}
-
-/// Walk the fields of one message body. `f` returns `Ok(false)` for a field
-/// it does not know (or whose wire type does not match); such a field is
-/// skipped, as Go keeps it as an unknown field.
-fn for_each_field<'a>(
-    body: &'a [u8],
-    depth: u32,
-    mut f: impl FnMut(u32, u8, &mut Reader<'a>) -> PResult<bool>,
-) -> PResult<()> {
-    if depth == 0 {
-        return perr("exceeded maximum recursion depth");
-    }
-    let mut r = Reader::new(body);
-    while !r.done() {
-        let (field, wt) = r.tag()?;
-        if wt == WT_END_GROUP {
-            return perr("unexpected end group");
-        }
-        if !f(field, wt, &mut r)? {
-            r.skip(field, wt, depth)?;
-        }
-    }
-    Ok(())
-}
-
 fn decode_key_schema(body: &[u8], into: &mut KeySchema, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             into.hash_key = utf8(r.bytes()?)?;
             Ok(true)
         }
-        (2, WT_BYTES) => {
+        (2, BYTES) => {
             into.range_key = utf8(r.bytes()?)?;
             Ok(true)
         }
@@ -389,11 +207,11 @@ fn decode_key_schema(body: &[u8], into: &mut KeySchema, depth: u32) -> PResult<(
 
 fn decode_projection(body: &[u8], into: &mut Projection, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             into.projection_type = utf8(r.bytes()?)?;
             Ok(true)
         }
-        (2, WT_BYTES) => {
+        (2, BYTES) => {
             into.non_key_attributes.push(utf8(r.bytes()?)?);
             Ok(true)
         }
@@ -403,7 +221,7 @@ fn decode_projection(body: &[u8], into: &mut Projection, depth: u32) -> PResult<
 
 fn decode_gsi(body: &[u8], into: &mut Gsi, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             let b = r.bytes()?;
             decode_key_schema(
                 b,
@@ -412,7 +230,7 @@ fn decode_gsi(body: &[u8], into: &mut Gsi, depth: u32) -> PResult<()> {
             )?;
             Ok(true)
         }
-        (2, WT_BYTES) => {
+        (2, BYTES) => {
             let b = r.bytes()?;
             decode_projection(
                 b,
@@ -434,11 +252,11 @@ fn decode_map_entry<'a>(
 ) -> PResult<String> {
     let mut key = String::new();
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             key = utf8(r.bytes()?)?;
             Ok(true)
         }
-        (2, WT_BYTES) => {
+        (2, BYTES) => {
             value(r.bytes()?)?;
             Ok(true)
         }
@@ -454,8 +272,8 @@ impl TableSchema {
         let depth = RECURSION_LIMIT;
         for_each_field(body, depth, |field, wt, r| {
             match (field, wt) {
-                (1, WT_BYTES) => s.table_name = utf8(r.bytes()?)?,
-                (2, WT_BYTES) => {
+                (1, BYTES) => s.table_name = utf8(r.bytes()?)?,
+                (2, BYTES) => {
                     let mut v = String::new();
                     let k = decode_map_entry(r.bytes()?, depth.saturating_sub(1), |b| {
                         v = utf8(b)?;
@@ -463,7 +281,7 @@ impl TableSchema {
                     })?;
                     s.attribute_definitions.insert(k, v);
                 }
-                (3, WT_BYTES) => {
+                (3, BYTES) => {
                     let b = r.bytes()?;
                     decode_key_schema(
                         b,
@@ -471,16 +289,16 @@ impl TableSchema {
                         depth.saturating_sub(1),
                     )?;
                 }
-                (4, WT_BYTES) => {
+                (4, BYTES) => {
                     let mut g = Gsi::default();
                     let k = decode_map_entry(r.bytes()?, depth.saturating_sub(1), |b| {
                         decode_gsi(b, &mut g, depth.saturating_sub(2))
                     })?;
                     s.global_secondary_indexes.insert(k, g);
                 }
-                (5, WT_VARINT) => s.key_encoding_version = r.varint()?,
-                (6, WT_VARINT) => s.migrating_from_generation = r.varint()?,
-                (7, WT_VARINT) => s.generation = r.varint()?,
+                (5, VARINT) => s.key_encoding_version = r.varint()?,
+                (6, VARINT) => s.migrating_from_generation = r.varint()?,
+                (7, VARINT) => s.generation = r.varint()?,
                 _ => return Ok(false),
             }
             Ok(true)
@@ -491,7 +309,7 @@ impl TableSchema {
 
 fn decode_strings(body: &[u8], into: &mut Vec<String>, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             into.push(utf8(r.bytes()?)?);
             Ok(true)
         }
@@ -501,7 +319,7 @@ fn decode_strings(body: &[u8], into: &mut Vec<String>, depth: u32) -> PResult<()
 
 fn decode_byte_strings(body: &[u8], into: &mut Vec<Vec<u8>>, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             into.push(r.bytes()?.to_vec());
             Ok(true)
         }
@@ -511,7 +329,7 @@ fn decode_byte_strings(body: &[u8], into: &mut Vec<Vec<u8>>, depth: u32) -> PRes
 
 fn decode_list(body: &[u8], into: &mut Vec<AttrValue>, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             let mut av = AttrValue::Unset;
             decode_attr_value(r.bytes()?, &mut av, depth.saturating_sub(1))?;
             into.push(av);
@@ -523,7 +341,7 @@ fn decode_list(body: &[u8], into: &mut Vec<AttrValue>, depth: u32) -> PResult<()
 
 fn decode_attr_map(body: &[u8], into: &mut BTreeMap<String, AttrValue>, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| match (field, wt) {
-        (1, WT_BYTES) => {
+        (1, BYTES) => {
             let mut av = AttrValue::Unset;
             let k = decode_map_entry(r.bytes()?, depth.saturating_sub(1), |b| {
                 decode_attr_value(b, &mut av, depth.saturating_sub(2))
@@ -541,9 +359,9 @@ fn decode_attr_map(body: &[u8], into: &mut BTreeMap<String, AttrValue>, depth: u
 fn decode_attr_value(body: &[u8], av: &mut AttrValue, depth: u32) -> PResult<()> {
     for_each_field(body, depth, |field, wt, r| {
         let expected = if field == 4 || field == 5 {
-            WT_VARINT
+            VARINT
         } else {
-            WT_BYTES
+            BYTES
         };
         if wt != expected {
             return Ok(false);

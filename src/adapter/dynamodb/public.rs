@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::gojson::{self, Escape, JsonWriter, Value, fold_eq};
+use crate::error::InputError;
+use crate::gojson::{self, Escape, GoSlice, JsonWriter, Value, base64 as gob64};
 
 use super::proto::{AttrValue, Gsi, Item, KeySchema, Projection, TableSchema};
 
@@ -170,85 +171,81 @@ pub fn schema_file_bytes(s: &TableSchema) -> Vec<u8> {
 
 // ------------------------------------------------------------ JSON input
 
-/// `json.Decoder.Decode` of one value followed by the `More()` check:
-/// trailing whitespace is fine, and so (a Go quirk) is trailing data that
-/// starts with `}` or `]`; anything else is an error.
-pub fn decode_one_json(bytes: &[u8]) -> Result<Value, String> {
-    let (v, end) = gojson::parse_prefix(bytes).map_err(|e| e.to_string())?;
-    let rest = &bytes[end..];
-    match rest
-        .iter()
-        .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-    {
-        None | Some(b'}') | Some(b']') => Ok(v),
-        Some(_) => Err("trailing data after JSON value".into()),
-    }
+/// An item file (`decodeOneJSON` into `map[string]any`): Go's `any`
+/// decoding, so a number that overflows a float64 fails even where a
+/// later duplicate key replaces it.
+pub fn decode_item_file(bytes: &[u8]) -> Result<Item, InputError> {
+    let v: Value = gojson::decode_one(bytes)?;
+    item_from_json(&v)
 }
 
-/// Go's `map[string]any` view of an object: the last duplicate wins.
-fn object_map(members: &[(String, Value)]) -> BTreeMap<&str, &Value> {
-    let mut m = BTreeMap::new();
-    for (k, v) in members {
-        m.insert(k.as_str(), v);
-    }
-    m
+/// A jsonl bundle line (`json.Unmarshal` into `map[string]any`).
+pub fn decode_item_line(line: &[u8]) -> Result<Item, InputError> {
+    let v: Value = gojson::unmarshal(line)?;
+    item_from_json(&v)
 }
 
-/// An item file or jsonl line → item (upstream `publicToItem`). A top-level
-/// `null` is an item without attributes.
-pub fn item_from_json(v: &Value) -> Result<Item, String> {
+fn invalid(m: impl Into<String>) -> InputError {
+    InputError::invalid(m)
+}
+
+/// `publicToItem` on the decoded map. A top-level `null` is an item
+/// without attributes.
+fn item_from_json(v: &Value) -> Result<Item, InputError> {
     let members = match v {
         Value::Null => return Ok(Item::default()),
         Value::Object(m) => m,
         other => {
-            return Err(format!(
-                "cannot unmarshal {} into an item object",
+            return Err(invalid(format!(
+                "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
                 other.kind()
-            ));
+            )));
         }
     };
     let mut item = Item::default();
-    for (name, raw) in object_map(members) {
+    for (name, raw) in members {
         let Value::Object(obj) = raw else {
-            return Err(format!("attribute {name:?} is not an object"));
+            return Err(invalid(format!("attribute {name:?} is not an object")));
         };
-        let av = attr_from_json(obj).map_err(|e| format!("attribute {name:?}: {e}"))?;
+        let av = attr_from_json(obj).map_err(|mut e| {
+            e.context.insert(0, format!("attribute {name:?}"));
+            e
+        })?;
         item.attrs.insert(name.to_string(), av);
     }
     Ok(item)
 }
 
-fn attr_from_json(obj: &[(String, Value)]) -> Result<AttrValue, String> {
-    let m = object_map(obj);
-    if m.len() != 1 {
-        return Err(format!(
+fn attr_from_json(obj: &[(String, Value)]) -> Result<AttrValue, InputError> {
+    if obj.len() != 1 {
+        return Err(invalid(format!(
             "attribute object must have exactly one type key, got {}",
-            m.len()
-        ));
+            obj.len()
+        )));
     }
-    let (ty, val) = m.into_iter().next().expect("one entry");
+    let (ty, val) = (&obj[0].0, &obj[0].1);
     let string = |what: &str| match val {
         Value::String(s) => Ok(s.clone()),
-        _ => Err(format!("{what} value is not a string")),
+        _ => Err(invalid(format!("{what} value is not a string"))),
     };
     let boolean = |what: &str| match val {
         Value::Bool(b) => Ok(*b),
-        _ => Err(format!("{what} value is not a boolean")),
+        _ => Err(invalid(format!("{what} value is not a boolean"))),
     };
     let array = |what: &str| match val {
         Value::Array(a) => Ok(a),
-        _ => Err(format!("{what} value is not an array")),
+        _ => Err(invalid(format!("{what} value is not an array"))),
     };
-    let strings = || -> Result<Vec<String>, String> {
+    let strings = || -> Result<Vec<String>, InputError> {
         array("set")?
             .iter()
             .map(|e| match e {
                 Value::String(s) => Ok(s.clone()),
-                _ => Err("set element is not a string".to_string()),
+                _ => Err(invalid("set element is not a string")),
             })
             .collect()
     };
-    Ok(match ty {
+    Ok(match ty.as_str() {
         "S" => AttrValue::S(string("S")?),
         "N" => AttrValue::N(string("N")?),
         "B" => AttrValue::B(std_b64(val)?),
@@ -262,105 +259,38 @@ fn attr_from_json(obj: &[(String, Value)]) -> Result<AttrValue, String> {
                 .iter()
                 .map(|e| match e {
                     Value::Object(o) => attr_from_json(o),
-                    _ => Err("L element is not an object".to_string()),
+                    _ => Err(invalid("L element is not an object")),
                 })
                 .collect::<Result<_, _>>()?,
         ),
         "M" => {
             let Value::Object(o) = val else {
-                return Err("M value is not an object".into());
+                return Err(invalid("M value is not an object"));
             };
             let mut out = BTreeMap::new();
-            for (k, child) in object_map(o) {
+            for (k, child) in o {
                 let Value::Object(co) = child else {
-                    return Err(format!("M[{k:?}] is not an object"));
+                    return Err(invalid(format!("M[{k:?}] is not an object")));
                 };
-                let av = attr_from_json(co).map_err(|e| format!("M[{k:?}]: {e}"))?;
+                let av = attr_from_json(co).map_err(|mut e| {
+                    e.context.insert(0, format!("M[{k:?}]"));
+                    e
+                })?;
                 out.insert(k.to_string(), av);
             }
             AttrValue::M(out)
         }
-        other => return Err(format!("unknown attribute type {other:?}")),
+        other => return Err(invalid(format!("unknown attribute type {other:?}"))),
     })
 }
 
-fn std_b64(v: &Value) -> Result<Vec<u8>, String> {
+/// `base64StdFromAny`.
+fn std_b64(v: &Value) -> Result<Vec<u8>, InputError> {
     match v {
-        Value::String(s) => decode_std_base64(s.as_bytes())
-            .ok_or_else(|| format!("binary value is not valid base64: {s:?}")),
-        _ => Err("binary value is not a base64 string".into()),
+        Value::String(s) => gob64::decode(&gob64::STD, s.as_bytes())
+            .map_err(|e| invalid(format!("binary value is not valid base64: {e}"))),
+        _ => Err(invalid("binary value is not a base64 string")),
     }
-}
-
-fn b64_value(c: u8) -> Option<u32> {
-    Some(u32::from(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    }))
-}
-
-/// Go `base64.StdEncoding.DecodeString`: `\r`/`\n` skipped anywhere,
-/// padding required, nothing but newlines after it, non-zero trailing bits
-/// accepted.
-pub fn decode_std_base64(s: &[u8]) -> Option<Vec<u8>> {
-    let mut vals: Vec<u32> = Vec::with_capacity(s.len());
-    let mut i = 0;
-    let skip_nl = |i: &mut usize| {
-        while *i < s.len() && matches!(s[*i], b'\r' | b'\n') {
-            *i += 1;
-        }
-    };
-    let mut padded = false;
-    while i < s.len() {
-        let c = s[i];
-        i += 1;
-        if let Some(v) = b64_value(c) {
-            vals.push(v);
-            continue;
-        }
-        if c == b'\r' || c == b'\n' {
-            continue;
-        }
-        if c != b'=' {
-            return None;
-        }
-        // Padding: valid only after 2 or 3 symbols of a quantum.
-        match vals.len() % 4 {
-            2 => {
-                skip_nl(&mut i);
-                if i >= s.len() || s[i] != b'=' {
-                    return None;
-                }
-                i += 1;
-            }
-            3 => {}
-            _ => return None,
-        }
-        skip_nl(&mut i);
-        if i < s.len() {
-            return None;
-        }
-        padded = true;
-        break;
-    }
-    let rem = vals.len() % 4;
-    if rem != 0 && !padded {
-        return None;
-    }
-    let mut out = Vec::with_capacity(vals.len() / 4 * 3 + 2);
-    for chunk in vals.chunks(4) {
-        let mut acc = 0u32;
-        for (k, v) in chunk.iter().enumerate() {
-            acc |= v << (18 - 6 * k);
-        }
-        let bytes = [(acc >> 16) as u8, (acc >> 8) as u8, acc as u8];
-        out.extend_from_slice(&bytes[..chunk.len() - 1]);
-    }
-    Some(out)
 }
 
 // ------------------------------------------------- _schema.json → schema
@@ -389,168 +319,88 @@ pub struct PublicGsi {
     pub non_key_attributes: Vec<String>,
 }
 
-/// Decode a JSON value into a Go struct field: `null` leaves the field as
-/// it is, an object merges member by member (keys matched
-/// case-insensitively, in document order), anything else is an error.
-fn set_struct(
-    v: &Value,
-    path: &str,
-    mut field: impl FnMut(&str, &Value) -> Result<(), String>,
-) -> Result<(), String> {
-    match v {
-        Value::Null => Ok(()),
-        Value::Object(m) => {
-            for (k, val) in m {
-                field(k, val)?;
-            }
-            Ok(())
-        }
-        other => Err(format!(
-            "{path}: cannot unmarshal {} into an object",
-            other.kind()
-        )),
+crate::go_struct! {
+    #[derive(Debug, Clone, Default)]
+    struct GoKeyAttribute as "backup.publicKeyAttribute" {
+        name: String = "name",
+        ty: String = "type",
     }
 }
 
-fn set_string(v: &Value, path: &str, into: &mut String) -> Result<(), String> {
-    match v {
-        Value::Null => Ok(()),
-        Value::String(s) => {
-            *into = s.clone();
-            Ok(())
-        }
-        other => Err(format!(
-            "{path}: cannot unmarshal {} into a string",
-            other.kind()
-        )),
+crate::go_struct! {
+    #[derive(Debug, Clone, Default)]
+    struct GoKeySchema as "backup.publicKeySchema" {
+        hash_key: GoKeyAttribute = "hash_key",
+        range_key: GoKeyAttribute = "range_key",
     }
 }
 
-/// A slice field: `null` empties it, an array replaces it (elements
-/// decoded from their zero value), anything else is an error.
-fn set_slice<T: Default>(
-    v: &Value,
-    path: &str,
-    into: &mut Vec<T>,
-    mut elem: impl FnMut(&Value, &str, &mut T) -> Result<(), String>,
-) -> Result<(), String> {
-    match v {
-        Value::Null => {
-            into.clear();
-            Ok(())
-        }
-        Value::Array(a) => {
-            let mut out = Vec::with_capacity(a.len());
-            for (i, e) in a.iter().enumerate() {
-                let mut t = T::default();
-                elem(e, &format!("{path}[{i}]"), &mut t)?;
-                out.push(t);
-            }
-            *into = out;
-            Ok(())
-        }
-        other => Err(format!(
-            "{path}: cannot unmarshal {} into an array",
-            other.kind()
-        )),
+crate::go_struct! {
+    #[derive(Debug, Clone, Default)]
+    struct GoAttributeDefinition as "backup.publicAttributeDefinition" {
+        name: String = "name",
+        ty: String = "type",
     }
 }
 
-fn key_attr_name(v: &Value, path: &str, into: &mut String) -> Result<(), String> {
-    // `{name, type}`: the type is validated as a string but not kept.
-    let mut ignored = String::new();
-    set_struct(v, path, |k, val| {
-        if fold_eq(k, "name") {
-            set_string(val, &format!("{path}.name"), into)
-        } else if fold_eq(k, "type") {
-            set_string(val, &format!("{path}.type"), &mut ignored)
-        } else {
-            Ok(())
-        }
+crate::go_struct! {
+    #[derive(Debug, Clone, Default)]
+    struct GoProjection as "backup.publicProjection" {
+        ty: String = "type",
+        non_key_attributes: GoSlice<String> = "non_key_attributes",
+    }
+}
+
+crate::go_struct! {
+    #[derive(Debug, Clone, Default)]
+    struct GoGsi as "backup.publicGSI" {
+        name: String = "name",
+        key_schema: GoKeySchema = "key_schema",
+        projection: GoProjection = "projection",
+    }
+}
+
+crate::go_struct! {
+    #[derive(Debug, Clone, Default)]
+    struct GoSchema as "backup.ddbPublicSchema" {
+        format_version: u32 = "format_version",
+        table_name: String = "table_name",
+        primary_key: GoKeySchema = "primary_key",
+        attribute_definitions: GoSlice<GoAttributeDefinition> = "attribute_definitions",
+        global_secondary_indexes: GoSlice<GoGsi> = "global_secondary_indexes",
+    }
+}
+
+fn key_schema(k: &GoKeySchema) -> PublicKeySchema {
+    PublicKeySchema {
+        hash_key: k.hash_key.name.clone(),
+        range_key: k.range_key.name.clone(),
+    }
+}
+
+/// `_schema.json` (`decodeOneJSON` into `ddbPublicSchema`).
+pub fn decode_schema_file(bytes: &[u8]) -> Result<PublicSchema, InputError> {
+    let g: GoSchema = gojson::decode_one(bytes)?;
+    Ok(PublicSchema {
+        format_version: g.format_version,
+        table_name: g.table_name,
+        primary_key: key_schema(&g.primary_key),
+        attribute_definitions: g
+            .attribute_definitions
+            .iter()
+            .map(|d| (d.name.clone(), d.ty.clone()))
+            .collect(),
+        global_secondary_indexes: g
+            .global_secondary_indexes
+            .iter()
+            .map(|x| PublicGsi {
+                name: x.name.clone(),
+                key_schema: key_schema(&x.key_schema),
+                projection_type: x.projection.ty.clone(),
+                non_key_attributes: x.projection.non_key_attributes.as_slice().to_vec(),
+            })
+            .collect(),
     })
-}
-
-fn set_key_schema(v: &Value, path: &str, into: &mut PublicKeySchema) -> Result<(), String> {
-    set_struct(v, path, |k, val| {
-        if fold_eq(k, "hash_key") {
-            key_attr_name(val, &format!("{path}.hash_key"), &mut into.hash_key)
-        } else if fold_eq(k, "range_key") {
-            key_attr_name(val, &format!("{path}.range_key"), &mut into.range_key)
-        } else {
-            Ok(())
-        }
-    })
-}
-
-/// `_schema.json` → [`PublicSchema`] with Go's struct-decoding rules.
-pub fn schema_from_json(v: &Value) -> Result<PublicSchema, String> {
-    let mut s = PublicSchema::default();
-    set_struct(v, "schema", |k, val| {
-        if fold_eq(k, "format_version") {
-            match val {
-                Value::Null => Ok(()),
-                _ => {
-                    s.format_version = val.go_u32().map_err(|e| format!("format_version: {e}"))?;
-                    Ok(())
-                }
-            }
-        } else if fold_eq(k, "table_name") {
-            set_string(val, "table_name", &mut s.table_name)
-        } else if fold_eq(k, "primary_key") {
-            set_key_schema(val, "primary_key", &mut s.primary_key)
-        } else if fold_eq(k, "attribute_definitions") {
-            set_slice(
-                val,
-                "attribute_definitions",
-                &mut s.attribute_definitions,
-                |e, p, (n, t)| {
-                    set_struct(e, p, |k, val| {
-                        if fold_eq(k, "name") {
-                            set_string(val, &format!("{p}.name"), n)
-                        } else if fold_eq(k, "type") {
-                            set_string(val, &format!("{p}.type"), t)
-                        } else {
-                            Ok(())
-                        }
-                    })
-                },
-            )
-        } else if fold_eq(k, "global_secondary_indexes") {
-            set_slice(
-                val,
-                "global_secondary_indexes",
-                &mut s.global_secondary_indexes,
-                |e, p, g| {
-                    set_struct(e, p, |k, val| {
-                        if fold_eq(k, "name") {
-                            set_string(val, &format!("{p}.name"), &mut g.name)
-                        } else if fold_eq(k, "key_schema") {
-                            set_key_schema(val, &format!("{p}.key_schema"), &mut g.key_schema)
-                        } else if fold_eq(k, "projection") {
-                            let pp = format!("{p}.projection");
-                            set_struct(val, &pp, |k, val| {
-                                if fold_eq(k, "type") {
-                                    set_string(val, &format!("{pp}.type"), &mut g.projection_type)
-                                } else if fold_eq(k, "non_key_attributes") {
-                                    let np = format!("{pp}.non_key_attributes");
-                                    set_slice(val, &np, &mut g.non_key_attributes, |e, ep, out| {
-                                        set_string(e, ep, out)
-                                    })
-                                } else {
-                                    Ok(())
-                                }
-                            })
-                        } else {
-                            Ok(())
-                        }
-                    })
-                },
-            )
-        } else {
-            Ok(())
-        }
-    })?;
-    Ok(s)
 }
 
 impl PublicSchema {
@@ -592,8 +442,8 @@ impl PublicSchema {
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Value {
-        gojson::parse(s.as_bytes()).unwrap()
+    fn item(s: &str) -> Result<Item, InputError> {
+        decode_item_file(s.as_bytes())
     }
 
     #[test]
@@ -614,26 +464,21 @@ mod tests {
 
     #[test]
     fn item_bytes_and_round_trip() {
-        let v = parse(
-            r#"{"session_id":{"S":"sess-abc123"},"count":{"N":"42"},"flags":{"BOOL":true},"tags":{"SS":[]}}"#,
-        );
-        let item = item_from_json(&v).unwrap();
+        let v = r#"{"session_id":{"S":"sess-abc123"},"count":{"N":"42"},"flags":{"BOOL":true},"tags":{"SS":[]}}"#;
+        let item = item(v).unwrap();
         let want = "{\n  \"count\": {\n    \"N\": \"42\"\n  },\n  \"flags\": {\n    \"BOOL\": true\n  },\n  \"session_id\": {\n    \"S\": \"sess-abc123\"\n  },\n  \"tags\": {\n    \"SS\": []\n  }\n}";
         assert_eq!(String::from_utf8(item_file_bytes(&item)).unwrap(), want);
         assert_eq!(
             String::from_utf8(item_line_bytes(&item)).unwrap(),
             "{\"count\":{\"N\":\"42\"},\"flags\":{\"BOOL\":true},\"session_id\":{\"S\":\"sess-abc123\"},\"tags\":{\"SS\":[]}}\n"
         );
-        let again = item_from_json(&parse(
-            std::str::from_utf8(&item_file_bytes(&item)).unwrap(),
-        ))
-        .unwrap();
+        let again = decode_item_file(&item_file_bytes(&item)).unwrap();
         assert_eq!(again, item);
     }
 
     #[test]
     fn item_json_rules() {
-        assert!(item_from_json(&Value::Null).unwrap().attrs.is_empty());
+        assert!(item("null").unwrap().attrs.is_empty());
         for bad in [
             r#"[]"#,
             r#"{"a":5}"#,
@@ -649,46 +494,34 @@ mod tests {
             r#"{"a":{"M":{"k":1}}}"#,
             r#"{"a":{"M":[]}}"#,
         ] {
-            assert!(item_from_json(&parse(bad)).is_err(), "{bad}");
+            assert!(item(bad).is_err(), "{bad}");
         }
         // Last duplicate wins, then exactly one type key remains.
-        let it = item_from_json(&parse(r#"{"a":{"S":"x","S":"y"},"a":{"N":"1"}}"#)).unwrap();
+        let it = item(r#"{"a":{"S":"x","S":"y"},"a":{"N":"1"}}"#).unwrap();
         assert_eq!(it.attrs["a"], AttrValue::N("1".into()));
-    }
-
-    #[test]
-    fn go_std_base64() {
-        let d = |s: &str| decode_std_base64(s.as_bytes());
-        assert_eq!(d("").unwrap(), b"");
-        assert_eq!(d("QQ==").unwrap(), b"A");
-        assert_eq!(d("QR==").unwrap(), b"A");
-        assert_eq!(d("QUI=").unwrap(), b"AB");
-        assert_eq!(d("Q\nQ=\r\n=\n").unwrap(), b"A");
-        for bad in [
-            "QQ", "QUI", "Q===", "QQ=", "QQ==QQ==", "QQ==x", "====", "Q-==", "QQ=A",
-        ] {
-            assert!(d(bad).is_none(), "{bad}");
-        }
+        // An overwritten number still has to fit a float64, as in Go.
+        assert!(item(r#"{"x":1e309,"x":{"S":"b"}}"#).is_err());
+        assert!(item(r#"{"x":{"S":"b","N":1e-400,"N":"1"}}"#).is_err());
     }
 
     #[test]
     fn trailing_data_rules() {
-        assert!(decode_one_json(b"{} \n").is_ok());
-        assert!(decode_one_json(b"{}}").is_ok());
-        assert!(decode_one_json(b"{}]x").is_ok());
-        assert!(decode_one_json(b"{}x").is_err());
-        assert!(decode_one_json(b"{} {}").is_err());
-        assert!(decode_one_json(b"").is_err());
+        assert!(item("{} \n").is_ok());
+        assert!(item("{}}").is_ok());
+        assert!(item("{}]x").is_ok());
+        assert!(item("{}x").is_err());
+        assert!(item("{} {}").is_err());
+        assert!(item("").is_err());
     }
 
     #[test]
     fn schema_struct_decoding() {
-        let s = schema_from_json(&parse(
-            r#"{"Format_Version":1,"table_name":"t","primary_key":{"hash_key":{"name":"h","type":"S"},"range_key":{}},
+        let s = decode_schema_file(
+            br#"{"Format_Version":1,"table_name":"t","primary_key":{"hash_key":{"name":"h","type":"S"},"range_key":{}},
                "attribute_definitions":[{"name":"h","type":"S"},null],"unknown":5,
                "table_name":null,
                "global_secondary_indexes":[{"name":"g","key_schema":{"hash_key":{"name":"x"}},"projection":{"type":"ALL","non_key_attributes":null}}]}"#,
-        ))
+        )
         .unwrap();
         assert_eq!(s.format_version, 1);
         assert_eq!(s.table_name, "t");
@@ -698,6 +531,15 @@ mod tests {
             [("h".into(), "S".into()), (String::new(), String::new())]
         );
         assert_eq!(s.global_secondary_indexes[0].key_schema.hash_key, "x");
+        // Repeated slices keep Go's backing-array slots.
+        let s = decode_schema_file(
+            br#"{"attribute_definitions":[{"name":"a","type":"S"},{"name":"b","type":"N"}],"attribute_definitions":[{}],"attribute_definitions":[{},{}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.attribute_definitions,
+            [("a".into(), "S".into()), ("b".into(), "N".into())]
+        );
         for bad in [
             r#"{"format_version":1.0}"#,
             r#"{"format_version":-1}"#,
@@ -708,7 +550,7 @@ mod tests {
             r#"{"attribute_definitions":{}}"#,
             r#"[]"#,
         ] {
-            assert!(schema_from_json(&parse(bad)).is_err(), "{bad}");
+            assert!(decode_schema_file(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 }

@@ -2,11 +2,12 @@
 //! records, sortable integer/float encodings, zset score text and the
 //! UTF-8-or-base64 value envelope of the dump's JSON files.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ::base64::Engine;
+use ::base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::gojson::{self, JsonWriter, Value};
-use crate::tree::filename::decode_raw_url_lenient;
+use super::records::Envelope;
+use crate::error::InputError;
+use crate::gojson::{self, JsonWriter, base64 as gob64};
 
 /// Magic byte shared by the string and HLL inline-TTL envelopes.
 pub const ENVELOPE_MAGIC: u8 = 0xFF;
@@ -75,9 +76,9 @@ pub fn be64(b: &[u8]) -> u64 {
 }
 
 /// A `!redis|ttl|` value: exactly 8 big-endian bytes, clamped to `i64::MAX`.
-pub fn decode_ttl_value(v: &[u8]) -> Result<u64, String> {
+pub fn decode_ttl_value(v: &[u8]) -> Result<u64, InputError> {
     if v.len() != 8 {
-        return Err(format!("length {} != 8", v.len()));
+        return Err(format!("length {} != 8", v.len()).into());
     }
     Ok(be64(v).min(i64::MAX as u64))
 }
@@ -90,13 +91,13 @@ pub struct CountMeta {
     pub inline_expire: Option<u64>,
 }
 
-pub fn decode_count_meta(v: &[u8]) -> Result<CountMeta, String> {
+pub fn decode_count_meta(v: &[u8]) -> Result<CountMeta, InputError> {
     if v.len() != 8 && v.len() != 16 {
-        return Err(format!("length {} not in {{8,16}}", v.len()));
+        return Err(format!("length {} not in {{8,16}}", v.len()).into());
     }
     let n = be64(&v[..8]);
     if n > i64::MAX as u64 {
-        return Err(format!("declared len {n} overflows int64"));
+        return Err(format!("declared len {n} overflows int64").into());
     }
     Ok(CountMeta {
         declared_len: n as i64,
@@ -115,13 +116,13 @@ pub fn encode_count_meta(n: u64, expire_ms: u64) -> Vec<u8> {
 
 /// A list meta: `Head ‖ Tail ‖ Len` (24) or `+ expiry` (32). Only `Len` and
 /// the expiry are used.
-pub fn decode_list_meta(v: &[u8]) -> Result<CountMeta, String> {
+pub fn decode_list_meta(v: &[u8]) -> Result<CountMeta, InputError> {
     if v.len() != 24 && v.len() != 32 {
-        return Err(format!("length {} not in {{24,32}}", v.len()));
+        return Err(format!("length {} not in {{24,32}}", v.len()).into());
     }
     let n = be64(&v[16..24]);
     if n > i64::MAX as u64 {
-        return Err(format!("declared len {n} overflows int64"));
+        return Err(format!("declared len {n} overflows int64").into());
     }
     Ok(CountMeta {
         declared_len: n as i64,
@@ -151,13 +152,13 @@ pub struct StreamMeta {
     pub inline_expire: Option<u64>,
 }
 
-pub fn decode_stream_meta(v: &[u8]) -> Result<StreamMeta, String> {
+pub fn decode_stream_meta(v: &[u8]) -> Result<StreamMeta, InputError> {
     if !matches!(v.len(), 24 | 32 | 48) {
-        return Err(format!("length {} not in {{24,32,48}}", v.len()));
+        return Err(format!("length {} not in {{24,32,48}}", v.len()).into());
     }
     let n = be64(&v[..8]);
     if n > i64::MAX as u64 {
-        return Err(format!("declared length {n} overflows int64"));
+        return Err(format!("declared length {n} overflows int64").into());
     }
     Ok(StreamMeta {
         length: n as i64,
@@ -213,19 +214,17 @@ pub fn format_score(score: f64) -> Option<String> {
     }
 }
 
-/// Parse a score token from its raw JSON text: exactly `"+inf"`/`"-inf"`
-/// (after trimming whitespace), else a JSON number (`null` reads as 0, as
-/// Go leaves the float untouched).
-pub fn parse_score(raw: &[u8]) -> Result<f64, String> {
+/// `unmarshalRedisZSetScore`: exactly `"+inf"`/`"-inf"` (after trimming
+/// whitespace), else `json.Unmarshal` into a float64 (`null` reads as 0).
+pub fn parse_score(raw: &[u8]) -> Result<f64, InputError> {
     match raw.trim_ascii() {
         b"\"+inf\"" => return Ok(f64::INFINITY),
         b"\"-inf\"" => return Ok(f64::NEG_INFINITY),
         _ => {}
     }
-    let v = gojson::parse(raw).map_err(|e| e.to_string())?;
-    let f = v.go_f64().map_err(|e| format!("json: {e}"))?;
+    let f: f64 = gojson::unmarshal(raw)?;
     if f.is_nan() {
-        return Err("zset score is NaN".into());
+        return Err(InputError::invalid("zset score is NaN"));
     }
     Ok(f)
 }
@@ -251,40 +250,17 @@ pub fn env_compact(b: &[u8]) -> Vec<u8> {
     w.finish()
 }
 
-/// Read a binary-safe value back from its raw JSON text: a string gives its
-/// UTF-8 bytes; anything else must be an object with a `base64` member.
-pub fn parse_env(raw: &[u8]) -> Result<Vec<u8>, String> {
-    let trimmed = raw.trim_ascii();
-    let v = gojson::parse(trimmed).map_err(|e| e.to_string())?;
-    if trimmed.first() == Some(&b'"') {
-        return match v {
-            Value::String(s) => Ok(s.into_bytes()),
-            _ => Err("expected a JSON string".into()),
-        };
+/// `unmarshalRedisBinaryValue`: a JSON string gives its UTF-8 bytes;
+/// anything else is `json.Unmarshal`ed into the `{"base64": …}` envelope,
+/// which must then hold the key.
+pub fn parse_env(raw: &[u8]) -> Result<Vec<u8>, InputError> {
+    if raw.trim_ascii().first() == Some(&b'"') {
+        let s: String = gojson::unmarshal(raw)?;
+        return Ok(s.into_bytes());
     }
-    env_from_value(&v)
-}
-
-/// [`parse_env`] on an already parsed non-string value.
-pub fn env_from_value(v: &Value) -> Result<Vec<u8>, String> {
-    match v {
-        Value::String(s) => Ok(s.as_bytes().to_vec()),
-        Value::Null => Err(NOT_ENV.into()),
-        Value::Object(_) => match v.get("base64") {
-            None | Some(Value::Null) => Err(NOT_ENV.into()),
-            Some(Value::String(s)) => {
-                decode_raw_url_lenient(s).ok_or_else(|| format!("illegal base64 data {s:?}"))
-            }
-            Some(other) => Err(format!(
-                "json: cannot unmarshal {} into Go struct field .base64 of type string",
-                other.kind()
-            )),
-        },
-        other => Err(format!(
-            "json: cannot unmarshal {} into Go value of type struct {{ Base64 *string }}",
-            other.kind()
-        )),
-    }
+    let env: Envelope = gojson::unmarshal(raw)?;
+    let b64 = env.base64.ok_or_else(|| InputError::invalid(NOT_ENV))?;
+    gob64::decode(&gob64::RAW_URL, b64.as_bytes()).map_err(|e| InputError::invalid(e.to_string()))
 }
 
 const NOT_ENV: &str = "binary value is neither a string nor a base64 envelope";
@@ -413,30 +389,31 @@ mod tests {
 
     #[test]
     fn score_parsing_is_go_lenient() {
-        assert_eq!(parse_score(b" \"+inf\" "), Ok(f64::INFINITY));
-        assert_eq!(parse_score(b"\"-inf\""), Ok(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b" \"+inf\" ").unwrap(), f64::INFINITY);
+        assert_eq!(parse_score(b"\"-inf\"").unwrap(), f64::NEG_INFINITY);
         assert!(parse_score(b"\"inf\"").is_err());
         assert!(parse_score(b"\"Infinity\"").is_err());
         assert!(parse_score(b"\"\\u002binf\"").is_err());
-        assert_eq!(parse_score(b"null"), Ok(0.0));
+        assert_eq!(parse_score(b"null").unwrap(), 0.0);
         assert!(parse_score(b"1e400").is_err());
         assert!(parse_score(b"").is_err());
         assert!(parse_score(b"-0").unwrap().is_sign_negative());
-        assert_eq!(parse_score(b"1E+2"), Ok(100.0));
+        assert_eq!(parse_score(b"1E+2").unwrap(), 100.0);
     }
 
     #[test]
     fn env_roundtrip_and_leniency() {
         assert_eq!(env_compact(b"a<b"), br#""a\u003cb""#);
         assert_eq!(env_compact(b"\xff"), br#"{"base64":"_w"}"#);
-        assert_eq!(parse_env(br#""x""#), Ok(b"x".to_vec()));
-        assert_eq!(parse_env(br#"{"base64":"_w"}"#), Ok(vec![0xff]));
-        assert_eq!(parse_env(br#"{"BASE64":"_x"}"#), Ok(vec![0xff]));
-        assert_eq!(parse_env(br#"{"base64":""}"#), Ok(vec![]));
+        assert_eq!(parse_env(br#""x""#).unwrap(), b"x".to_vec());
+        assert_eq!(parse_env(br#"{"base64":"_w"}"#).unwrap(), vec![0xff]);
+        assert_eq!(parse_env(br#"{"BASE64":"_x"}"#).unwrap(), vec![0xff]);
+        assert_eq!(parse_env(br#"{"base64":""}"#).unwrap(), Vec::<u8>::new());
         assert_eq!(
-            parse_env(br#"{"base64":"QQ","base64":"Qg"}"#),
-            Ok(b"B".to_vec())
+            parse_env(br#"{"base64":"QQ","base64":"Qg"}"#).unwrap(),
+            b"B".to_vec()
         );
+        assert!(parse_env(br#"{"base64":5,"base64":"Qg"}"#).is_err());
         assert!(parse_env(br#"{"base64":"QQ=="}"#).is_err());
         assert!(parse_env(br#"{"base64":null}"#).is_err());
         assert!(parse_env(br#"{}"#).is_err());

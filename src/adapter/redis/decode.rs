@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use super::codec::{self, HLL_VERSION, STRING_VERSION};
+use super::content::{Content, ContentStore, Merger, StreamEntry, Ty};
 use super::proto;
-use super::spill::{Content, ContentStore, Merger, StreamEntry, Ty};
 use super::*;
 use crate::adapter::{AdapterDecoder, DecodeContext};
 use crate::error::{Error, Result};
@@ -99,9 +99,10 @@ fn q(b: &[u8]) -> String {
 impl RedisDecoder {
     pub fn new(ctx: DecodeContext) -> Self {
         let db_dir = format!("redis/db_{}", ctx.options.redis_db_index);
-        let budget = (ctx.memory_budget / 2).max(1 << 20);
+        // Half the share for collection contents; the per-key table (type
+        // and TTL state of every key) takes the rest.
         RedisDecoder {
-            content: ContentStore::new(budget, ctx.scratch_root.clone()),
+            content: ContentStore::new(ctx.memory_budget / 2, &ctx),
             ctx,
             db_dir,
             keys: HashMap::new(),
@@ -124,7 +125,7 @@ impl RedisDecoder {
 
     #[cfg(test)]
     pub(crate) fn with_limits(mut self, content_budget: u64, pending_cap: u64) -> Self {
-        self.content = ContentStore::new(content_budget, self.ctx.scratch_root.clone());
+        self.content = ContentStore::exact(content_budget, &self.ctx);
         self.pending_cap = pending_cap;
         self
     }
@@ -389,10 +390,8 @@ impl RedisDecoder {
                         ),
                     ));
                 }
-                let c = self.coll(uk, Ty::ZSet);
-                let first_wide = !c.saw_wide;
-                c.saw_wide = true;
-                self.content.zset_member(uk, tail, score, first_wide)
+                self.coll(uk, Ty::ZSet).saw_wide = true;
+                self.content.zset_member(uk, tail, score)
             }
         }
     }
@@ -461,13 +460,9 @@ impl RedisDecoder {
                 ),
             ));
         }
-        let e = StreamEntry {
-            ms: codec::be64(&id[..8]),
-            seq: codec::be64(&id[8..]),
-            fields,
-        };
         self.coll(uk, Ty::Stream);
-        self.content.stream_entry(uk, e)
+        self.content
+            .stream_entry(uk, codec::be64(&id[..8]), codec::be64(&id[8..]), body)
     }
 
     // --- finalize ------------------------------------------------------
@@ -533,7 +528,7 @@ impl RedisDecoder {
                         "json",
                     )
                 }
-                Content::ZSet { members, .. } => {
+                Content::ZSet(members) => {
                     self.warn_len(
                         &st,
                         &uk,
@@ -706,15 +701,15 @@ impl AdapterDecoder for RedisDecoder {
                 first.get_or_insert(e);
             }
         };
-        let store = std::mem::replace(
-            &mut self.content,
-            ContentStore::new(0, self.ctx.scratch_root.clone()),
-        );
-        let mut merger = store.into_merger();
-        for t in Ty::ALL {
-            note(self.flush_type(t, &mut merger));
+        let store = std::mem::replace(&mut self.content, ContentStore::new(0, &self.ctx));
+        match store.into_merger() {
+            Ok(mut merger) => {
+                for t in Ty::ALL {
+                    note(self.flush_type(t, &mut merger));
+                }
+            }
+            Err(e) => note(Err(e)),
         }
-        drop(merger);
         note(self.close(0));
         note(self.close(1));
         note(self.close(2));

@@ -9,11 +9,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::codec::{self, parse_env, parse_score};
-use super::jsonin::{self, CollectionDoc, Elem, Pair, Span, ValueStream};
+use super::records::{
+    HashRecord, ListRecord, MemberScore, NameValue, SetRecord, StreamLine, TtlRecord, ZSetRecord,
+};
 use super::{proto, *};
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
+use crate::gojson::{self, RawMessage, StreamError, ValueStream};
 use crate::tree::filename::{SegmentError, decode_segment};
 use crate::tree::keymap;
 
@@ -182,15 +185,15 @@ impl<'a> DbEncoder<'a> {
         let Some(f) = open_sidecar(&path)? else {
             return Ok(out);
         };
-        let mut vs = ValueStream::new(f);
+        let mut vs = ValueStream::new(std::io::BufReader::with_capacity(64 * 1024, f));
         loop {
-            let (key, ms) = match vs.next_value() {
+            let rec: TtlRecord = match vs.next_value() {
                 Ok(None) => break,
-                Ok(Some((v, _, off))) => jsonin::ttl_record(&v)
-                    .map_err(|e| Error::data_at(&path, format!("record at byte {off}: {e}")))?,
-                Err(e) => return Err(Error::data_at(&path, e)),
+                Ok(Some(v)) => gojson::decode_value(v.bytes)
+                    .map_err(|e| InputError::json(e, v.offset).in_file(&path))?,
+                Err(e) => return Err(stream_err(e, &path)),
             };
-            out.insert(key, ms);
+            out.insert(rec.key, rec.expire_at_ms);
         }
         Ok(out)
     }
@@ -222,42 +225,30 @@ impl<'a> DbEncoder<'a> {
     }
 
     fn encode_collections(&self, sink: &mut dyn EntrySink, sub: &str) -> Result<()> {
-        let (kind, array, shape) = match sub {
-            "hashes" => ("hash", "fields", Elem::Pair("name", "value")),
-            "sets" => ("set", "members", Elem::Raw),
-            "lists" => ("list", "items", Elem::Raw),
-            _ => ("zset", "members", Elem::Pair("member", "score")),
+        let kind = match sub {
+            "hashes" => "hash",
+            "sets" => "set",
+            "lists" => "list",
+            _ => "zset",
         };
         for (stem, path) in self.list(sub, ".json")? {
             self.ctx.cancel.check()?;
             let uk = self.resolve_key(&stem, &path)?;
             let bytes = fsutil::read_input_file(&path)?;
-            let fail = |e: String| Error::data_at(&path, format!("{kind} {:?}: {e}", show(&uk)));
-            let doc = jsonin::read_collection(&bytes, array, shape).map_err(fail)?;
-            if doc.format_version != 1 {
-                return Err(fail(format!(
-                    "unsupported format_version {}",
-                    doc.format_version
-                )));
-            }
+            let what = format!("{kind} {:?}", show(&uk));
             let c = Collection {
                 uk: &uk,
-                doc: &doc,
                 text: &bytes,
             };
-            match kind {
-                "hash" => c.hash(sink),
-                "set" => c.set(sink),
-                "list" => c.list(sink),
-                _ => c.zset(sink),
+            let ttl = match kind {
+                "hash" => c.hash(sink, read_doc::<HashRecord>(&bytes)?),
+                "set" => c.set(sink, read_doc::<SetRecord>(&bytes)?),
+                "list" => c.list(sink, read_doc::<ListRecord>(&bytes)?),
+                _ => c.zset(sink, read_doc::<ZSetRecord>(&bytes)?),
             }
-            .map_err(|e| match e {
-                Error::Data(m) => fail(m),
-                other => other,
-            })?;
-            let ms = doc.expire_at_ms.unwrap_or(0);
-            if ms != 0 {
-                sink.add(&cat(TTL, &[&uk]), &be(ms))?;
+            .map_err(|e| in_file(e, &path, &what))?;
+            if ttl != 0 {
+                sink.add(&cat(TTL, &[&uk]), &be(ttl))?;
             }
         }
         Ok(())
@@ -268,10 +259,8 @@ impl<'a> DbEncoder<'a> {
             self.ctx.cancel.check()?;
             let uk = self.resolve_key(&stem, &path)?;
             let f = fsutil::open_input_file(&path)?;
-            encode_stream(&uk, f, sink).map_err(|e| match e {
-                Error::Data(m) => Error::data_at(&path, format!("stream {:?}: {m}", show(&uk))),
-                other => other,
-            })?;
+            encode_stream(&uk, f, sink)
+                .map_err(|e| in_file(e, &path, &format!("stream {:?}", show(&uk))))?;
         }
         Ok(())
     }
@@ -283,77 +272,118 @@ fn show(uk: &[u8]) -> String {
     if uk.len() > 80 { s + "…" } else { s }
 }
 
-fn span_text(text: &[u8], s: Option<Span>) -> &[u8] {
-    s.map_or(&[][..], |(a, b)| &text[a..b])
+/// A data error from inside one file, now placed in it.
+fn in_file(e: Error, path: &Path, what: &str) -> Error {
+    match e {
+        Error::Input(mut ie) => {
+            if ie.file.is_none() {
+                ie.file = Some(path.to_path_buf());
+            }
+            ie.context.insert(0, what.to_string());
+            Error::Input(ie)
+        }
+        Error::Data(m) => Error::data_at(path, format!("{what}: {m}")),
+        other => other,
+    }
 }
 
-fn env(text: &[u8], s: Option<Span>, what: &str) -> Result<Vec<u8>> {
-    parse_env(span_text(text, s)).map_err(|e| Error::data(format!("{what}: {e}")))
+fn stream_err(e: StreamError, path: &Path) -> Error {
+    match e {
+        StreamError::Io(e) => Error::io_at(path, "read", e),
+        StreamError::Json(e, line) => InputError::json(e, 0).in_file(path).at_line(line).into(),
+    }
 }
 
-/// One decoded collection file being turned into entries.
+/// A collection file: one JSON document (`decodeOneJSON`).
+fn read_doc<T: gojson::Unmarshal + Default>(bytes: &[u8]) -> Result<T> {
+    gojson::decode_one(bytes).map_err(|e| InputError::json(e, 0).into())
+}
+
+/// The version gate every collection file passes.
+fn check_version(v: u32) -> Result<()> {
+    if v != 1 {
+        return Err(InputError::invalid(format!("unsupported format_version {v}")).into());
+    }
+    Ok(())
+}
+
+/// A binary-safe value from its raw span of `text`.
+fn env(text: &[u8], r: &RawMessage, what: &str) -> Result<Vec<u8>> {
+    parse_env(r.bytes(text)).map_err(|mut e| {
+        let base = r.0.map_or(0, |(s, _)| s as u64);
+        if let Some(crate::error::Position::Byte(b)) = &mut e.at {
+            *b += base;
+        }
+        e.context.push(what.to_string());
+        e.into()
+    })
+}
+
+/// One collection file being turned into entries.
 struct Collection<'a> {
     uk: &'a [u8],
-    doc: &'a CollectionDoc,
     text: &'a [u8],
 }
 
 impl Collection<'_> {
-    fn ttl(&self) -> u64 {
-        self.doc.expire_at_ms.unwrap_or(0)
-    }
-
-    fn count(&self) -> u64 {
-        self.doc.elems.len() as u64
-    }
-
-    fn hash(&self, sink: &mut dyn EntrySink) -> Result<()> {
+    /// Each returns the collection's expiry (0 = none).
+    fn hash(&self, sink: &mut dyn EntrySink, doc: HashRecord) -> Result<u64> {
+        check_version(doc.format_version)?;
+        let ttl = doc.expire_at_ms.unwrap_or(0);
         sink.add(
             &wide_key(HASH_META, self.uk, &[]),
-            &codec::encode_count_meta(self.count(), self.ttl()),
+            &codec::encode_count_meta(doc.fields.len() as u64, ttl),
         )?;
-        for Pair { a, b } in &self.doc.elems {
-            let name = env(self.text, *a, "field name")?;
-            let value = env(self.text, *b, "field value")?;
+        for NameValue { name, value } in &doc.fields {
+            let name = env(self.text, name, "field name")?;
+            let value = env(self.text, value, "field value")?;
             sink.add(&wide_key(HASH_FIELD, self.uk, &name), &value)?;
         }
-        Ok(())
+        Ok(ttl)
     }
 
-    fn set(&self, sink: &mut dyn EntrySink) -> Result<()> {
+    fn set(&self, sink: &mut dyn EntrySink, doc: SetRecord) -> Result<u64> {
+        check_version(doc.format_version)?;
+        let ttl = doc.expire_at_ms.unwrap_or(0);
         sink.add(
             &wide_key(SET_META, self.uk, &[]),
-            &codec::encode_count_meta(self.count(), self.ttl()),
+            &codec::encode_count_meta(doc.members.len() as u64, ttl),
         )?;
-        for p in &self.doc.elems {
-            let m = env(self.text, p.a, "member")?;
+        for m in &doc.members {
+            let m = env(self.text, m, "member")?;
             sink.add(&wide_key(SET_MEMBER, self.uk, &m), &[])?;
         }
-        Ok(())
+        Ok(ttl)
     }
 
-    fn list(&self, sink: &mut dyn EntrySink) -> Result<()> {
+    fn list(&self, sink: &mut dyn EntrySink, doc: ListRecord) -> Result<u64> {
+        check_version(doc.format_version)?;
+        let ttl = doc.expire_at_ms.unwrap_or(0);
         sink.add(
             &cat(LIST_META, &[self.uk]),
-            &codec::encode_list_meta(self.count(), self.ttl()),
+            &codec::encode_list_meta(doc.items.len() as u64, ttl),
         )?;
-        for (i, p) in self.doc.elems.iter().enumerate() {
-            let item = env(self.text, p.a, &format!("item {i}"))?;
+        for (i, r) in doc.items.iter().enumerate() {
+            let item = env(self.text, r, &format!("item {i}"))?;
             let seq = codec::encode_sortable_i64(i as i64);
             sink.add(&cat(LIST_ITEM, &[self.uk, &seq]), &item)?;
         }
-        Ok(())
+        Ok(ttl)
     }
 
-    fn zset(&self, sink: &mut dyn EntrySink) -> Result<()> {
+    fn zset(&self, sink: &mut dyn EntrySink, doc: ZSetRecord) -> Result<u64> {
+        check_version(doc.format_version)?;
+        let ttl = doc.expire_at_ms.unwrap_or(0);
         sink.add(
             &wide_key(ZSET_META, self.uk, &[]),
-            &codec::encode_count_meta(self.count(), self.ttl()),
+            &codec::encode_count_meta(doc.members.len() as u64, ttl),
         )?;
-        for Pair { a, b } in &self.doc.elems {
-            let m = env(self.text, *a, "member")?;
-            let score = parse_score(span_text(self.text, *b))
-                .map_err(|e| Error::data(format!("score: {e}")))?;
+        for MemberScore { member, score } in &doc.members {
+            let m = env(self.text, member, "member")?;
+            let score = parse_score(score.bytes(self.text)).map_err(|mut e| {
+                e.context.push("score".into());
+                Error::from(e)
+            })?;
             sink.add(
                 &wide_key(ZSET_MEMBER, self.uk, &m),
                 &score.to_bits().to_be_bytes(),
@@ -362,82 +392,90 @@ impl Collection<'_> {
             suffix.extend_from_slice(&m);
             sink.add(&wide_key(ZSET_SCORE, self.uk, &suffix), &[])?;
         }
-        Ok(())
+        Ok(ttl)
     }
 }
 
 /// `<ms>-<seq>`, split at the first `-`, both plain unsigned decimals
 /// (leading zeros allowed, as Go's `ParseUint` allows them).
-fn parse_stream_id(id: &str) -> std::result::Result<(u64, u64), String> {
+fn parse_stream_id(id: &str) -> std::result::Result<(u64, u64), InputError> {
     let (a, b) = id
         .split_once('-')
         .ok_or_else(|| format!("stream id {id:?} missing '-'"))?;
-    let num = |s: &str, part: &str| -> std::result::Result<u64, String> {
+    let num = |s: &str, part: &str| -> std::result::Result<u64, InputError> {
         if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(format!("stream id {id:?} {part}: invalid syntax"));
+            return Err(format!("stream id {id:?} {part}: invalid syntax").into());
         }
         s.parse()
-            .map_err(|_| format!("stream id {id:?} {part}: value out of range"))
+            .map_err(|_| InputError::from(format!("stream id {id:?} {part}: value out of range")))
     };
     Ok((num(a, "ms")?, num(b, "seq")?))
 }
 
 fn encode_stream(uk: &[u8], f: impl Read, sink: &mut dyn EntrySink) -> Result<()> {
-    let mut vs = ValueStream::new(f);
-    let mut meta: Option<jsonin::StreamLine> = None;
+    let mut vs = ValueStream::new(std::io::BufReader::with_capacity(64 * 1024, f));
+    let mut meta: Option<StreamLine> = None;
     let mut count: i64 = 0;
     let mut max: Option<(u64, u64)> = None;
+    let invalid = |m: String| -> Error { InputError::invalid(m).into() };
     loop {
-        let line = match vs.next_value() {
+        let v = match vs.next_value() {
             Ok(None) => break,
-            Ok(Some((v, text, off))) => {
-                let l = jsonin::stream_line(&v, text)
-                    .map_err(|e| Error::data(format!("value at byte {off}: {e}")))?;
-                if l.meta {
-                    if meta.is_some() {
-                        return Err(Error::data("multiple _meta lines"));
-                    }
-                    meta = Some(l);
-                    continue;
-                }
-                let (ms, seq) = parse_stream_id(&l.id).map_err(Error::data)?;
-                let mut fields = Vec::with_capacity(l.fields.len() * 2);
-                for p in &l.fields {
-                    fields.push(env(text, p.a, &format!("entry {} field name", l.id))?);
-                    fields.push(env(text, p.b, &format!("entry {} field value", l.id))?);
-                }
-                let value = proto::encode_stream_entry(&l.id, &fields)
-                    .map_err(|e| Error::data(format!("entry {}: {e}", l.id)))?;
-                let mut id = be(ms).to_vec();
-                id.extend_from_slice(&be(seq));
-                sink.add(&wide_key(STREAM_ENTRY, uk, &id), &value)?;
-                (ms, seq)
+            Ok(Some(v)) => v,
+            Err(StreamError::Io(e)) => return Err(Error::io("read stream", e)),
+            Err(StreamError::Json(e, line)) => {
+                return Err(InputError::json(e, 0).at_line(line).into());
             }
-            Err(e) => return Err(Error::data(e)),
         };
+        let at = |e: InputError| -> Error { e.at_line(v.line).into() };
+        let l: StreamLine = gojson::decode_value(v.bytes)
+            .map_err(|e| InputError::json(e, v.offset).at_line(v.line))?;
+        if l.meta {
+            if meta.is_some() {
+                return Err(at(InputError::invalid("multiple _meta lines")));
+            }
+            meta = Some(l);
+            continue;
+        }
+        let (ms, seq) = parse_stream_id(&l.id).map_err(at)?;
+        let mut fields = Vec::with_capacity(l.fields.len() * 2);
+        for p in &l.fields {
+            fields.push(env(
+                v.bytes,
+                &p.name,
+                &format!("entry {} field name", l.id),
+            )?);
+            fields.push(env(
+                v.bytes,
+                &p.value,
+                &format!("entry {} field value", l.id),
+            )?);
+        }
+        let value = proto::encode_stream_entry(&l.id, &fields)
+            .map_err(|e| at(InputError::invalid(format!("entry {}: {e}", l.id))))?;
+        let mut id = be(ms).to_vec();
+        id.extend_from_slice(&be(seq));
+        sink.add(&wide_key(STREAM_ENTRY, uk, &id), &value)?;
         count += 1;
-        if max.is_none_or(|m| line > m) {
-            max = Some(line);
+        if max.is_none_or(|m| (ms, seq) > m) {
+            max = Some((ms, seq));
         }
     }
     let Some(meta) = meta else {
-        return Err(Error::data("missing _meta line"));
+        return Err(invalid("missing _meta line".into()));
     };
     if meta.length < 0 {
-        return Err(Error::data(format!(
-            "negative _meta length {}",
-            meta.length
-        )));
+        return Err(invalid(format!("negative _meta length {}", meta.length)));
     }
     if meta.length != count {
-        return Err(Error::data(format!(
+        return Err(invalid(format!(
             "_meta length {} disagrees with {count} parsed entries",
             meta.length
         )));
     }
     if let Some((ms, seq)) = max {
         if (ms, seq) > (meta.last_ms, meta.last_seq) {
-            return Err(Error::data(format!(
+            return Err(invalid(format!(
                 "_meta last {}-{} is behind max entry {ms}-{seq}",
                 meta.last_ms, meta.last_seq
             )));

@@ -3,11 +3,11 @@
 //! lists, sets, sorted sets and streams). See `docs/redis.md`.
 
 mod codec;
+mod content;
 mod decode;
 mod encode;
-mod jsonin;
 mod proto;
-mod spill;
+mod records;
 
 use super::{AdapterDecoder, DecodeContext, EncodeContext, EntrySink};
 use crate::error::Result;

@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -35,12 +35,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::json;
 use super::keys::{self, ChunkRef};
 use super::{LEAF_DATA_SUFFIX, META_RENAME_SUFFIX, META_SUFFIX, is_dot_or_empty};
-use crate::adapter::{AdapterDecoder, DecodeContext, Warn};
-use crate::error::{Error, IoResultExt, Result};
-use crate::fsm::FsmReader;
+use crate::adapter::{AdapterDecoder, CancelToken, DecodeContext, Warn};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
 use crate::gojson::{Escape, JsonWriter};
-use crate::sorter::EntrySorter;
+use crate::sorter::key::{self as sort_key, KeyReader};
+use crate::sorter::{ExternalSorter, Ties};
 use crate::tree::filename;
 use crate::tree::keymap::{KIND_META_SUFFIX_RENAME, KIND_S3_LEAF_DATA};
 use crate::tree::{FileWriter, Suspended, TreeOut, sink};
@@ -154,11 +154,11 @@ impl<'a> Dec<'a> {
 
 fn index_key(bucket: &[u8], object: &[u8], generation: u64, kind: u8, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(bucket.len() + object.len() + 21);
-    keys::push_segment(&mut k, bucket);
-    keys::push_segment(&mut k, object);
-    keys::push_u64(&mut k, generation);
+    sort_key::push_bytes(&mut k, bucket);
+    sort_key::push_bytes(&mut k, object);
+    sort_key::push_u64(&mut k, generation);
     k.push(kind);
-    keys::push_u64(&mut k, seq);
+    sort_key::push_u64(&mut k, seq);
     k
 }
 
@@ -171,18 +171,15 @@ struct IndexKey {
 }
 
 fn parse_index_key(k: &[u8]) -> Option<IndexKey> {
-    let (bucket, rest) = keys::split_segment(k)?;
-    let (object, rest) = keys::split_segment(rest)?;
-    let (gen_bytes, rest) = rest.split_first_chunk::<8>()?;
-    let (kind, rest) = rest.split_first()?;
-    let seq: [u8; 8] = rest.try_into().ok()?;
-    Some(IndexKey {
-        bucket,
-        object,
-        generation: u64::from_be_bytes(*gen_bytes),
-        kind: *kind,
-        seq: u64::from_be_bytes(seq),
-    })
+    let mut r = KeyReader::new(k);
+    let key = IndexKey {
+        bucket: r.bytes()?,
+        object: r.bytes()?,
+        generation: r.u64()?,
+        kind: r.u8()?,
+        seq: r.u64()?,
+    };
+    r.rest().is_empty().then_some(key)
 }
 
 fn corrupt_index() -> Error {
@@ -275,6 +272,7 @@ pub struct S3Decoder {
     rename_collisions: bool,
     memory_budget: u64,
     warn: Warn,
+    cancel: CancelToken,
     /// Bucket metas (upstream keeps the last one handled).
     metas: BTreeMap<Vec<u8>, json::LiveBucketMeta>,
     /// Buckets seen only through upload records (flag on).
@@ -283,7 +281,7 @@ pub struct S3Decoder {
     /// Whether upstream would have created its scratch tree (a blob or a
     /// chunkblob was handled), which it leaves behind as `.scratch/`.
     scratch_used: bool,
-    index: Option<EntrySorter>,
+    index: Option<ExternalSorter>,
     seq: u64,
     /// The object generation whose chunks the current spill file holds.
     run: Option<(Vec<u8>, Vec<u8>, u64, u32)>,
@@ -306,6 +304,7 @@ impl S3Decoder {
             rename_collisions: o.rename_s3_collisions,
             memory_budget: ctx.memory_budget,
             warn: ctx.warn.clone(),
+            cancel: ctx.cancel.clone(),
             metas: BTreeMap::new(),
             upload_buckets: BTreeSet::new(),
             spill: Spill {
@@ -329,7 +328,10 @@ impl S3Decoder {
     fn ensure_scratch(&mut self) -> Result<()> {
         if self.index.is_none() {
             fsutil::create_dir_all(&self.spill.dir)?;
-            self.index = Some(EntrySorter::new(0, self.memory_budget, &self.spill.dir));
+            self.index = Some(
+                ExternalSorter::new(self.memory_budget, &self.spill.dir, Ties::InsertionOrder)
+                    .with_cancel(&self.cancel),
+            );
         }
         Ok(())
     }
@@ -362,10 +364,12 @@ impl S3Decoder {
         let name =
             keys::parse_bucket_meta_key(key).ok_or_else(|| malformed("bucket meta key", key))?;
         let live = json::parse_live_bucket_meta(value).map_err(|e| {
-            Error::data(format!(
-                "bucket {}: {e}: backup: invalid !s3|bucket|meta value",
+            let mut ie = InputError::json(e, 0);
+            ie.context.push(format!(
+                "bucket {}: backup: invalid !s3|bucket|meta value",
                 show(&name)
-            ))
+            ));
+            Error::from(ie)
         })?;
         self.metas.insert(name, live);
         Ok(())
@@ -381,7 +385,7 @@ impl S3Decoder {
                 show(&object)
             ))
         };
-        let live = json::parse_live_manifest(value).map_err(bad)?;
+        let live = json::parse_live_manifest(value).map_err(|e| bad(e.to_string()))?;
         let mut e = Enc::default();
         e.bytes(&json::render_sidecar(&live))
             .bytes(live.upload_id.as_bytes());
@@ -554,25 +558,11 @@ impl S3Decoder {
         let mut rest: BTreeSet<Vec<u8>> = self.metas.keys().cloned().collect();
         rest.extend(std::mem::take(&mut self.upload_buckets));
         if let Some(index) = self.index.take() {
-            let path = self.spill.dir.join("index.fsm");
-            let f = fsutil::create_new_private(&path)?;
-            let (w, _) = index.write_to(BufWriter::with_capacity(1 << 20, f))?;
-            w.into_inner()
-                .map_err(|e| Error::io_at(&path, "write", e.into_error()))?;
-            let f = File::open(&path).io_at(&path, "open")?;
-            let mut r = FsmReader::new(BufReader::with_capacity(1 << 20, f)).map_err(|source| {
-                Error::Fsm {
-                    context: format!("read {}", path.display()),
-                    source,
-                }
-            })?;
+            let mut sorted = index.finish()?;
             let mut bucket: Option<BucketFlush> = None;
             let mut group: Option<Group> = None;
-            while let Some(e) = r.next_entry().map_err(|source| Error::Fsm {
-                context: format!("read {}", path.display()),
-                source,
-            })? {
-                let k = parse_index_key(e.user_key).ok_or_else(corrupt_index)?;
+            while let Some((key, body)) = sorted.next()? {
+                let k = parse_index_key(key).ok_or_else(corrupt_index)?;
                 if bucket.as_ref().map(|b| &b.name) != Some(&k.bucket) {
                     if let Some(g) = group.take() {
                         self.object_group(bucket.as_mut().expect("group has a bucket"), g)?;
@@ -594,7 +584,7 @@ impl S3Decoder {
                 }
                 let g = group.as_mut().expect("group just set");
                 let gs = g.gens.entry(k.generation).or_default();
-                let mut d = Dec(e.body);
+                let mut d = Dec(body);
                 match k.kind {
                     REC_BLOB => {
                         let id = d.chunk_id().ok_or_else(corrupt_index)?;

@@ -27,7 +27,7 @@ use super::{
     RESTORE_UPLOAD_ID, is_dot_or_empty,
 };
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::tree::{filename, keymap};
 
 const INVALID_BUCKET: &str = "backup: s3 encode invalid _bucket.json";
@@ -222,7 +222,11 @@ impl Encoder<'_, '_> {
         let bytes = read_regular(&meta_path)?;
         let invalid =
             |msg: String| Error::data(format!("{}: {msg}: {INVALID_BUCKET}", meta_path.display()));
-        let b = json::parse_public_bucket(&bytes).map_err(invalid)?;
+        let b = json::parse_public_bucket(&bytes).map_err(|e| {
+            let mut ie = InputError::json(e, 0).in_file(&meta_path);
+            ie.context.push(INVALID_BUCKET.into());
+            Error::from(ie)
+        })?;
         if b.format_version != 1 {
             return Err(invalid(format!(
                 "unsupported format_version {}",
@@ -316,7 +320,11 @@ impl Encoder<'_, '_> {
                 sidecar_path.display()
             ))
         };
-        let pm = json::parse_public_manifest(&bytes).map_err(invalid)?;
+        let pm = json::parse_public_manifest(&bytes).map_err(|e| {
+            let mut ie = InputError::json(e, 0).in_file(&sidecar_path);
+            ie.context.push(INVALID_SIDECAR.into());
+            Error::from(ie)
+        })?;
         if pm.format_version != 1 {
             return Err(invalid(format!(
                 "unsupported format_version {}",
@@ -376,7 +384,7 @@ impl Encoder<'_, '_> {
             content_encoding: pm.content_encoding,
             cache_control: pm.cache_control,
             content_disposition: pm.content_disposition,
-            user_metadata: pm.user_metadata,
+            user_metadata: pm.user_metadata.0,
             parts,
         };
         self.sink.add(
@@ -438,11 +446,11 @@ fn is_collision_tracker(bucket_dir: &Path) -> Result<bool> {
 /// `encoded`, every record consistent with what the decoder writes, and
 /// every target an existing regular file. Errors come back as text; the
 /// caller wraps them as an invalid bucket.
-fn load_keymap(bucket_dir: &Path) -> Result<HashMap<Vec<u8>, Vec<u8>>, String> {
+fn load_keymap(bucket_dir: &Path) -> Result<HashMap<Vec<u8>, Vec<u8>>, InputError> {
     let path = bucket_dir.join(keymap::FILE_NAME);
     let f = match open_regular(&path) {
         Ok((f, _)) => f,
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.to_string().into()),
     };
     let mut out: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     keymap::for_each_record(f, |rec| {
@@ -467,16 +475,16 @@ fn load_keymap(bucket_dir: &Path) -> Result<HashMap<Vec<u8>, Vec<u8>>, String> {
                     "orphan keymap record: encoded {} has no on-disk file under {}: {INVALID_KEYMAP}",
                     show(encoded),
                     bucket_dir.display()
-                ));
+                ).into());
             }
-            Err(e) => return Err(format!("lstat {}: {e}", p.display())),
+            Err(e) => return Err(format!("lstat {}: {e}", p.display()).into()),
             Ok(m) if !m.file_type().is_file() => {
                 return Err(format!(
                     "keymap record {} resolves to {} (mode={}), want regular file: {INVALID_KEYMAP}",
                     show(encoded),
                     p.display(),
                     go_mode(&m, false)
-                ));
+                ).into());
             }
             Ok(_) => {}
         }
@@ -489,7 +497,7 @@ fn first_segment(p: &[u8]) -> &[u8] {
 }
 
 /// Upstream's `validateKeymapRecord`, check for check and in its order.
-fn validate_record(rec: &keymap::Record) -> Result<(), String> {
+fn validate_record(rec: &keymap::Record) -> Result<(), InputError> {
     let kind = rec.kind.as_str();
     if ![
         keymap::KIND_S3_LEAF_DATA,
@@ -501,18 +509,16 @@ fn validate_record(rec: &keymap::Record) -> Result<(), String> {
         return Err(format!(
             "unknown kind {kind:?} for encoded segment {:?}",
             rec.encoded
-        ));
+        )
+        .into());
     }
     let enc = rec.encoded.as_bytes();
     if enc.contains(&b'\\') {
-        return Err(format!("encoded path {:?} contains backslash", rec.encoded));
+        return Err(format!("encoded path {:?} contains backslash", rec.encoded).into());
     }
     let segs: Vec<&[u8]> = enc.split(|&c| c == b'/').collect();
     if segs.iter().any(|s| is_dot_or_empty(s)) {
-        return Err(format!(
-            "encoded path {:?} contains an invalid segment",
-            rec.encoded
-        ));
+        return Err(format!("encoded path {:?} contains an invalid segment", rec.encoded).into());
     }
     if segs
         .last()
@@ -521,38 +527,39 @@ fn validate_record(rec: &keymap::Record) -> Result<(), String> {
         return Err(format!(
             "encoded path {:?} ends in reserved sidecar suffix {META_SUFFIX:?} (walker would skip)",
             rec.encoded
-        ));
+        )
+        .into());
     }
     if segs.len() == 1 && (enc == b"_bucket.json" || enc == keymap::FILE_NAME.as_bytes()) {
         return Err(format!(
             "encoded path {:?} names a top-level control file the walker skips",
             rec.encoded
-        ));
+        )
+        .into());
     }
     if RESERVED_DIRS.iter().any(|r| r.as_bytes() == segs[0]) {
         return Err(format!(
             "encoded path {:?} targets reserved dump subtree (walker would skip)",
             rec.encoded
-        ));
+        )
+        .into());
     }
     let orig = rec.original.as_slice();
     if orig.is_empty() {
         return Err(format!(
             "empty original key for encoded segment {:?} (kind={kind:?})",
             rec.encoded
-        ));
+        )
+        .into());
     }
     if orig.contains(&0) {
-        return Err(format!("original key {} contains NUL byte", show(orig)));
+        return Err(format!("original key {} contains NUL byte", show(orig)).into());
     }
     if orig.contains(&b'\\') {
-        return Err(format!("original key {} contains backslash", show(orig)));
+        return Err(format!("original key {} contains backslash", show(orig)).into());
     }
     if orig.split(|&c| c == b'/').any(is_dot_or_empty) {
-        return Err(format!(
-            "original key {} has an invalid path segment",
-            show(orig)
-        ));
+        return Err(format!("original key {} has an invalid path segment", show(orig)).into());
     }
     if RESERVED_DIRS
         .iter()
@@ -561,19 +568,22 @@ fn validate_record(rec: &keymap::Record) -> Result<(), String> {
         return Err(format!(
             "original key {} targets a reserved dump subtree",
             show(orig)
-        ));
+        )
+        .into());
     }
     if kind == keymap::KIND_S3_LEAF_DATA && !enc.ends_with(LEAF_DATA_SUFFIX.as_bytes()) {
         return Err(format!(
             "KindS3LeafData encoded {:?} missing {LEAF_DATA_SUFFIX:?} suffix",
             rec.encoded
-        ));
+        )
+        .into());
     }
     if kind == keymap::KIND_META_SUFFIX_RENAME && !orig.ends_with(META_SUFFIX.as_bytes()) {
         return Err(format!(
             "KindMetaCollision original {} missing {META_SUFFIX:?} suffix",
             show(orig)
-        ));
+        )
+        .into());
     }
     Ok(())
 }

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use super::keys::{self, MSG_DATA, QUEUE_GEN, QUEUE_META};
 use super::model::{self, MESSAGE_MAGIC, META_MAGIC, Message, QueueMeta};
-use super::spill::{self, SpillSorter};
 use crate::adapter::{AdapterDecoder, DecodeContext, Warn};
 use crate::error::{Error, Result};
+use crate::sorter::key::{self, KeyReader};
+use crate::sorter::{ExternalSorter, Ties};
 use crate::tree::{FileWriter, TreeOut, filename, sink};
 
 const KIND_MESSAGE: u8 = 0;
@@ -39,7 +40,7 @@ pub struct SqsDecoder {
     warn: Warn,
     /// Keyed by the queue segment exactly as it appears in keys.
     queues: BTreeMap<Vec<u8>, QueueState>,
-    records: Option<SpillSorter>,
+    records: Option<ExternalSorter>,
     key_buf: Vec<u8>,
     line_buf: Vec<u8>,
 }
@@ -66,7 +67,10 @@ impl SqsDecoder {
             include_side_records: o.include_sqs_side_records,
             warn: ctx.warn.clone(),
             queues: BTreeMap::new(),
-            records: Some(SpillSorter::new(ctx.memory_budget, &ctx.scratch_root)),
+            records: Some(
+                ExternalSorter::new(ctx.memory_budget, ctx.spill_dir(), Ties::InsertionOrder)
+                    .with_cancel(&ctx.cancel),
+            ),
             key_buf: Vec::new(),
             line_buf: Vec::new(),
         }
@@ -76,7 +80,7 @@ impl SqsDecoder {
         self.queues.entry(enc.to_vec()).or_default()
     }
 
-    fn sorter(&mut self) -> Result<&mut SpillSorter> {
+    fn sorter(&mut self) -> Result<&mut ExternalSorter> {
         self.records
             .as_mut()
             .ok_or_else(|| Error::data("sqs: record after finalize"))
@@ -97,7 +101,7 @@ impl SqsDecoder {
         let body = value
             .strip_prefix(META_MAGIC)
             .ok_or_else(|| invalid("missing magic prefix".into()))?;
-        let mut meta = QueueMeta::from_stored(body).map_err(invalid)?;
+        let mut meta = QueueMeta::from_stored(body).map_err(|e| invalid(e.to_string()))?;
         if meta.name.is_empty() {
             meta.name.clone_from(&name);
         }
@@ -142,7 +146,7 @@ impl SqsDecoder {
         let body = value
             .strip_prefix(MESSAGE_MAGIC)
             .ok_or_else(|| invalid("missing magic prefix".into()))?;
-        let mut m = Message::from_stored(body).map_err(invalid)?;
+        let mut m = Message::from_stored(body).map_err(|e| invalid(e.to_string()))?;
         if !self.preserve_visibility {
             m.clear_visibility();
         }
@@ -150,11 +154,11 @@ impl SqsDecoder {
 
         let mut k = std::mem::take(&mut self.key_buf);
         k.clear();
-        spill::push_escaped(&mut k, dk.queue);
+        key::push_bytes(&mut k, dk.queue);
         k.push(KIND_MESSAGE);
-        spill::push_i64_ordered(&mut k, m.send_timestamp_millis);
-        k.extend_from_slice(&m.sequence_number.to_be_bytes());
-        spill::push_escaped(&mut k, m.message_id.as_bytes());
+        key::push_i64(&mut k, m.send_timestamp_millis);
+        key::push_u64(&mut k, m.sequence_number);
+        key::push_bytes(&mut k, m.message_id.as_bytes());
         let mut line = std::mem::take(&mut self.line_buf);
         line.clear();
         line.extend_from_slice(&m.queue_generation.to_be_bytes());
@@ -174,7 +178,7 @@ impl SqsDecoder {
         let enc = keys::parse_side_key(key, prefix).map_err(|e| malformed(key, e))?;
         let mut k = std::mem::take(&mut self.key_buf);
         k.clear();
-        spill::push_escaped(&mut k, enc);
+        key::push_bytes(&mut k, enc);
         k.push(KIND_SIDE_RECORD);
         let mut line = std::mem::take(&mut self.line_buf);
         line.clear();
@@ -210,14 +214,16 @@ impl SqsDecoder {
 
     /// Walk the sorted records queue by queue, then write the meta of
     /// queues that had none. Every queue is attempted; the first error wins.
-    fn flush(&mut self, sorter: SpillSorter) -> Result<()> {
+    fn flush(&mut self, sorter: ExternalSorter) -> Result<()> {
         let mut first_err: Option<Error> = None;
         let mut sorted = sorter.finish()?;
-        let (mut k, mut p) = (Vec::new(), Vec::new());
         let mut cur: Option<OpenQueue> = None;
-        while sorted.next_into(&mut k, &mut p)? {
-            let (enc, rest) =
-                spill::split_escaped(&k).ok_or_else(|| Error::data("sqs: corrupt sort key"))?;
+        while let Some((k, p)) = sorted.next()? {
+            let mut r = KeyReader::new(k);
+            let enc = r
+                .bytes()
+                .ok_or_else(|| Error::data("sqs: corrupt sort key"))?;
+            let rest = r.rest();
             if cur.as_ref().is_none_or(|c| c.enc != enc) {
                 if let Some(c) = cur.take() {
                     self.close(c, &mut first_err);
@@ -226,8 +232,8 @@ impl SqsDecoder {
             }
             let c = cur.as_mut().expect("opened above");
             let res = match rest.first() {
-                Some(&KIND_MESSAGE) => c.message(&p),
-                Some(&KIND_SIDE_RECORD) => c.side_record(&p),
+                Some(&KIND_MESSAGE) => c.message(p),
+                Some(&KIND_SIDE_RECORD) => c.side_record(p),
                 _ => Err(Error::data("sqs: corrupt sort key")),
             };
             if let Err(e) = res {

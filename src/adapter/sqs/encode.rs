@@ -13,14 +13,14 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::jsonl::{ReadError, ValueReader};
 use super::keys;
 use super::model::{Message, QueueMeta};
-use super::spill::{self, SpillSorter};
 use crate::adapter::{AdapterKind, EncodeContext, EntrySink};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, InputError, IoResultExt, Result};
 use crate::fsutil;
-use crate::gojson::parse_prefix;
+use crate::gojson::{StreamError, ValueStream};
+use crate::sorter::key::{self, KeyReader};
+use crate::sorter::{ExternalSorter, Ties};
 use crate::tree::filename;
 
 const MAX_PARTITIONS: u32 = 32;
@@ -54,7 +54,7 @@ pub fn encode(ctx: &EncodeContext<'_>, sink: &mut dyn EntrySink) -> Result<()> {
         .iter()
         .map(|q| filename::encode(q.as_bytes()))
         .collect();
-    let mut dedup = DedupRows::new(ctx.memory_budget, ctx.scratch_dir);
+    let mut dedup = DedupRows::new(ctx);
     for d in dirs {
         ctx.cancel.check()?;
         if excluded_dirs
@@ -117,81 +117,60 @@ pub fn read_queue_meta(path: &Path) -> Result<QueueMeta> {
         Ok(_) => {}
     }
     let bytes = fsutil::read_input_file(path)?;
-    let (_, end) = parse_prefix(&bytes).map_err(|e| {
-        if e.msg == "unexpected end of JSON input" && bytes.iter().all(|c| c.is_ascii_whitespace())
-        {
-            Error::data_at(path, "EOF")
-        } else {
-            Error::data_at(path, e)
-        }
-    })?;
-    let rest = &bytes[end..];
-    if let Some(i) = rest
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-    {
-        if !matches!(rest[i], b']' | b'}') {
-            return Err(Error::data_at(
-                path,
-                format!("trailing data after JSON value (at byte {})", end + i),
-            ));
-        }
-    }
-    QueueMeta::from_dump_value(&bytes[..end]).map_err(|e| Error::data_at(path, e))
+    QueueMeta::from_dump_file(&bytes).map_err(|e| InputError::json(e, 0).in_file(path).into())
 }
 
 /// Upstream's queue gates, in its order.
-pub fn validate_meta(m: &QueueMeta) -> Result<(), String> {
+pub fn validate_meta(m: &QueueMeta) -> Result<(), InputError> {
     if m.format_version != 1 {
-        return Err(format!("unsupported format_version {}", m.format_version));
+        return Err(format!("unsupported format_version {}", m.format_version).into());
     }
     let ftl = m.fifo_throughput_limit.as_str();
     if !matches!(ftl, "" | PER_MESSAGE_GROUP | PER_QUEUE) {
-        return Err(format!("unsupported fifo_throughput_limit {ftl:?}"));
+        return Err(format!("unsupported fifo_throughput_limit {ftl:?}").into());
     }
     let scope = m.deduplication_scope.as_str();
     if !matches!(scope, "" | "messageGroup" | "queue") {
-        return Err(format!("unsupported deduplication_scope {scope:?}"));
+        return Err(format!("unsupported deduplication_scope {scope:?}").into());
     }
     let pc = m.partition_count;
     if pc != 0 && !pc.is_power_of_two() {
-        return Err(format!("partition_count {pc} must be a power of two"));
+        return Err(format!("partition_count {pc} must be a power of two").into());
     }
     if pc > MAX_PARTITIONS {
-        return Err(format!("partition_count {pc} exceeds max {MAX_PARTITIONS}"));
+        return Err(format!("partition_count {pc} exceeds max {MAX_PARTITIONS}").into());
     }
     if !m.fifo {
         if pc > 1 {
-            return Err(format!("partition_count {pc} is only valid on FIFO queues"));
+            return Err(format!("partition_count {pc} is only valid on FIFO queues").into());
         }
         if !ftl.is_empty() {
-            return Err(format!(
-                "fifo_throughput_limit={ftl:?} is only valid on FIFO queues"
-            ));
+            return Err(
+                format!("fifo_throughput_limit={ftl:?} is only valid on FIFO queues").into(),
+            );
         }
         if !scope.is_empty() {
-            return Err(format!(
-                "deduplication_scope={scope:?} is only valid on FIFO queues"
-            ));
+            return Err(
+                format!("deduplication_scope={scope:?} is only valid on FIFO queues").into(),
+            );
         }
         return Ok(());
     }
     if pc > 1 && scope == "queue" {
         return Err(format!(
             "deduplication_scope={scope:?} is incompatible with partition_count {pc}"
-        ));
+        )
+        .into());
     }
     if ftl == PER_MESSAGE_GROUP && pc <= 1 {
-        return Err(format!(
-            "fifo_throughput_limit={ftl:?} requires partition_count > 1"
-        ));
+        return Err(format!("fifo_throughput_limit={ftl:?} requires partition_count > 1").into());
     }
     Ok(())
 }
 
 /// The partition gates, on the raw `partition_count > 1` (never the
 /// "effective" count): what upstream checks before staging anything.
-pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
+pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), InputError> {
     let name = String::from_utf8_lossy(&meta.name);
     let pc = meta.partition_count;
     if pc <= 1 {
@@ -199,7 +178,7 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
             Some(p) if p != 0 => Err(format!(
                 "queue {name:?} (partition_count={pc}): classic queue message {:?} has partition={p}",
                 m.message_id
-            )),
+            ).into()),
             _ => Ok(()),
         };
     }
@@ -208,13 +187,15 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
             "queue {name:?} (partition_count={pc}): message {:?} missing partition field \
              (a partitioned queue's messages must say which partition they came from)",
             m.message_id
-        ));
+        )
+        .into());
     };
     if p >= pc {
         return Err(format!(
             "queue {name:?} (partition_count={pc}): message {:?} partition={p} out of range",
             m.message_id
-        ));
+        )
+        .into());
     }
     if meta.fifo_throughput_limit == PER_QUEUE {
         if p != 0 {
@@ -222,7 +203,8 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
                 "queue {name:?} (partition_count={pc}, fifo_throughput_limit=\"perQueue\"): \
                  message {:?} partition={p}, want 0",
                 m.message_id
-            ));
+            )
+            .into());
         }
         return Ok(());
     }
@@ -236,7 +218,8 @@ pub fn check_partition(meta: &QueueMeta, m: &Message) -> Result<(), String> {
             "queue {name:?} (partition_count={pc}, group_id={:?}): message {:?} partition={p}, \
              partitionFor={want}: partition disagrees with the message group's hash",
             m.message_group_id, m.message_id
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -272,22 +255,26 @@ fn encode_messages(
         Ok(_) => {}
     }
     let f = fsutil::open_input_file(path)?;
-    let mut reader = ValueReader::new(BufReader::with_capacity(64 << 10, f));
+    let mut reader = ValueStream::new(BufReader::with_capacity(64 << 10, f));
     let mut partition_err: Option<Error> = None;
     let mut stage_err: Option<Error> = None;
     let mut max_seq = 0u64;
     let mut n = 0u64;
-    loop {
-        let (bytes, line) = match reader.next_value() {
-            Ok(Some(v)) => v,
-            Ok(None) => break,
-            Err(ReadError::UnexpectedEof { line }) => {
-                return Err(Error::data_at(path, format!("line {line}: unexpected EOF")));
-            }
-            Err(ReadError::Io(e)) => return Err(Error::io_at(path, "read", e)),
+    let stream_err = |e: StreamError| -> Error {
+        match e {
+            StreamError::Io(e) => Error::io_at(path, "read", e),
+            StreamError::Json(e, line) => InputError::json(e, 0).in_file(path).at_line(line).into(),
+        }
+    };
+    // Upstream's `for dec.More() { dec.Decode(&rec) }`: a `]` or `}` where
+    // a value would start ends the file.
+    while reader.more().map_err(stream_err)? {
+        let Some(v) = reader.next_value().map_err(stream_err)? else {
+            break;
         };
-        let msg = Message::from_dump_line(bytes)
-            .map_err(|e| Error::data_at(path, format!("line {line}: {e}")))?;
+        let line = v.line;
+        let msg = Message::from_dump_value(v.bytes)
+            .map_err(|e| Error::from(InputError::json(e, v.offset).in_file(path).at_line(line)))?;
         n += 1;
         if n % 1024 == 0 {
             ctx.cancel.check()?;
@@ -295,12 +282,12 @@ fn encode_messages(
         max_seq = max_seq.max(msg.sequence_number);
         if partition_err.is_none() {
             if let Err(e) = check_partition(meta, &msg) {
-                partition_err = Some(Error::data_at(path, format!("line {line}: {e}")));
+                partition_err = Some(e.in_file(path).at_line(line).into());
             }
         }
         if partition_err.is_none() && stage_err.is_none() {
             if let Err(e) = stage_message(sink, dedup, meta, &msg) {
-                stage_err = Some(e.context(format!("{}: line {line}", path.display())));
+                stage_err = Some(e.context(format!("{}:{line}", path.display())));
             }
         }
     }
@@ -357,14 +344,15 @@ fn stage_message(
 /// (partition, send time, sequence, message id) order for partitioned
 /// ones. The sort key encodes exactly that, and the sorter is stable.
 struct DedupRows {
-    sorter: SpillSorter,
+    sorter: ExternalSorter,
     key: Vec<u8>,
 }
 
 impl DedupRows {
-    fn new(budget: u64, scratch: &Path) -> Self {
+    fn new(ctx: &EncodeContext<'_>) -> Self {
         DedupRows {
-            sorter: SpillSorter::new(budget, scratch),
+            sorter: ExternalSorter::new(ctx.memory_budget, ctx.scratch_dir, Ties::InsertionOrder)
+                .with_cancel(ctx.cancel),
             key: Vec::new(),
         }
     }
@@ -372,12 +360,12 @@ impl DedupRows {
     fn add(&mut self, row_key: &[u8], m: &Message, partitioned: bool) -> Result<()> {
         let k = &mut self.key;
         k.clear();
-        spill::push_escaped(k, row_key);
+        key::push_bytes(k, row_key);
         // Latest send first.
-        k.extend_from_slice(&(!((m.send_timestamp_millis as u64) ^ (1 << 63))).to_be_bytes());
+        key::push_i64(k, !m.send_timestamp_millis);
         if partitioned {
-            k.extend_from_slice(&m.sequence_number.to_be_bytes());
-            spill::push_escaped(k, m.message_id.as_bytes());
+            key::push_u64(k, m.sequence_number);
+            key::push_bytes(k, m.message_id.as_bytes());
         }
         self.sorter.add(k, &m.dedup_value())
     }
@@ -388,15 +376,15 @@ impl DedupRows {
             return Ok(());
         }
         let mut sorted = self.sorter.finish()?;
-        let (mut k, mut v) = (Vec::new(), Vec::new());
         let mut prev: Option<Vec<u8>> = None;
-        while sorted.next_into(&mut k, &mut v)? {
-            let (row, _) = spill::split_escaped(&k)
+        while let Some((k, v)) = sorted.next()? {
+            let row = KeyReader::new(k)
+                .bytes()
                 .ok_or_else(|| Error::data("sqs: corrupt dedup sort key"))?;
             if prev.as_deref() == Some(row.as_slice()) {
                 continue;
             }
-            sink.add(&row, &v)?;
+            sink.add(&row, v)?;
             prev = Some(row);
         }
         Ok(())
@@ -407,8 +395,8 @@ impl DedupRows {
 mod tests {
     use super::*;
 
-    fn meta(json: &str) -> Result<QueueMeta, String> {
-        let m = QueueMeta::from_dump_value(json.as_bytes())?;
+    fn meta(json: &str) -> Result<QueueMeta, InputError> {
+        let m = QueueMeta::from_dump_file(json.as_bytes()).map_err(|e| e.to_string())?;
         validate_meta(&m)?;
         Ok(m)
     }
@@ -418,7 +406,7 @@ mod tests {
         let ok = |j: &str| assert!(meta(j).is_ok(), "{j}");
         let bad = |j: &str, why: &str| {
             let e = meta(j).unwrap_err();
-            assert!(e.contains(why), "{j}: {e}");
+            assert!(e.to_string().contains(why), "{j}: {e}");
         };
         ok(r#"{"format_version":1,"name":"q"}"#);
         bad(r#"{"name":"q"}"#, "format_version 0");
@@ -490,22 +478,26 @@ mod tests {
         assert!(
             check_partition(&q(0, ""), &m(Some(1), ""))
                 .unwrap_err()
+                .to_string()
                 .contains("classic")
         );
         let hq = q(2, PER_MESSAGE_GROUP);
         assert!(
             check_partition(&hq, &m(None, "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("missing")
         );
         assert!(
             check_partition(&hq, &m(Some(2), "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
         assert!(
             check_partition(&hq, &m(Some(0), "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("partitionFor=1")
         );
         assert!(check_partition(&hq, &m(Some(1), "g1")).is_ok());
@@ -514,6 +506,7 @@ mod tests {
         assert!(
             check_partition(&pq, &m(Some(1), "g1"))
                 .unwrap_err()
+                .to_string()
                 .contains("want 0")
         );
         assert!(check_partition(&pq, &m(Some(0), "g1")).is_ok());

@@ -2,6 +2,7 @@
 //! encoder, the decoder's (lenient) key parsers, and the FNV-1a partition
 //! router that HT-FIFO queues use.
 
+use crate::error::InputError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -165,7 +166,7 @@ fn segment_end(rest: &[u8]) -> usize {
 /// `p|<queue>|<partition u32><gen u64>[<message id>]`: the queue segment
 /// (validated) and the partition. `with_message_id` demands a non-empty,
 /// decodable message-id segment after the fixed trailer.
-fn parse_partitioned(rest: &[u8], with_message_id: bool) -> Result<(&[u8], u32), String> {
+fn parse_partitioned(rest: &[u8], with_message_id: bool) -> Result<(&[u8], u32), InputError> {
     let body = &rest[PARTITIONED.len()..];
     let term = match body.iter().position(|&c| c == TERMINATOR) {
         Some(t) if t > 0 => t,
@@ -193,7 +194,7 @@ fn parse_partitioned(rest: &[u8], with_message_id: bool) -> Result<(&[u8], u32),
 
 /// Parse a data key as upstream's decoder does (boundary scan for classic
 /// keys; the message id is only checked to decode).
-pub fn parse_data_key(key: &[u8]) -> Result<DataKey<'_>, String> {
+pub fn parse_data_key(key: &[u8]) -> Result<DataKey<'_>, InputError> {
     let rest = key
         .strip_prefix(MSG_DATA)
         .ok_or("key does not start with the data prefix")?;
@@ -225,7 +226,7 @@ pub fn parse_data_key(key: &[u8]) -> Result<DataKey<'_>, String> {
 /// tombstone, seq). Classic keys need a binary trailer after the segment,
 /// which the queue sequence counter never has (upstream quirk: with side
 /// records on, every FIFO queue's counter fails the decode).
-pub fn parse_side_key<'a>(key: &'a [u8], prefix: &[u8]) -> Result<&'a [u8], String> {
+pub fn parse_side_key<'a>(key: &'a [u8], prefix: &[u8]) -> Result<&'a [u8], InputError> {
     let rest = key
         .strip_prefix(prefix)
         .ok_or("key does not start with its route prefix")?;
@@ -237,7 +238,8 @@ pub fn parse_side_key<'a>(key: &'a [u8], prefix: &[u8]) -> Result<&'a [u8], Stri
         return Err(format!(
             "queue segment not found after prefix \"{}\"",
             String::from_utf8_lossy(prefix)
-        ));
+        )
+        .into());
     }
     Ok(&rest[..idx])
 }
@@ -348,7 +350,7 @@ mod tests {
         // The queue sequence counter has no trailer: upstream's quirk.
         let e = parse_side_key(&queue_seq_key(b"q"), QUEUE_SEQ).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "queue segment not found after prefix \"!sqs|queue|seq|\""
         );
         // Classic side keys do not validate the segment's base64.

@@ -7,11 +7,8 @@ use crate::error::Result;
 
 mod decode;
 mod encode;
-mod jsonl;
 pub mod keys;
 pub mod model;
-mod rawjson;
-pub(crate) mod spill;
 
 pub use decode::SqsDecoder;
 pub use encode::{check_partition, read_queue_meta, resolve_dedup_id, validate_meta};

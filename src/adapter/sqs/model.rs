@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use super::rawjson::{self, Document, go_bytes};
-use crate::gojson::{Escape, JsonWriter, Value, fold_eq, write_string};
+use crate::gojson::{
+    self, Decoder, Escape, GoBytes, GoMap, JsonWriter, RawMessage, Unmarshal, UnmarshalError,
+    base64 as gob64, write_raw_compact, write_string,
+};
 
 /// Magic of a stored queue meta value.
 pub const META_MAGIC: &[u8] = b"\x00SQ\x01";
@@ -69,161 +71,91 @@ pub struct Message {
     pub partition: Option<u32>,
 }
 
-fn field_err(field: &str, e: String) -> String {
-    format!("field {field:?}: {e}")
-}
-
-fn set_string(dst: &mut String, v: &Value, field: &str) -> Result<(), String> {
-    match v {
-        Value::Null => Ok(()),
-        Value::String(s) => {
-            dst.clone_from(s);
-            Ok(())
-        }
-        other => Err(field_err(
-            field,
-            format!(
-                "cannot unmarshal {} into Go value of type string",
-                other.kind()
-            ),
-        )),
-    }
-}
-
-fn set_i64(dst: &mut i64, v: &Value, field: &str) -> Result<(), String> {
-    if !v.is_null() {
-        *dst = v.go_i64().map_err(|e| field_err(field, e))?;
-    }
-    Ok(())
-}
-
-fn set_u64(dst: &mut u64, v: &Value, field: &str) -> Result<(), String> {
-    if !v.is_null() {
-        *dst = v.go_u64().map_err(|e| field_err(field, e))?;
-    }
-    Ok(())
-}
-
-fn set_u32(dst: &mut u32, v: &Value, field: &str) -> Result<(), String> {
-    if !v.is_null() {
-        *dst = v.go_u32().map_err(|e| field_err(field, e))?;
-    }
-    Ok(())
-}
-
-fn set_bool(dst: &mut bool, v: &Value, field: &str) -> Result<(), String> {
-    if !v.is_null() {
-        *dst = v.go_bool().map_err(|e| field_err(field, e))?;
-    }
-    Ok(())
-}
-
-/// The struct field a JSON key selects (Go: exact, else case-insensitive).
-fn field_of<'f>(key: &str, fields: &[&'f str]) -> Option<&'f str> {
-    fields
-        .iter()
-        .find(|f| **f == key)
-        .or_else(|| fields.iter().find(|f| fold_eq(key, f)))
-        .copied()
-}
-
-/// Object members of a whole document; `null` gives none; anything else
-/// is Go's type error for a struct target.
-fn struct_members<'a>(input: &'a [u8], ty: &str) -> Result<Vec<rawjson::Member<'a>>, String> {
-    match rawjson::document(input).map_err(|e| e.to_string())? {
-        Document::Object(m) => Ok(m),
-        Document::Other(Value::Null) => Ok(Vec::new()),
-        Document::Other(v) => Err(format!(
-            "cannot unmarshal {} into Go value of type {ty}",
-            v.kind()
-        )),
-    }
-}
-
 // --- Queue meta -------------------------------------------------------------
 
-const DUMP_META_FIELDS: &[&str] = &[
-    "format_version",
-    "name",
-    "fifo",
-    "content_based_deduplication",
-    "visibility_timeout_seconds",
-    "message_retention_seconds",
-    "delay_seconds",
-    "receive_message_wait_seconds",
-    "maximum_message_size",
-    "redrive_policy",
-    "redrive_allow_policy",
-    "partition_count",
-    "fifo_throughput_limit",
-    "deduplication_scope",
-];
-
-const STORED_META_FIELDS: &[&str] = &[
-    "name",
-    "is_fifo",
-    "content_based_dedup",
-    "visibility_timeout_seconds",
-    "message_retention_seconds",
-    "delay_seconds",
-    "receive_message_wait_seconds",
-    "maximum_message_size",
-    "redrive_policy",
-    "redrive_allow_policy",
-    "partition_count",
-    "fifo_throughput_limit",
-    "deduplication_scope",
-];
-
-fn apply_meta_field(m: &mut QueueMeta, field: &str, v: &Value) -> Result<(), String> {
-    match field {
-        "format_version" => set_u32(&mut m.format_version, v, field),
-        "name" => {
-            let mut s = String::from_utf8_lossy(&m.name).into_owned();
-            set_string(&mut s, v, field)?;
-            m.name = s.into_bytes();
-            Ok(())
-        }
-        "fifo" | "is_fifo" => set_bool(&mut m.fifo, v, field),
-        "content_based_deduplication" | "content_based_dedup" => {
-            set_bool(&mut m.content_based_deduplication, v, field)
-        }
-        "visibility_timeout_seconds" => set_i64(&mut m.visibility_timeout_seconds, v, field),
-        "message_retention_seconds" => set_i64(&mut m.message_retention_seconds, v, field),
-        "delay_seconds" => set_i64(&mut m.delay_seconds, v, field),
-        "receive_message_wait_seconds" => set_i64(&mut m.receive_message_wait_seconds, v, field),
-        "maximum_message_size" => set_i64(&mut m.maximum_message_size, v, field),
-        "redrive_policy" => set_string(&mut m.redrive_policy, v, field),
-        "redrive_allow_policy" => set_string(&mut m.redrive_allow_policy, v, field),
-        "partition_count" => set_u32(&mut m.partition_count, v, field),
-        "fifo_throughput_limit" => set_string(&mut m.fifo_throughput_limit, v, field),
-        "deduplication_scope" => set_string(&mut m.deduplication_scope, v, field),
-        _ => Ok(()),
+crate::go_struct! {
+    /// `sqsQueueMetaPublic` (`_queue.json`).
+    #[derive(Debug, Clone, Default)]
+    struct GoQueueMetaPublic as "backup.sqsQueueMetaPublic" {
+        format_version: u32 = "format_version",
+        name: String = "name",
+        fifo: bool = "fifo",
+        content_based_deduplication: bool = "content_based_deduplication",
+        visibility_timeout_seconds: i64 = "visibility_timeout_seconds",
+        message_retention_seconds: i64 = "message_retention_seconds",
+        delay_seconds: i64 = "delay_seconds",
+        receive_message_wait_seconds: i64 = "receive_message_wait_seconds",
+        maximum_message_size: i64 = "maximum_message_size",
+        redrive_policy: String = "redrive_policy",
+        redrive_allow_policy: String = "redrive_allow_policy",
+        partition_count: u32 = "partition_count",
+        fifo_throughput_limit: String = "fifo_throughput_limit",
+        deduplication_scope: String = "deduplication_scope",
     }
 }
 
-fn read_meta(input: &[u8], fields: &[&str], ty: &str) -> Result<QueueMeta, String> {
-    let mut m = QueueMeta::default();
-    for member in struct_members(input, ty)? {
-        if let Some(f) = field_of(&member.key, fields) {
-            apply_meta_field(&mut m, f, &member.value)?;
-        }
+crate::go_struct! {
+    /// The live adapter's `sqsQueueMeta`, as the decoder reads it.
+    #[derive(Debug, Clone, Default)]
+    struct GoStoredQueueMeta as "struct { Name string; IsFIFO bool; ... }" {
+        name: String = "name",
+        is_fifo: bool = "is_fifo",
+        content_based_dedup: bool = "content_based_dedup",
+        visibility_timeout_seconds: i64 = "visibility_timeout_seconds",
+        message_retention_seconds: i64 = "message_retention_seconds",
+        delay_seconds: i64 = "delay_seconds",
+        receive_message_wait_seconds: i64 = "receive_message_wait_seconds",
+        maximum_message_size: i64 = "maximum_message_size",
+        redrive_policy: String = "redrive_policy",
+        redrive_allow_policy: String = "redrive_allow_policy",
+        partition_count: u32 = "partition_count",
+        fifo_throughput_limit: String = "fifo_throughput_limit",
+        deduplication_scope: String = "deduplication_scope",
     }
-    Ok(m)
 }
 
 impl QueueMeta {
-    /// `_queue.json` as the encoder reads it (one JSON value).
-    pub fn from_dump_value(input: &[u8]) -> Result<QueueMeta, String> {
-        read_meta(input, DUMP_META_FIELDS, "sqsQueueMetaPublic")
+    /// `_queue.json` as the encoder reads it (`decodeOneJSON`).
+    pub fn from_dump_file(input: &[u8]) -> Result<QueueMeta, UnmarshalError> {
+        let g: GoQueueMetaPublic = gojson::decode_one(input)?;
+        Ok(QueueMeta {
+            format_version: g.format_version,
+            name: g.name.into_bytes(),
+            fifo: g.fifo,
+            content_based_deduplication: g.content_based_deduplication,
+            visibility_timeout_seconds: g.visibility_timeout_seconds,
+            message_retention_seconds: g.message_retention_seconds,
+            delay_seconds: g.delay_seconds,
+            receive_message_wait_seconds: g.receive_message_wait_seconds,
+            maximum_message_size: g.maximum_message_size,
+            redrive_policy: g.redrive_policy,
+            redrive_allow_policy: g.redrive_allow_policy,
+            partition_count: g.partition_count,
+            fifo_throughput_limit: g.fifo_throughput_limit,
+            deduplication_scope: g.deduplication_scope,
+        })
     }
 
     /// A stored meta value (magic already stripped), projected as the
     /// decoder projects it: `format_version` 1, live-only fields dropped.
-    pub fn from_stored(body: &[u8]) -> Result<QueueMeta, String> {
-        let mut m = read_meta(body, STORED_META_FIELDS, "live sqsQueueMeta")?;
-        m.format_version = 1;
-        Ok(m)
+    pub fn from_stored(body: &[u8]) -> Result<QueueMeta, UnmarshalError> {
+        let g: GoStoredQueueMeta = gojson::unmarshal(body)?;
+        Ok(QueueMeta {
+            format_version: 1,
+            name: g.name.into_bytes(),
+            fifo: g.is_fifo,
+            content_based_deduplication: g.content_based_dedup,
+            visibility_timeout_seconds: g.visibility_timeout_seconds,
+            message_retention_seconds: g.message_retention_seconds,
+            delay_seconds: g.delay_seconds,
+            receive_message_wait_seconds: g.receive_message_wait_seconds,
+            maximum_message_size: g.maximum_message_size,
+            redrive_policy: g.redrive_policy,
+            redrive_allow_policy: g.redrive_allow_policy,
+            partition_count: g.partition_count,
+            fifo_throughput_limit: g.fifo_throughput_limit,
+            deduplication_scope: g.deduplication_scope,
+        })
     }
 
     /// `_queue.json` bytes (`MarshalIndent`, HTML-escaped, no final newline).
@@ -308,158 +240,113 @@ impl QueueMeta {
 
 // --- Messages ---------------------------------------------------------------
 
-const MESSAGE_FIELDS: &[&str] = &[
-    "message_id",
-    "body",
-    "md5_of_body",
-    "md5_of_message_attributes",
-    "message_attributes",
-    "sender_id",
-    "send_timestamp_millis",
-    "available_at_millis",
-    "visible_at_millis",
-    "receive_count",
-    "first_receive_millis",
-    "current_receipt_token",
-    "queue_generation",
-    "message_group_id",
-    "message_deduplication_id",
-    "sequence_number",
-    "dead_letter_source_arn",
-    "partition",
-];
-
-/// Which struct a message is read into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// A `messages.jsonl` line: `body` is the string-or-envelope form and
-    /// `partition` is known.
-    Dump,
-    /// A stored value: `body` is standard base64 and there is no partition.
-    Stored,
+crate::go_struct! {
+    #[derive(Debug, Clone, Default)]
+    struct BodyEnvelope as "struct { Base64 *string \"json:\\\"base64\\\"\" }" {
+        base64: Option<String> = "base64",
+    }
 }
 
-/// The dump's body: a JSON string (used verbatim; `null` gives an empty
-/// body) or exactly `{"base64": "<RawURL>"}`.
-fn dump_body(v: &Value) -> Result<Vec<u8>, String> {
-    match v {
-        Value::String(s) => Ok(s.as_bytes().to_vec()),
-        Value::Null => Ok(Vec::new()),
-        Value::Object(members) => {
-            let mut b64: Option<&str> = None;
-            for (k, val) in members {
-                if !fold_eq(k, "base64") {
-                    return Err(format!("json: unknown field {k:?}"));
-                }
-                b64 = match val {
-                    Value::Null => None,
-                    Value::String(s) => Some(s),
-                    other => {
-                        return Err(format!(
-                            "cannot unmarshal {} into Go value of type string",
-                            other.kind()
-                        ));
-                    }
+/// `sqsMessageBody`'s `UnmarshalJSON`: a JSON string is the body verbatim
+/// (`null` an empty body); anything else must be exactly
+/// `{"base64": "<RawURL>"}` (unknown keys refused).
+#[derive(Debug, Clone, Default)]
+struct DumpBody(Option<Vec<u8>>);
+
+impl Unmarshal for DumpBody {
+    fn go_type() -> String {
+        "backup.sqsMessageBody".into()
+    }
+    fn unmarshal(&mut self, d: &mut Decoder<'_>) {
+        let (s, e) = d.skip();
+        let raw = &d.data()[s..e];
+        match raw[0] {
+            b'"' => self.0 = Some(gojson::unquote(&raw[1..raw.len() - 1]).into_bytes()),
+            b'n' => self.0 = Some(Vec::new()),
+            _ => {
+                let mut env = BodyEnvelope::default();
+                let r = gojson::unmarshal_with(raw, &mut env, |d| d.disallow_unknown_fields());
+                let msg = match (r, env.base64) {
+                    (Err(e), _) => e.to_string(),
+                    (Ok(()), None) => "sqs message body object missing base64 field".into(),
+                    (Ok(()), Some(b)) => match gob64::decode(&gob64::RAW_URL, b.as_bytes()) {
+                        Ok(v) => {
+                            self.0 = Some(v);
+                            return;
+                        }
+                        Err(e) => e.to_string(),
+                    },
                 };
+                let path = d.field_path();
+                d.save(custom(&format!("{path}: {msg}"), s));
             }
-            let s = b64.ok_or("sqs message body object missing base64 field")?;
-            super::keys::decode_segment(s.as_bytes())
-                .ok_or_else(|| "illegal base64 data in body.base64".to_string())
         }
-        other => Err(format!(
-            "cannot unmarshal {} into Go struct field body of type sqsMessageBody",
-            other.kind()
-        )),
     }
 }
 
-/// `map[string]json.RawMessage`: `null` resets to nil; an object merges
-/// into the existing map (later duplicates win), as Go does.
-fn apply_attributes(
-    dst: &mut Option<BTreeMap<String, Vec<u8>>>,
-    member: &rawjson::Member<'_>,
-) -> Result<(), String> {
-    match &member.value {
-        Value::Null => {
-            *dst = None;
-            Ok(())
-        }
-        Value::Object(_) => {
-            let Document::Object(attrs) =
-                rawjson::document(member.raw).map_err(|e| e.to_string())?
-            else {
-                unreachable!("an object value")
-            };
-            let map = dst.get_or_insert_with(BTreeMap::new);
-            for a in attrs {
-                map.insert(a.key, a.raw.to_vec());
-            }
-            Ok(())
-        }
-        other => Err(format!(
-            "field \"message_attributes\": cannot unmarshal {} into Go value of type map[string]json.RawMessage",
-            other.kind()
-        )),
+fn custom(msg: &str, offset: usize) -> UnmarshalError {
+    UnmarshalError::Custom {
+        msg: msg.into(),
+        offset,
     }
 }
 
-fn apply_message_field(
-    m: &mut Message,
-    field: &str,
-    member: &rawjson::Member<'_>,
-    shape: Shape,
-) -> Result<(), String> {
-    let v = &member.value;
-    match field {
-        "message_id" => set_string(&mut m.message_id, v, field),
-        "body" => {
-            m.body = match shape {
-                Shape::Dump => Some(dump_body(v).map_err(|e| field_err(field, e))?),
-                Shape::Stored => go_bytes(v).map_err(|e| field_err(field, e))?,
-            };
-            Ok(())
-        }
-        "md5_of_body" => set_string(&mut m.md5_of_body, v, field),
-        "md5_of_message_attributes" => set_string(&mut m.md5_of_message_attributes, v, field),
-        "message_attributes" => apply_attributes(&mut m.message_attributes, member),
-        "sender_id" => set_string(&mut m.sender_id, v, field),
-        "send_timestamp_millis" => set_i64(&mut m.send_timestamp_millis, v, field),
-        "available_at_millis" => set_i64(&mut m.available_at_millis, v, field),
-        "visible_at_millis" => set_i64(&mut m.visible_at_millis, v, field),
-        "receive_count" => set_i64(&mut m.receive_count, v, field),
-        "first_receive_millis" => set_i64(&mut m.first_receive_millis, v, field),
-        "current_receipt_token" => {
-            m.current_receipt_token = go_bytes(v).map_err(|e| field_err(field, e))?;
-            Ok(())
-        }
-        "queue_generation" => set_u64(&mut m.queue_generation, v, field),
-        "message_group_id" => set_string(&mut m.message_group_id, v, field),
-        "message_deduplication_id" => set_string(&mut m.message_deduplication_id, v, field),
-        "sequence_number" => set_u64(&mut m.sequence_number, v, field),
-        "dead_letter_source_arn" => set_string(&mut m.dead_letter_source_arn, v, field),
-        "partition" if shape == Shape::Dump => {
-            m.partition = match v {
-                Value::Null => None,
-                v => Some(v.go_u32().map_err(|e| field_err(field, e))?),
-            };
-            Ok(())
-        }
-        _ => Ok(()),
+crate::go_struct! {
+    /// `sqsMessageRecord`, a `messages.jsonl` value.
+    #[derive(Debug, Clone, Default)]
+    struct GoDumpMessage as "backup.sqsMessageRecord" {
+        message_id: String = "message_id",
+        body: DumpBody = "body",
+        md5_of_body: String = "md5_of_body",
+        md5_of_message_attributes: String = "md5_of_message_attributes",
+        message_attributes: GoMap<RawMessage> = "message_attributes",
+        sender_id: String = "sender_id",
+        send_timestamp_millis: i64 = "send_timestamp_millis",
+        available_at_millis: i64 = "available_at_millis",
+        visible_at_millis: i64 = "visible_at_millis",
+        receive_count: i64 = "receive_count",
+        first_receive_millis: i64 = "first_receive_millis",
+        current_receipt_token: GoBytes = "current_receipt_token",
+        queue_generation: u64 = "queue_generation",
+        message_group_id: String = "message_group_id",
+        message_deduplication_id: String = "message_deduplication_id",
+        sequence_number: u64 = "sequence_number",
+        dead_letter_source_arn: String = "dead_letter_source_arn",
+        partition: Option<u32> = "partition",
     }
 }
 
-fn read_message(input: &[u8], shape: Shape, ty: &str) -> Result<Message, String> {
-    let mut m = Message::default();
-    for member in struct_members(input, ty)? {
-        let Some(f) = field_of(&member.key, MESSAGE_FIELDS) else {
-            continue;
-        };
-        if f == "partition" && shape == Shape::Stored {
-            continue;
-        }
-        apply_message_field(&mut m, f, &member, shape)?;
+crate::go_struct! {
+    /// The live adapter's message record, as the decoder reads it.
+    #[derive(Debug, Clone, Default)]
+    struct GoStoredMessage as "struct { MessageID string; Body []uint8; ... }" {
+        message_id: String = "message_id",
+        body: GoBytes = "body",
+        md5_of_body: String = "md5_of_body",
+        md5_of_message_attributes: String = "md5_of_message_attributes",
+        message_attributes: GoMap<RawMessage> = "message_attributes",
+        sender_id: String = "sender_id",
+        send_timestamp_millis: i64 = "send_timestamp_millis",
+        available_at_millis: i64 = "available_at_millis",
+        visible_at_millis: i64 = "visible_at_millis",
+        receive_count: i64 = "receive_count",
+        first_receive_millis: i64 = "first_receive_millis",
+        current_receipt_token: GoBytes = "current_receipt_token",
+        queue_generation: u64 = "queue_generation",
+        message_group_id: String = "message_group_id",
+        message_deduplication_id: String = "message_deduplication_id",
+        sequence_number: u64 = "sequence_number",
+        dead_letter_source_arn: String = "dead_letter_source_arn",
     }
-    Ok(m)
+}
+
+/// Attribute name → the raw text of its value.
+fn attributes(m: GoMap<RawMessage>, text: &[u8]) -> Option<BTreeMap<String, Vec<u8>>> {
+    m.0.map(|m| {
+        m.into_iter()
+            .map(|(k, r)| (k, r.bytes(text).to_vec()))
+            .collect()
+    })
 }
 
 fn comma_key(out: &mut Vec<u8>, key: &str) {
@@ -494,7 +381,7 @@ fn attributes_field(out: &mut Vec<u8>, attrs: &Option<BTreeMap<String, Vec<u8>>>
         }
         write_string(out, k.as_bytes(), esc);
         out.push(b':');
-        rawjson::compact_into(out, raw, esc);
+        write_raw_compact(out, raw, esc);
     }
     out.push(b'}');
 }
@@ -513,14 +400,54 @@ fn write_dump_body(out: &mut Vec<u8>, body: &[u8]) {
 }
 
 impl Message {
-    /// One `messages.jsonl` value (without its line).
-    pub fn from_dump_line(input: &[u8]) -> Result<Message, String> {
-        read_message(input, Shape::Dump, "sqsMessageRecord")
+    /// One `messages.jsonl` value (as `json.Decoder` delimits it).
+    pub fn from_dump_value(input: &[u8]) -> Result<Message, UnmarshalError> {
+        let g: GoDumpMessage = gojson::decode_value(input)?;
+        Ok(Message {
+            message_id: g.message_id,
+            body: g.body.0,
+            md5_of_body: g.md5_of_body,
+            md5_of_message_attributes: g.md5_of_message_attributes,
+            message_attributes: attributes(g.message_attributes, input),
+            sender_id: g.sender_id,
+            send_timestamp_millis: g.send_timestamp_millis,
+            available_at_millis: g.available_at_millis,
+            visible_at_millis: g.visible_at_millis,
+            receive_count: g.receive_count,
+            first_receive_millis: g.first_receive_millis,
+            current_receipt_token: g.current_receipt_token.into_option(),
+            queue_generation: g.queue_generation,
+            message_group_id: g.message_group_id,
+            message_deduplication_id: g.message_deduplication_id,
+            sequence_number: g.sequence_number,
+            dead_letter_source_arn: g.dead_letter_source_arn,
+            partition: g.partition,
+        })
     }
 
-    /// A stored message value (magic already stripped).
-    pub fn from_stored(body: &[u8]) -> Result<Message, String> {
-        read_message(body, Shape::Stored, "live sqsMessageRecord")
+    /// A stored message value (magic already stripped), `json.Unmarshal`.
+    pub fn from_stored(body: &[u8]) -> Result<Message, UnmarshalError> {
+        let g: GoStoredMessage = gojson::unmarshal(body)?;
+        Ok(Message {
+            message_id: g.message_id,
+            body: g.body.into_option(),
+            md5_of_body: g.md5_of_body,
+            md5_of_message_attributes: g.md5_of_message_attributes,
+            message_attributes: attributes(g.message_attributes, body),
+            sender_id: g.sender_id,
+            send_timestamp_millis: g.send_timestamp_millis,
+            available_at_millis: g.available_at_millis,
+            visible_at_millis: g.visible_at_millis,
+            receive_count: g.receive_count,
+            first_receive_millis: g.first_receive_millis,
+            current_receipt_token: g.current_receipt_token.into_option(),
+            queue_generation: g.queue_generation,
+            message_group_id: g.message_group_id,
+            message_deduplication_id: g.message_deduplication_id,
+            sequence_number: g.sequence_number,
+            dead_letter_source_arn: g.dead_letter_source_arn,
+            partition: None,
+        })
     }
 
     /// Zero the in-flight state, as the decoder does unless asked not to.
@@ -751,7 +678,7 @@ mod tests {
             s(&j),
             "{\n  \"format_version\": 1,\n  \"name\": \"orders.fifo\",\n  \"fifo\": true,\n  \"visibility_timeout_seconds\": 30,\n  \"message_retention_seconds\": 345600,\n  \"delay_seconds\": 0,\n  \"maximum_message_size\": 262144,\n  \"redrive_policy\": \"{\\\"a\\\":\\\"\\u003cx\\u003e\\\"}\"\n}"
         );
-        assert_eq!(QueueMeta::from_dump_value(&j).unwrap(), m);
+        assert_eq!(QueueMeta::from_dump_file(&j).unwrap(), m);
     }
 
     #[test]
@@ -780,7 +707,7 @@ mod tests {
     #[test]
     fn escaping_regimes() {
         let line = br#"{"message_id":"a<b","body":"x<&>y","message_attributes":{"k<":{"DataType":"String","StringValue":"v<>"}, "a" : 1},"send_timestamp_millis":5}"#;
-        let m = Message::from_dump_line(line).unwrap();
+        let m = Message::from_dump_value(line).unwrap();
         let stored = m.to_stored_value();
         assert_eq!(
             s(&stored[4..]),
@@ -816,14 +743,14 @@ mod tests {
             s(&out),
             "{\"message_id\":\"m\",\"body\":{\"base64\":\"_wD-\"},\"md5_of_body\":\"5d\",\"send_timestamp_millis\":0,\"available_at_millis\":0,\"visible_at_millis\":0,\"receive_count\":0,\"first_receive_millis\":9,\"current_receipt_token\":\"AQI=\",\"queue_generation\":7,\"sequence_number\":3,\"partition\":0}\n"
         );
-        let back = Message::from_dump_line(&out).unwrap();
+        let back = Message::from_dump_value(&out).unwrap();
         assert_eq!(back, m);
     }
 
     #[test]
     fn dump_body_forms() {
         let body = |j: &str| {
-            Message::from_dump_line(format!("{{\"body\":{j}}}").as_bytes()).map(|m| m.body)
+            Message::from_dump_value(format!("{{\"body\":{j}}}").as_bytes()).map(|m| m.body)
         };
         assert_eq!(body("\"x\"").unwrap(), Some(b"x".to_vec()));
         assert_eq!(body("null").unwrap(), Some(vec![]));
@@ -841,17 +768,17 @@ mod tests {
         assert!(body("{\"base64\":\"eA==\"}").is_err());
         assert!(body("5").is_err());
         assert!(body("[]").is_err());
-        assert_eq!(Message::from_dump_line(b"{}").unwrap().body, None);
+        assert_eq!(Message::from_dump_value(b"{}").unwrap().body, None);
         assert_eq!(
-            Message::from_dump_line(b"null").unwrap(),
+            Message::from_dump_value(b"null").unwrap(),
             Message::default()
         );
-        assert!(Message::from_dump_line(b"[]").is_err());
+        assert!(Message::from_dump_value(b"[]").is_err());
     }
 
     #[test]
     fn go_unmarshal_leniency() {
-        let m = Message::from_dump_line(
+        let m = Message::from_dump_value(
             br#"{"MESSAGE_ID":"a","message_id":null,"Sequence_Number":5,"partition":3,"partition":null,"message_attributes":{"x":1},"message_attributes":{"y":2,"x":3}}"#,
         )
         .unwrap();
@@ -869,10 +796,10 @@ mod tests {
             br#"{"queue_generation":"1"}"#,
             br#"{"message_attributes":[]}"#,
         ] {
-            assert!(Message::from_dump_line(bad).is_err(), "{}", s(bad));
+            assert!(Message::from_dump_value(bad).is_err(), "{}", s(bad));
         }
         assert_eq!(
-            Message::from_dump_line(br#"{"send_timestamp_millis":-0}"#)
+            Message::from_dump_value(br#"{"send_timestamp_millis":-0}"#)
                 .unwrap()
                 .send_timestamp_millis,
             0
