@@ -16,6 +16,7 @@ pub mod gojson;
 pub mod job;
 pub mod machine;
 pub mod manifest;
+pub mod output;
 pub mod plan;
 pub mod selftest;
 pub mod sorter;

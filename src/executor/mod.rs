@@ -484,6 +484,8 @@ pub fn run_plan(
             live: false,
             heartbeat: Duration::from_secs(10),
             summary: plain::SummaryTo::Nowhere,
+            verbosity: crate::output::Verbosity::Normal,
+            color: crate::output::color(crate::output::Stream::Stderr),
         },
         plain::stderr_sink(),
     );

@@ -3,6 +3,7 @@
 mod common;
 
 mod archive;
+mod cli_conventions;
 mod cli_core;
 mod conformance;
 mod dynamodb_cases;
