@@ -233,6 +233,31 @@ pub fn read_input_file(path: &Path) -> Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Run a blocking flush (fsync, syncfs) on a helper thread, so that a
+/// cancelled job returns within its poll interval instead of waiting for
+/// the disk; the flush itself runs on to completion in the background.
+pub fn interruptible<F>(cancel: &crate::adapter::CancelToken, flush: F) -> Result<()>
+where
+    F: FnOnce() -> Result<()> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("ekvplan-sync".into())
+        .spawn(move || {
+            let _ = tx.send(flush());
+        })
+        .map_err(|e| Error::io("spawn sync thread", e))?;
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(res) => return res,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => cancel.check()?,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::io("sync", io::Error::other("sync thread died")));
+            }
+        }
+    }
+}
+
 /// Flush everything written under `dir` to stable storage with one
 /// `syncfs(2)` instead of one fsync per file.
 pub fn sync_filesystem_of(dir: &Path) -> Result<()> {

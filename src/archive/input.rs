@@ -421,7 +421,11 @@ impl Staged {
         match e {
             Error::Usage(m) => Error::Usage(s(m)),
             Error::Data(m) => Error::Data(s(m)),
-            Error::SelfTestMismatch(m) => Error::SelfTestMismatch(s(m)),
+            Error::SelfTestMismatch(mut m) => {
+                m.summary = s(std::mem::take(&mut m.summary));
+                m.first_path = m.first_path.map(s);
+                Error::SelfTestMismatch(m)
+            }
             Error::Io { context, source } => Error::Io {
                 context: s(context),
                 source,
