@@ -6,13 +6,15 @@
 //! failures to read the source or write the destination (exit 1).
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 
@@ -33,6 +35,17 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 29;
 const TRAILER_DRAIN_LIMIT: u64 = 16 << 20;
 /// CHECKSUMS is held in memory to check the files that follow it.
 pub(super) const MAX_CHECKSUMS_BYTES: u64 = 256 << 20;
+/// Writer threads: creating a file is mostly kernel time spent waiting, so
+/// a few threads overlap it even on two cores.
+const WRITERS: usize = 4;
+/// Files up to this size are read whole and handed to a writer; bigger
+/// ones are streamed to disk on the reader thread.
+const POOLED_FILE_MAX: u64 = 1 << 20;
+/// File bytes queued or being written by the pool at most.
+const POOL_BYTES: usize = 16 << 20;
+/// Files queued or being written at most, so that cancelling or failing
+/// waits for little work whatever the file sizes.
+const POOL_FILES: usize = 512;
 
 /// What an unpack created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -202,6 +215,169 @@ fn mkdir_p(path: &Path, mode: u32) -> io::Result<()> {
         .create(path)
 }
 
+
+/// One file for a writer: entry `seq` of the archive, its bytes read whole.
+struct FileJob {
+    seq: u64,
+    raw: Vec<u8>,
+    target: PathBuf,
+    mode: u32,
+    data: Vec<u8>,
+}
+
+impl FileJob {
+    fn write(&self) -> Result<()> {
+        let mut out = create_entry_file(&self.raw, &self.target, self.mode)?;
+        out.write_all(&self.data).io_at(&self.target, "write")
+    }
+}
+
+#[derive(Default)]
+struct PoolState {
+    queue: VecDeque<FileJob>,
+    bytes: usize,
+    files: usize,
+    closed: bool,
+    /// Nothing more needs writing (cancelled): queued files are dropped.
+    abandoned: bool,
+    /// The failure of the earliest entry (in archive order) that failed.
+    failure: Option<(u64, Error)>,
+}
+
+/// Writer threads creating the small files of an unpack. The queue is
+/// bounded by bytes and files; a failure is kept with its entry's position
+/// so that, when several writers fail, the earliest entry's error wins.
+#[derive(Default)]
+struct WriterPool {
+    state: Mutex<PoolState>,
+    work: Condvar,
+    room: Condvar,
+}
+
+impl WriterPool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A writer thread's loop, until the pool is closed and empty.
+    fn run(&self) {
+        let mut st = self.lock();
+        loop {
+            let Some(job) = st.queue.pop_front() else {
+                if st.closed {
+                    return;
+                }
+                st = self.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            // Entries after a failed one would never have been written.
+            let skip = st.abandoned || st.failure.as_ref().is_some_and(|(s, _)| *s < job.seq);
+            drop(st);
+            let result = if skip { Ok(()) } else { job.write() };
+            st = self.lock();
+            st.bytes -= job.data.len();
+            st.files -= 1;
+            if let Err(e) = result {
+                if st.failure.as_ref().is_none_or(|(s, _)| job.seq < *s) {
+                    st.failure = Some((job.seq, e));
+                }
+            }
+            self.room.notify_all();
+        }
+    }
+
+    /// Queue a file, waiting for room; a failure already known is returned
+    /// (after the files before it are settled) instead.
+    fn submit(&self, job: FileJob) -> Result<()> {
+        let mut st = self.lock();
+        while st.failure.is_none()
+            && st.files > 0
+            && (st.files >= POOL_FILES || st.bytes + job.data.len() > POOL_BYTES)
+        {
+            st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if st.failure.is_some() {
+            drop(st);
+            return self.drain();
+        }
+        st.bytes += job.data.len();
+        st.files += 1;
+        st.queue.push_back(job);
+        self.work.notify_one();
+        Ok(())
+    }
+
+    /// Wait until every queued file is written; the earliest failure.
+    fn drain(&self) -> Result<()> {
+        let mut st = self.lock();
+        while st.files > 0 {
+            st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        match st.failure.take() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Drop what is queued (the unpack was cancelled) and wait for the
+    /// writes under way.
+    fn abandon(&self) {
+        self.lock().abandoned = true;
+        let _ = self.drain();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_all();
+    }
+}
+
+fn create_entry_file(raw: &[u8], target: &Path, mode: u32) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(target)
+        .map_err(|e| entry_fs_error(raw, target, e))
+}
+
+/// Hashes of the file entries' paths, to tell cheaply whether a path the
+/// reader is about to create or check may be a file a writer has not
+/// created yet (then the pool is drained first, and the check is made
+/// on disk as if files were written in order).
+struct FileNames {
+    hasher: RandomState,
+    seen: HashSet<u64>,
+}
+
+impl FileNames {
+    fn new() -> Self {
+        FileNames {
+            hasher: RandomState::new(),
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Records a file path; false if it may have been recorded before.
+    fn insert(&mut self, rel: &[u8]) -> bool {
+        self.seen.insert(self.hasher.hash_one(rel))
+    }
+
+    fn may_contain(&self, rel: &[u8]) -> bool {
+        self.seen.contains(&self.hasher.hash_one(rel))
+    }
+
+    /// Whether `rel` or one of its ancestors may be a file.
+    fn may_contain_prefix(&self, rel: &[u8]) -> bool {
+        rel.iter()
+            .enumerate()
+            .filter(|&(_, &c)| c == b'/')
+            .any(|(i, _)| self.may_contain(&rel[..i]))
+            || self.may_contain(rel)
+    }
+}
+
 /// Extract the archive's entries into `root` (an empty directory). Returns
 /// the explicit directory modes to apply once the tree is verified.
 fn extract(
@@ -211,6 +387,36 @@ fn extract(
     limits: Limits,
     cancel: &CancelToken,
     stats: &mut UnpackStats,
+) -> Result<(Vec<(PathBuf, u32)>, StreamVerifier)> {
+    let pool = WriterPool::default();
+    std::thread::scope(|scope| {
+        for _ in 0..WRITERS {
+            scope.spawn(|| pool.run());
+        }
+        let result = extract_entries(stream, compression, root, limits, cancel, stats, &pool);
+        let settled = match &result {
+            Err(Error::Interrupted) => {
+                pool.abandon();
+                Ok(())
+            }
+            _ => pool.drain(),
+        };
+        pool.close();
+        // Every queued file comes before the entry (or the end) where the
+        // reader stopped, so a writer's failure is the earlier one.
+        settled?;
+        result
+    })
+}
+
+fn extract_entries(
+    stream: &mut Stream,
+    compression: Compression,
+    root: &Path,
+    limits: Limits,
+    cancel: &CancelToken,
+    stats: &mut UnpackStats,
+    pool: &WriterPool,
 ) -> Result<(Vec<(PathBuf, u32)>, StreamVerifier)> {
     let failed = stream.failed.clone();
     let count = stream.count.clone();
@@ -227,6 +433,7 @@ fn extract(
     let mut end_of_last = 0u64;
     let mut last_name: Option<Vec<u8>> = None;
     let mut buf = vec![0u8; 256 << 10];
+    let mut file_names = FileNames::new();
     loop {
         cancel.check()?;
         let where_ = || match &last_name {
@@ -278,6 +485,9 @@ fn extract(
                 return Err(Problem::Duplicate.at_entry(&raw, "directory listed twice"));
             }
             let mode = if mode == 0 { DEFAULT_DIR_MODE } else { mode };
+            if !known_dirs.contains(&target) && file_names.may_contain_prefix(&rel) {
+                pool.drain()?;
+            }
             if let Ok(m) = fs::symlink_metadata(&target) {
                 if !m.is_dir() {
                     return Err(Problem::Duplicate.at_entry(&raw, "a file entry has the same path"));
@@ -301,8 +511,16 @@ fn extract(
             ));
         }
         bytes_left -= size;
+        if !file_names.insert(&rel) {
+            // Possibly listed twice: the earlier one is created first.
+            pool.drain()?;
+        }
         if let Some(parent) = target.parent() {
             if !known_dirs.contains(parent) {
+                let parent_rel = &rel[..rel.iter().rposition(|&c| c == b'/').unwrap_or(0)];
+                if file_names.may_contain_prefix(parent_rel) {
+                    pool.drain()?;
+                }
                 mkdir_p(parent, DEFAULT_DIR_MODE).map_err(|e| entry_fs_error(&raw, parent, e))?;
                 note_dirs(&mut known_dirs, root, parent);
             }
@@ -314,17 +532,41 @@ fn extract(
                 format!("is {size} bytes; CHECKSUMS may be at most {MAX_CHECKSUMS_BYTES}"),
             ));
         }
+        let mode = if mode == 0 { DEFAULT_FILE_MODE } else { mode };
+        let truncated = |left: u64| {
+            Problem::Truncated.at_entry(
+                &raw,
+                format!("stream ends {left} bytes before the end of the entry's {size} bytes"),
+            )
+        };
+        if size <= POOLED_FILE_MAX && !is_checksums {
+            let mut data = vec![0u8; size as usize];
+            let mut got = 0;
+            while got < data.len() {
+                let n = entry.read(&mut data[got..]).map_err(|e| {
+                    read_error(failed.get(), e, &format!("entry {}", show_name(&raw)))
+                })?;
+                if n == 0 {
+                    return Err(truncated(size - got as u64));
+                }
+                got += n;
+            }
+            let digest = Sha256::digest(&data).into();
+            pool.submit(FileJob {
+                seq: stats.entries,
+                raw: raw.clone(),
+                target,
+                mode,
+                data,
+            })?;
+            verifier.file(&rel, digest)?;
+            stats.files += 1;
+            stats.bytes += size;
+            continue;
+        }
         let mut captured = Vec::new();
         let mut hasher = Sha256::new();
-        let mode = if mode == 0 { DEFAULT_FILE_MODE } else { mode };
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&target)
-            .map_err(|e| entry_fs_error(&raw, &target, e))?;
-        let mut out = file;
+        let mut out = create_entry_file(&raw, &target, mode)?;
         let mut left = size;
         while left > 0 {
             let want = left.min(buf.len() as u64) as usize;
@@ -332,10 +574,7 @@ fn extract(
                 .read(&mut buf[..want])
                 .map_err(|e| read_error(failed.get(), e, &format!("entry {}", show_name(&raw))))?;
             if n == 0 {
-                return Err(Problem::Truncated.at_entry(
-                    &raw,
-                    format!("stream ends {left} bytes before the end of the entry's {size} bytes"),
-                ));
+                return Err(truncated(left));
             }
             out.write_all(&buf[..n]).io_at(&target, "write")?;
             hasher.update(&buf[..n]);
