@@ -7,8 +7,8 @@
 
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, RandomState};
 use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -214,7 +214,6 @@ fn mkdir_p(path: &Path, mode: u32) -> io::Result<()> {
         .mode(mode)
         .create(path)
 }
-
 
 /// One file for a writer: entry `seq` of the archive, its bytes read whole.
 struct FileJob {
@@ -794,21 +793,42 @@ impl Drop for RemoveTreeOnDrop {
     }
 }
 
-/// `rm -rf`, making directories writable on the way down.
+/// `rm -rf`, making directories writable on the way down. Files are
+/// unlinked by a few threads (unlinking, like creating, is mostly kernel
+/// time spent waiting), fed by the walk through a bounded channel.
 pub fn remove_tree(root: &Path) {
-    fn walk(p: &Path) {
-        if let Ok(m) = fs::symlink_metadata(p) {
-            if m.is_dir() {
-                let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o700));
-                if let Ok(rd) = fs::read_dir(p) {
-                    for e in rd.flatten() {
-                        walk(&e.path());
+    fn walk(p: &Path, files: &std::sync::mpsc::SyncSender<PathBuf>) {
+        let _ = fs::set_permissions(p, fs::Permissions::from_mode(0o700));
+        let Ok(rd) = fs::read_dir(p) else { return };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&e.path(), files),
+                _ => {
+                    if files.send(e.path()).is_err() {
+                        return;
                     }
                 }
             }
         }
     }
-    walk(root);
+    if fs::symlink_metadata(root).is_ok_and(|m| m.is_dir()) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<PathBuf>(1024);
+        let rx = Mutex::new(rx);
+        std::thread::scope(|scope| {
+            for _ in 0..WRITERS {
+                scope.spawn(|| {
+                    loop {
+                        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(path) = next else { return };
+                        let _ = fs::remove_file(path);
+                    }
+                });
+            }
+            walk(root, &tx);
+            drop(tx);
+        });
+    }
+    // What is left: the directories (and anything that failed above).
     let _ = fs::remove_dir_all(root);
 }
 
