@@ -1,5 +1,5 @@
 //! The TOML plan: model, JSON Schema, batch expansion and validation
-//! against the input dumps (issue 7).
+//! against the input dumps.
 //!
 //! The executor depends only on [`load_and_validate`], [`ValidatedPlan`],
 //! [`ResolvedJob`] and [`PlanProblems`]; everything else is internal.
