@@ -31,7 +31,7 @@ pub enum Command {
     /// Check a plan against its schema and every input dump; report every problem.
     Validate(crate::plan::cli::ValidateArgs),
     /// Print the plan's JSON Schema.
-    Schema(crate::plan::cli::SchemaArgs),
+    Schema(crate::schemas::SchemaArgs),
     /// Run a plan's jobs in parallel.
     Run(crate::executor::cli::RunArgs),
     /// Check published outputs against their sidecars (a plan or one .fsm).
@@ -223,7 +223,7 @@ pub fn main() -> i32 {
         Command::Encode(a) => run_encode_cmd(a, &warn),
         Command::Decode(a) => run_decode_cmd(a, warn),
         Command::Validate(a) => return crate::plan::cli::validate_main(a),
-        Command::Schema(a) => return crate::plan::cli::schema_main(a),
+        Command::Schema(a) => return crate::schemas::schema_main(a),
         Command::Run(a) => return crate::executor::cli::run_main(a, warn),
         Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
     };

@@ -16,6 +16,7 @@ pub mod job;
 pub mod machine;
 pub mod manifest;
 pub mod plan;
+pub mod schemas;
 pub mod selftest;
 pub mod sorter;
 pub mod tree;

@@ -14,7 +14,7 @@ use super::control::RunControl;
 use super::events::{Reporter, Reporters};
 use super::plain::{GithubReporter, PlainOptions, PlainReporter, SummaryTo, stderr_sink};
 use super::progress::BarReporter;
-use super::report::{FileFormat, ReportFile};
+use super::report_file::{FileFormat, ReportFile};
 use super::select::{COMPLETION_INDEX_ENV, Shard};
 use super::verify;
 use super::{RunOptions, signals};

@@ -9,7 +9,7 @@
 //! touches another job's output and nothing partial is ever published.
 //!
 //! The scheduler says what happens as typed [`events::RunEvent`]s; the
-//! reporters (`progress`, `plain`, `report`) turn them into bars, log lines,
+//! reporters (`progress`, `plain`, `report_file`) turn them into bars, log lines,
 //! GitHub Actions commands and report files.
 
 pub mod cli;
@@ -20,6 +20,7 @@ pub mod fingerprint;
 pub mod plain;
 pub mod progress;
 pub mod report;
+pub mod report_file;
 pub mod scratch;
 pub mod select;
 pub mod signals;

@@ -1,20 +1,17 @@
 //! What a run produced: per-job records, the end-of-run summary table, the
 //! JSON report (`--report`, described by `schema/run-report.schema.json`)
 //! and JUnit XML (`--junit`). The JSON and JUnit files are written by
-//! [`ReportFile`] reporters when the run finishes.
+//! [`super::report_file::ReportFile`] reporters when the run finishes.
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
-use super::events::{Reporter, RunEvent};
 use super::fingerprint::Reason;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, exit};
 use crate::machine::JsonU64;
-use crate::machine::dest::Dest;
 
 /// The `format` of a run report.
 pub const RUN_REPORT_FORMAT: &str = "ekvplan-run-report";
@@ -497,59 +494,8 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// What a [`ReportFile`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    Json,
-    Junit,
-}
-
-/// The JSON or JUnit report, written to its destination when the run
-/// finishes. The outcome is kept for the exit code.
-pub struct ReportFile {
-    dest: Dest,
-    format: FileFormat,
-    outcome: Mutex<Option<Result<()>>>,
-}
-
-impl ReportFile {
-    pub fn new(dest: Dest, format: FileFormat) -> Self {
-        ReportFile {
-            dest,
-            format,
-            outcome: Mutex::new(None),
-        }
-    }
-
-    pub fn dest(&self) -> &Dest {
-        &self.dest
-    }
-
-    /// `Ok` once written; the error if writing failed; `Ok` if the run
-    /// never finished (nothing to write).
-    pub fn outcome(&self) -> Result<()> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or(Ok(()))
-    }
-}
-
-impl Reporter for ReportFile {
-    fn event(&self, ev: &RunEvent<'_>) {
-        if let RunEvent::Finished(r) = ev {
-            let bytes = match self.format {
-                FileFormat::Json => r.to_json(),
-                FileFormat::Junit => r.to_junit().into_bytes(),
-            };
-            let res = self.dest.write(&bytes);
-            *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(res);
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn record(id: &str, status: JobStatus, err: Option<Error>) -> JobRecord {
@@ -576,7 +522,7 @@ mod tests {
         }
     }
 
-    fn report(jobs: Vec<JobRecord>) -> RunReport {
+    pub(crate) fn report(jobs: Vec<JobRecord>) -> RunReport {
         RunReport {
             format: RUN_REPORT_FORMAT,
             format_version: FORMAT_VERSION,
@@ -698,18 +644,5 @@ mod tests {
         assert_eq!(format_duration(1000), "1.00s");
         assert_eq!(format_duration(59_999), "59.99s");
         assert_eq!(format_duration(61_000), "1m01s");
-    }
-
-    #[test]
-    fn report_files_are_written_when_the_run_finishes() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("r.json");
-        let f = ReportFile::new(Dest::Path(p.clone()), FileFormat::Json);
-        f.event(&RunEvent::Interrupted);
-        assert!(!p.exists());
-        let r = report(vec![record("ok", JobStatus::Succeeded, None)]);
-        f.event(&RunEvent::Finished(&r));
-        f.outcome().unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), r.to_json());
     }
 }

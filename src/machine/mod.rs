@@ -5,7 +5,6 @@
 
 pub mod dest;
 pub mod github;
-pub mod schemas;
 
 use std::borrow::Cow;
 use std::fmt;

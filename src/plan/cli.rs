@@ -1,4 +1,4 @@
-//! `ekvplan validate` and `ekvplan schema`.
+//! `ekvplan validate`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::error::exit;
-use crate::machine::dest::Dest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -29,18 +28,6 @@ pub struct ValidateArgs {
     /// Show the expanded jobs, every setting and where it came from.
     #[arg(long)]
     pub explain: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct SchemaArgs {
-    /// Which schema: plan (the plan file), run-report (`run --report`),
-    /// verify-report (`verify --report`), validate (`validate --format
-    /// json`) or dry-run (`run --dry-run --format json`).
-    #[arg(default_value = "plan")]
-    pub name: String,
-    /// Write the schema to this file instead of stdout.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
 }
 
 pub fn validate_main(a: ValidateArgs) -> i32 {
@@ -94,26 +81,6 @@ pub fn validate_main(a: ValidateArgs) -> i32 {
         Err(e) => {
             eprintln!("ekvplan: error: write stdout: {e}");
             exit::USAGE_OR_IO
-        }
-    }
-}
-
-pub fn schema_main(a: SchemaArgs) -> i32 {
-    let Some(doc) = crate::machine::schemas::find(&a.name) else {
-        eprintln!(
-            "ekvplan: error: no schema named {:?} (one of: {})",
-            a.name,
-            crate::machine::schemas::names().join(", ")
-        );
-        return exit::USAGE_OR_IO;
-    };
-    let text = doc.text();
-    let dest = a.output.as_deref().map_or(Dest::Stdout, Dest::parse);
-    match dest.write(text.as_bytes()) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("ekvplan: error: {e}");
-            e.exit_code()
         }
     }
 }

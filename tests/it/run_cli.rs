@@ -689,7 +689,7 @@ fn github_actions_get_groups_and_annotations() {
 
 #[test]
 fn json_outputs_validate_against_the_committed_schemas() {
-    use ekvplan::machine::schemas;
+    use ekvplan::schemas;
     for d in schemas::DOCUMENTS {
         let committed = std::fs::read_to_string(d.path).unwrap();
         assert!(

@@ -4,9 +4,15 @@
 //! committed files current and checks real outputs against them;
 //! `ekvplan schema NAME --output FILE` regenerates one.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
+
+use crate::error::exit;
+use crate::machine::dest::Dest;
 
 /// One committed schema.
 pub struct Document {
@@ -64,6 +70,38 @@ impl Document {
 
     pub fn validator(&self) -> jsonschema::Validator {
         jsonschema::draft7::new(&(self.value)()).expect("generated schemas compile")
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// Which schema: plan (the plan file), run-report (`run --report`),
+    /// verify-report (`verify --report`), validate (`validate --format
+    /// json`) or dry-run (`run --dry-run --format json`).
+    #[arg(default_value = "plan")]
+    pub name: String,
+    /// Write the schema to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn schema_main(a: SchemaArgs) -> i32 {
+    let Some(doc) = find(&a.name) else {
+        eprintln!(
+            "ekvplan: error: no schema named {:?} (one of: {})",
+            a.name,
+            names().join(", ")
+        );
+        return exit::USAGE_OR_IO;
+    };
+    let text = doc.text();
+    let dest = a.output.as_deref().map_or(Dest::Stdout, Dest::parse);
+    match dest.write(text.as_bytes()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("ekvplan: error: {e}");
+            e.exit_code()
+        }
     }
 }
 
