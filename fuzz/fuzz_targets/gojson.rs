@@ -10,23 +10,23 @@ use libfuzzer_sys::fuzz_target;
 ekvplan::go_struct! {
     #[derive(Debug, Default)]
     struct Inner as "fuzz.inner" {
-        name: String = "name",
-        n: u32 = "n",
-        raw: RawMessage = "raw",
+        name: String,
+        n: u32,
+        raw: RawMessage,
     }
 }
 
 ekvplan::go_struct! {
     #[derive(Debug, Default)]
     struct Outer as "fuzz.outer" {
-        ts: u64 = "ts",
-        s: String = "s",
-        ptr: Option<Inner> = "ptr",
-        list: GoSlice<Inner> = "list",
-        map: GoMap<String> = "map",
-        bytes: gojson::GoBytes = "bytes",
-        f: f64 = "f",
-        any: Value = "any",
+        ts: u64,
+        s: String,
+        ptr: Option<Inner>,
+        list: GoSlice<Inner>,
+        map: GoMap<String>,
+        bytes: gojson::GoBytes,
+        f: f64,
+        any: Value,
     }
 }
 

@@ -1016,13 +1016,16 @@ pub fn decode_value<T: Unmarshal + Default>(value: &[u8]) -> Result<T, Unmarshal
 
 /// Declare a Go struct: the Rust struct plus its [`Unmarshal`] impl with
 /// Go's field matching. `go_struct! { pub struct X as "backup.x" { pub a:
-/// String = "a", ... } }`; derives go on the struct as usual.
+/// String, pub ty: String = "type", ... } }`: a field's JSON key is its
+/// name unless given after `=`; derives go on the struct as usual.
 #[macro_export]
 macro_rules! go_struct {
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $json:literal) => { $json };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident as $go:literal {
-            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty = $json:literal ),* $(,)?
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty $(= $json:literal)? ),* $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -1035,7 +1038,7 @@ macro_rules! go_struct {
                 $go.into()
             }
             fn unmarshal(&mut self, d: &mut $crate::gojson::Decoder<'_>) {
-                const FIELDS: &[&str] = &[$($json),*];
+                const FIELDS: &[&str] = &[$($crate::go_struct!(@key $field $($json)?)),*];
                 d.decode_struct($go, FIELDS, |d, i| {
                     let mut k = 0usize;
                     $(
@@ -1059,8 +1062,8 @@ mod tests {
     crate::go_struct! {
         #[derive(Debug, Default, Clone, PartialEq)]
         struct Inner as "t.inner" {
-            name: String = "name",
-            n: u32 = "n",
+            name: String,
+            n: u32,
         }
     }
 
@@ -1068,15 +1071,15 @@ mod tests {
         #[derive(Debug, Default, Clone, PartialEq)]
         struct Outer as "t.outer" {
             ts: u64 = "last_commit_ts",
-            phase: String = "phase",
-            ptr: Option<Inner> = "ptr",
-            list: GoSlice<Inner> = "list",
-            strs: GoSlice<String> = "strs",
-            map: GoMap<String> = "map",
-            raw: RawMessage = "raw",
-            bytes: GoBytes = "bytes",
-            i: i64 = "i",
-            f: f64 = "f",
+            phase: String,
+            ptr: Option<Inner>,
+            list: GoSlice<Inner>,
+            strs: GoSlice<String>,
+            map: GoMap<String>,
+            raw: RawMessage,
+            bytes: GoBytes,
+            i: i64,
+            f: f64,
         }
     }
 

@@ -77,20 +77,20 @@ crate::go_struct! {
     /// `sqsQueueMetaPublic` (`_queue.json`).
     #[derive(Debug, Clone, Default)]
     struct GoQueueMetaPublic as "backup.sqsQueueMetaPublic" {
-        format_version: u32 = "format_version",
-        name: String = "name",
-        fifo: bool = "fifo",
-        content_based_deduplication: bool = "content_based_deduplication",
-        visibility_timeout_seconds: i64 = "visibility_timeout_seconds",
-        message_retention_seconds: i64 = "message_retention_seconds",
-        delay_seconds: i64 = "delay_seconds",
-        receive_message_wait_seconds: i64 = "receive_message_wait_seconds",
-        maximum_message_size: i64 = "maximum_message_size",
-        redrive_policy: String = "redrive_policy",
-        redrive_allow_policy: String = "redrive_allow_policy",
-        partition_count: u32 = "partition_count",
-        fifo_throughput_limit: String = "fifo_throughput_limit",
-        deduplication_scope: String = "deduplication_scope",
+        format_version: u32,
+        name: String,
+        fifo: bool,
+        content_based_deduplication: bool,
+        visibility_timeout_seconds: i64,
+        message_retention_seconds: i64,
+        delay_seconds: i64,
+        receive_message_wait_seconds: i64,
+        maximum_message_size: i64,
+        redrive_policy: String,
+        redrive_allow_policy: String,
+        partition_count: u32,
+        fifo_throughput_limit: String,
+        deduplication_scope: String,
     }
 }
 
@@ -98,19 +98,19 @@ crate::go_struct! {
     /// The live adapter's `sqsQueueMeta`, as the decoder reads it.
     #[derive(Debug, Clone, Default)]
     struct GoStoredQueueMeta as "struct { Name string; IsFIFO bool; ... }" {
-        name: String = "name",
-        is_fifo: bool = "is_fifo",
-        content_based_dedup: bool = "content_based_dedup",
-        visibility_timeout_seconds: i64 = "visibility_timeout_seconds",
-        message_retention_seconds: i64 = "message_retention_seconds",
-        delay_seconds: i64 = "delay_seconds",
-        receive_message_wait_seconds: i64 = "receive_message_wait_seconds",
-        maximum_message_size: i64 = "maximum_message_size",
-        redrive_policy: String = "redrive_policy",
-        redrive_allow_policy: String = "redrive_allow_policy",
-        partition_count: u32 = "partition_count",
-        fifo_throughput_limit: String = "fifo_throughput_limit",
-        deduplication_scope: String = "deduplication_scope",
+        name: String,
+        is_fifo: bool,
+        content_based_dedup: bool,
+        visibility_timeout_seconds: i64,
+        message_retention_seconds: i64,
+        delay_seconds: i64,
+        receive_message_wait_seconds: i64,
+        maximum_message_size: i64,
+        redrive_policy: String,
+        redrive_allow_policy: String,
+        partition_count: u32,
+        fifo_throughput_limit: String,
+        deduplication_scope: String,
     }
 }
 
@@ -243,7 +243,7 @@ impl QueueMeta {
 crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct BodyEnvelope as "struct { Base64 *string \"json:\\\"base64\\\"\" }" {
-        base64: Option<String> = "base64",
+        base64: Option<String>,
     }
 }
 
@@ -295,24 +295,24 @@ crate::go_struct! {
     /// `sqsMessageRecord`, a `messages.jsonl` value.
     #[derive(Debug, Clone, Default)]
     struct GoDumpMessage as "backup.sqsMessageRecord" {
-        message_id: String = "message_id",
-        body: DumpBody = "body",
-        md5_of_body: String = "md5_of_body",
-        md5_of_message_attributes: String = "md5_of_message_attributes",
-        message_attributes: GoMap<RawMessage> = "message_attributes",
-        sender_id: String = "sender_id",
-        send_timestamp_millis: i64 = "send_timestamp_millis",
-        available_at_millis: i64 = "available_at_millis",
-        visible_at_millis: i64 = "visible_at_millis",
-        receive_count: i64 = "receive_count",
-        first_receive_millis: i64 = "first_receive_millis",
-        current_receipt_token: GoBytes = "current_receipt_token",
-        queue_generation: u64 = "queue_generation",
-        message_group_id: String = "message_group_id",
-        message_deduplication_id: String = "message_deduplication_id",
-        sequence_number: u64 = "sequence_number",
-        dead_letter_source_arn: String = "dead_letter_source_arn",
-        partition: Option<u32> = "partition",
+        message_id: String,
+        body: DumpBody,
+        md5_of_body: String,
+        md5_of_message_attributes: String,
+        message_attributes: GoMap<RawMessage>,
+        sender_id: String,
+        send_timestamp_millis: i64,
+        available_at_millis: i64,
+        visible_at_millis: i64,
+        receive_count: i64,
+        first_receive_millis: i64,
+        current_receipt_token: GoBytes,
+        queue_generation: u64,
+        message_group_id: String,
+        message_deduplication_id: String,
+        sequence_number: u64,
+        dead_letter_source_arn: String,
+        partition: Option<u32>,
     }
 }
 
@@ -320,23 +320,23 @@ crate::go_struct! {
     /// The live adapter's message record, as the decoder reads it.
     #[derive(Debug, Clone, Default)]
     struct GoStoredMessage as "struct { MessageID string; Body []uint8; ... }" {
-        message_id: String = "message_id",
-        body: GoBytes = "body",
-        md5_of_body: String = "md5_of_body",
-        md5_of_message_attributes: String = "md5_of_message_attributes",
-        message_attributes: GoMap<RawMessage> = "message_attributes",
-        sender_id: String = "sender_id",
-        send_timestamp_millis: i64 = "send_timestamp_millis",
-        available_at_millis: i64 = "available_at_millis",
-        visible_at_millis: i64 = "visible_at_millis",
-        receive_count: i64 = "receive_count",
-        first_receive_millis: i64 = "first_receive_millis",
-        current_receipt_token: GoBytes = "current_receipt_token",
-        queue_generation: u64 = "queue_generation",
-        message_group_id: String = "message_group_id",
-        message_deduplication_id: String = "message_deduplication_id",
-        sequence_number: u64 = "sequence_number",
-        dead_letter_source_arn: String = "dead_letter_source_arn",
+        message_id: String,
+        body: GoBytes,
+        md5_of_body: String,
+        md5_of_message_attributes: String,
+        message_attributes: GoMap<RawMessage>,
+        sender_id: String,
+        send_timestamp_millis: i64,
+        available_at_millis: i64,
+        visible_at_millis: i64,
+        receive_count: i64,
+        first_receive_millis: i64,
+        current_receipt_token: GoBytes,
+        queue_generation: u64,
+        message_group_id: String,
+        message_deduplication_id: String,
+        sequence_number: u64,
+        dead_letter_source_arn: String,
     }
 }
 
