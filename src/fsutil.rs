@@ -5,7 +5,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, IoResultExt, Result};
 
@@ -51,6 +51,23 @@ pub fn parent_dir(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
+}
+
+/// `p` made absolute against the current directory, with `.` and `..`
+/// resolved lexically (no filesystem access, so symlinks are not followed).
+pub fn lexical_absolute(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// Create a new file for exclusive writing (0600); fails if it exists.
@@ -213,6 +230,15 @@ pub fn sync_filesystem_of(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lexical_absolute_resolves_dots_without_the_filesystem() {
+        assert_eq!(
+            lexical_absolute(Path::new("/a/./b/../c")),
+            PathBuf::from("/a/c")
+        );
+        assert_eq!(lexical_absolute(Path::new("/..")), PathBuf::from("/"));
+    }
 
     #[test]
     fn sidecar_refuses_symlink_and_hardlink_and_tightens_mode() {

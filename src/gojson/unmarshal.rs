@@ -251,15 +251,21 @@ impl<'a> Decoder<'a> {
     /// skip it.
     pub fn mismatch(&mut self, value: &str, go_type: String) {
         self.ws();
+        self.type_error(value.to_string(), go_type, self.pos);
+        self.skip();
+    }
+
+    /// Record Go's `UnmarshalTypeError` for a value read at `offset` that
+    /// does not fit `go_type` (e.g. a number out of range).
+    pub fn type_error(&mut self, value: String, go_type: String, offset: usize) {
         let e = UnmarshalError::Type {
-            value: value.to_string(),
+            value,
             go_type,
             strukt: self.strukt,
             field: self.fields.join("."),
-            offset: self.pos,
+            offset,
         };
         self.save(e);
-        self.skip();
     }
 
     /// Skip the next value; returns its span.
@@ -548,31 +554,25 @@ pub trait Unmarshal {
     fn unmarshal(&mut self, d: &mut Decoder<'_>);
 }
 
-impl Unmarshal for String {
-    fn go_type() -> String {
-        "string".into()
-    }
-    fn unmarshal(&mut self, d: &mut Decoder<'_>) {
-        match d.peek() {
-            Kind::Null => d.read_null(),
-            Kind::String => *self = d.read_string(),
-            k => d.mismatch(k.go_word(), Self::go_type()),
+/// Go types that take exactly one kind of JSON value (or `null`, a no-op).
+macro_rules! go_scalar {
+    ($($t:ty => $name:literal, $kind:ident, $read:ident);*) => {$(
+        impl Unmarshal for $t {
+            fn go_type() -> String {
+                $name.into()
+            }
+            fn unmarshal(&mut self, d: &mut Decoder<'_>) {
+                match d.peek() {
+                    Kind::Null => d.read_null(),
+                    Kind::$kind => *self = d.$read(),
+                    k => d.mismatch(k.go_word(), Self::go_type()),
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl Unmarshal for bool {
-    fn go_type() -> String {
-        "bool".into()
-    }
-    fn unmarshal(&mut self, d: &mut Decoder<'_>) {
-        match d.peek() {
-            Kind::Null => d.read_null(),
-            Kind::Bool => *self = d.read_bool(),
-            k => d.mismatch(k.go_word(), Self::go_type()),
-        }
-    }
-}
+go_scalar!(String => "string", String, read_string; bool => "bool", Bool, read_bool);
 
 macro_rules! go_int {
     ($($t:ty => $name:literal),*) => {$(
@@ -591,16 +591,7 @@ macro_rules! go_int {
                         // exponent, no "-0" for unsigned types.
                         match n.parse::<$t>() {
                             Ok(v) if !n.starts_with('+') => *self = v,
-                            _ => {
-                                let e = UnmarshalError::Type {
-                                    value: format!("number {n}"),
-                                    go_type: Self::go_type(),
-                                    strukt: d.strukt,
-                                    field: d.fields.join("."),
-                                    offset: at,
-                                };
-                                d.save(e);
-                            }
+                            _ => d.type_error(format!("number {n}"), Self::go_type(), at),
                         }
                     }
                     k => d.mismatch(k.go_word(), Self::go_type()),
@@ -625,16 +616,7 @@ impl Unmarshal for f64 {
                 let n = d.read_number();
                 match n.parse::<f64>() {
                     Ok(v) if v.is_finite() => *self = v,
-                    _ => {
-                        let e = UnmarshalError::Type {
-                            value: format!("number {n}"),
-                            go_type: Self::go_type(),
-                            strukt: d.strukt,
-                            field: d.fields.join("."),
-                            offset: at,
-                        };
-                        d.save(e);
-                    }
+                    _ => d.type_error(format!("number {n}"), Self::go_type(), at),
                 }
             }
             k => d.mismatch(k.go_word(), Self::go_type()),
@@ -881,13 +863,7 @@ impl Unmarshal for super::Value {
                 let at = d.offset();
                 let n = d.read_number();
                 if !n.parse::<f64>().is_ok_and(f64::is_finite) {
-                    d.save(UnmarshalError::Type {
-                        value: format!("number {n}"),
-                        go_type: "float64".into(),
-                        strukt: d.strukt,
-                        field: d.fields.join("."),
-                        offset: at,
-                    });
+                    d.type_error(format!("number {n}"), "float64".into(), at);
                     Value::Null
                 } else {
                     Value::Number(n.to_string())
