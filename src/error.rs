@@ -260,21 +260,6 @@ impl From<StreamError> for Error {
     }
 }
 
-/// `.context()` on results, so call sites read like a breadcrumb trail.
-pub trait ResultExt<T> {
-    fn context(self, ctx: impl fmt::Display) -> Result<T>;
-    fn with_context<D: fmt::Display>(self, f: impl FnOnce() -> D) -> Result<T>;
-}
-
-impl<T> ResultExt<T> for Result<T> {
-    fn context(self, ctx: impl fmt::Display) -> Result<T> {
-        self.map_err(|e| e.context(ctx))
-    }
-    fn with_context<D: fmt::Display>(self, f: impl FnOnce() -> D) -> Result<T> {
-        self.map_err(|e| e.context(f()))
-    }
-}
-
 /// `.io_at()` on `std::io::Result`.
 pub trait IoResultExt<T> {
     fn io_at(self, path: &Path, op: &str) -> Result<T>;

@@ -2,8 +2,8 @@
 //! `.fsm` bytes: errors are fine, panics are bugs.
 #![no_main]
 
-use ekvplan::adapter::{self, CancelToken, DecodeContext, DecodeOptions};
-use ekvplan::decode;
+use ekvplan::testing::{DecodeContext, decode_stream};
+use ekvplan::{CancelToken, DecodeOptions, silent_warn};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,8 +17,8 @@ fuzz_target!(|data: &[u8]| {
             ..DecodeOptions::default()
         },
         memory_budget: 1 << 20,
-        warn: adapter::silent_warn(),
+        warn: silent_warn(),
         cancel: CancelToken::new(),
     };
-    let _ = decode::decode_stream(data, ctx, &CancelToken::new());
+    let _ = decode_stream(data, ctx, &CancelToken::new());
 });

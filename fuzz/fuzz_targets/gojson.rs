@@ -4,31 +4,10 @@
 //! with the syntax check.
 #![no_main]
 
-use ekvplan::gojson::{self, Escape, GoMap, GoSlice, RawMessage, Value, ValueStream};
+use ekvplan::testing::gojson::{
+    self, Escape, SampleOuter as Outer, Value, ValueStream,
+};
 use libfuzzer_sys::fuzz_target;
-
-ekvplan::go_struct! {
-    #[derive(Debug, Default)]
-    struct Inner as "fuzz.inner" {
-        name: String,
-        n: u32,
-        raw: RawMessage,
-    }
-}
-
-ekvplan::go_struct! {
-    #[derive(Debug, Default)]
-    struct Outer as "fuzz.outer" {
-        ts: u64,
-        s: String,
-        ptr: Option<Inner>,
-        list: GoSlice<Inner>,
-        map: GoMap<String>,
-        bytes: gojson::GoBytes,
-        f: f64,
-        any: Value,
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let parsed = gojson::parse_with_limit(data, 256);

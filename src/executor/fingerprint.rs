@@ -269,7 +269,8 @@ impl Changes {
             let items: Vec<String> = v.iter().map(T::to_string).collect();
             format!("[{}]", items.join(", "))
         }
-        const SHOWN: &[(&str, fn(&JobSettings) -> String)] = &[
+        type Show = fn(&JobSettings) -> String;
+        const SHOWN: &[(&str, Show)] = &[
             ("input", |s| s.input.clone()),
             ("output", |s| s.output.clone()),
             ("adapters", |s| s.adapters.join(",")),
@@ -312,10 +313,6 @@ impl Changes {
             });
         }
         c
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.version.is_none() && self.settings.is_empty() && self.input.is_empty()
     }
 }
 

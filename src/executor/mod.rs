@@ -24,8 +24,6 @@ pub mod report_file;
 pub mod scratch;
 pub mod select;
 pub mod signals;
-#[doc(hidden)]
-pub mod testing;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -267,7 +265,6 @@ impl Progress for Observer<'_> {
         self.meter.set_phase(phase);
         self.reporter.event(&RunEvent::JobPhase {
             index: self.meter.index,
-            id: &self.meter.id,
             phase,
         });
         if let Some(h) = self.hold.filter(|h| h.phase == phase) {
@@ -399,14 +396,12 @@ fn finished_record(p: &Prepared<'_>, res: Result<EncodeOutcome>) -> JobRecord {
 /// A job's warnings: told to the reporters and kept for its record.
 fn warn_sink(
     reporter: Arc<dyn Reporter>,
-    index: usize,
     id: &str,
     keep: Arc<Mutex<Vec<String>>>,
 ) -> crate::adapter::Warn {
     let id = id.to_string();
     Arc::new(move |msg: &str| {
         reporter.event(&RunEvent::JobWarning {
-            index,
             id: &id,
             message: msg,
         });
@@ -591,10 +586,9 @@ pub fn run_plan_with(
                     output: p.rj.job.output_display.clone(),
                     reason: p.reason(),
                     input_bytes: p.input_bytes,
-                    self_test: p.rj.job.self_test,
                 }));
                 let kept = Arc::new(Mutex::new(Vec::new()));
-                let warn = warn_sink(reporter_arc.clone(), p.index, p.id(), kept.clone());
+                let warn = warn_sink(reporter_arc.clone(), p.id(), kept.clone());
                 let observer = Observer {
                     meter: &meter,
                     reporter,

@@ -483,7 +483,6 @@ mod tests {
             output: "out/j.fsm".into(),
             reason: Reason::NoOutput,
             input_bytes: Some(4 << 20),
-            self_test: false,
         };
         r.event(&RunEvent::JobStarted(&start));
         let snaps = [snapshot(10)];

@@ -81,6 +81,7 @@ impl RunDir {
         Ok(RunDir { path, _lock: lock })
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -30,3 +30,5 @@ pub use unmarshal::{
     decode_value, field_index, fold_matches, unmarshal, unmarshal_into, unmarshal_with, unquote,
 };
 pub use write::{Escape, JsonWriter, write_raw_compact, write_string};
+
+pub(crate) use unmarshal::go_struct;

@@ -994,7 +994,6 @@ pub fn decode_value<T: Unmarshal + Default>(value: &[u8]) -> Result<T, Unmarshal
 /// Go's field matching. `go_struct! { pub struct X as "backup.x" { pub a:
 /// String, pub ty: String = "type", ... } }`: a field's JSON key is its
 /// name unless given after `=`; derives go on the struct as usual.
-#[macro_export]
 macro_rules! go_struct {
     (@key $field:ident) => { stringify!($field) };
     (@key $field:ident $json:literal) => { $json };
@@ -1030,6 +1029,7 @@ macro_rules! go_struct {
         }
     };
 }
+pub(crate) use go_struct;
 
 #[cfg(test)]
 mod tests {

@@ -10,17 +10,17 @@
 //! all it finds; a later stage skips only the entries an earlier one
 //! rejected, so one run lists every problem of every job.
 
-pub mod check;
-pub mod cli;
-pub mod diag;
-pub mod expand;
-pub mod explain;
-pub mod model;
-pub mod output;
-pub mod schema;
-pub mod schema_check;
-pub mod source;
-pub mod template;
+pub(crate) mod check;
+pub(crate) mod cli;
+pub(crate) mod diag;
+pub(crate) mod expand;
+pub(crate) mod explain;
+pub(crate) mod model;
+pub(crate) mod output;
+pub(crate) mod schema;
+pub(crate) mod schema_check;
+pub(crate) mod source;
+pub(crate) mod template;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -200,7 +200,7 @@ impl ValidatedPlan {
 
     /// The expanded jobs with every setting and where it came from.
     pub fn explain(&self) -> String {
-        explain::render(&self.report, &self.jobs)
+        self.report.explain(&self.jobs)
     }
 }
 
@@ -274,6 +274,12 @@ impl Report {
     }
 
     /// One line: valid or not, and the counts.
+    /// `jobs` (as [`validate`] returned them) with every setting and where
+    /// it came from, as `validate --explain` prints them.
+    pub fn explain(&self, jobs: &[ResolvedJob]) -> String {
+        explain::render(self, jobs)
+    }
+
     pub fn summary(&self, jobs: &[ResolvedJob]) -> String {
         let (e, w) = (self.errors(), self.warnings());
         let plural = |n: usize, s: &str| format!("{n} {s}{}", if n == 1 { "" } else { "s" });

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::slice::ParallelSliceMut;
 
-pub use entries::{EntrySorter, SortStats};
+pub use entries::EntrySorter;
 use merge::{Merger, Source};
 use run::{Run, RunReader, RunWriter};
 
@@ -191,6 +191,7 @@ impl ExternalSorter {
     }
 
     /// Merge at most `n` (at least 2) runs at once.
+    #[cfg(test)]
     pub fn with_fan_in(mut self, n: usize) -> ExternalSorter {
         self.fan_in = n.max(2);
         self

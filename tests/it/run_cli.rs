@@ -291,7 +291,7 @@ fn sigint_to_the_binary_leaves_nothing_partial() {
             "--report",
             "r.json",
         ])
-        .env(ekvplan::executor::HOLD_PHASE_ENV, "writing")
+        .env(ekvplan::testing::HOLD_PHASE_ENV, "writing")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -609,7 +609,7 @@ fn plain_progress_has_start_lines_and_heartbeats() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ekvplan"))
         .current_dir(root)
         .args(["run", "plan.toml", "--heartbeat", "20ms"])
-        .env(ekvplan::executor::HOLD_PHASE_ENV, "writing")
+        .env(ekvplan::testing::HOLD_PHASE_ENV, "writing")
         .env_remove("GITHUB_ACTIONS")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

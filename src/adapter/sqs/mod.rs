@@ -11,7 +11,6 @@ pub mod keys;
 pub mod model;
 
 pub use decode::SqsDecoder;
-pub use encode::{check_partition, read_queue_meta, resolve_dedup_id, validate_meta};
 
 /// Key prefixes the decoder routes to this adapter. The partitioned
 /// families (`…|p|`) route through their classic prefix, as upstream's
