@@ -1,8 +1,13 @@
 //! Command-line interface. `main.rs` only calls [`main`].
 
+pub mod completions;
+pub mod goflag_help;
+pub mod help;
+pub mod man;
+
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeOptions, Warn};
 use crate::budget::{self, DEFAULT_MEMORY_BUDGET_STR, parse_size};
@@ -36,6 +41,14 @@ pub enum Command {
     Run(crate::executor::cli::RunArgs),
     /// Check published outputs against their sidecars (a plan or one .fsm).
     Verify(crate::executor::cli::VerifyArgs),
+    /// Pack a dump tree into a tar(.zst) archive or unpack one (flag-for-flag like elastickv-snapshot-archive).
+    Archive(crate::archive::cli::ArchiveArgs),
+    /// Write a first, commented plan for the dumps and dump archives in some directories.
+    Init(crate::plan::init::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print a man page, or write them all to a directory.
+    Man(man::ManArgs),
 }
 
 const DEFAULT_ADAPTERS: &str = "dynamodb,s3,redis,sqs";
@@ -91,16 +104,26 @@ pub const DECODE_FLAGS: &[FlagSpec] = &[
     flag("dynamodb-bundle-size"),
 ];
 
-const ENCODE_USAGE: &str = "usage: ekvplan encode -input DIR -output FILE [-adapter LIST] \
+pub(crate) const ENCODE_USAGE: &str = "usage: ekvplan encode -input DIR -output FILE [-adapter LIST] \
 [-last-commit-ts TS] [-self-test] [-scratch-root DIR] [-memory-budget SIZE]";
-const DECODE_USAGE: &str = "usage: ekvplan decode -input FILE -output DIR [-adapter LIST] \
+pub(crate) const DECODE_USAGE: &str = "usage: ekvplan decode -input FILE -output DIR [-adapter LIST] \
 [-dynamodb-bundle-mode per-item|jsonl] [-cluster-id ID] [-include-incomplete-uploads] \
 [-include-orphans] [-preserve-sqs-visibility] [-include-sqs-side-records] \
 [-rename-collisions] [-force] [-memory-budget SIZE] [-dynamodb-bundle-size SIZE]";
 
-fn go_flags(specs: &[FlagSpec], a: &GoFlagArgs, usage: &str) -> Result<goflag::Parsed> {
+/// Parse Go-style flags; `-h` prints `help` first and is then a usage
+/// error, as upstream reports it.
+fn go_flags(
+    specs: &[FlagSpec],
+    a: &GoFlagArgs,
+    usage: &str,
+    help: impl FnOnce() -> String,
+) -> Result<goflag::Parsed> {
     goflag::parse(specs, &a.args).map_err(|e| match e {
-        FlagError::Help => Error::usage(format!("flag: help requested\n{usage}")),
+        FlagError::Help => {
+            eprintln!("{}", help());
+            Error::usage("flag: help requested")
+        }
         FlagError::Bad(m) => Error::usage(format!("{m}\n{usage}")),
     })
 }
@@ -118,7 +141,14 @@ fn required(v: Option<String>, flag: &str) -> Result<String> {
 }
 
 pub fn encode_job_from_args(a: GoFlagArgs) -> Result<EncodeJob> {
-    let f = go_flags(ENCODE_FLAGS, &a, ENCODE_USAGE)?;
+    let f = go_flags(ENCODE_FLAGS, &a, ENCODE_USAGE, || {
+        goflag_help::help_text(
+            "elastickv-snapshot-encode",
+            help::ENCODE_ABOUT,
+            ENCODE_USAGE,
+            goflag_help::ENCODE,
+        )
+    })?;
     let input = required(f.get("input").map(str::to_string), "input")?;
     let output = required(f.get("output").map(str::to_string), "output")?;
     let adapters = AdapterSet::parse_encode_flag(&f.string("adapter", DEFAULT_ADAPTERS))?;
@@ -159,7 +189,14 @@ fn run_encode_cmd(a: GoFlagArgs, warn: &Warn) -> Result<()> {
 }
 
 pub fn decode_request_from_args(a: GoFlagArgs) -> Result<DecodeRequest> {
-    let f = go_flags(DECODE_FLAGS, &a, DECODE_USAGE)?;
+    let f = go_flags(DECODE_FLAGS, &a, DECODE_USAGE, || {
+        goflag_help::help_text(
+            "elastickv-snapshot-decode",
+            help::DECODE_ABOUT,
+            DECODE_USAGE,
+            goflag_help::DECODE,
+        )
+    })?;
     let input = required(f.get("input").map(str::to_string), "input")?;
     let output = required(f.get("output").map(str::to_string), "output")?;
     let adapters = AdapterSet::parse_decode_flag(&f.string("adapter", DEFAULT_ADAPTERS))?;
@@ -206,7 +243,19 @@ fn run_decode_cmd(a: GoFlagArgs, warn: Warn) -> Result<()> {
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    // The completion scripts' hook is no subcommand, so that no
+    // completion, help or man page offers it.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == completions::HOOK)
+    {
+        return completions::complete_jobs_main(std::env::args_os().skip(1));
+    }
+    let parsed = help::command()
+        .color(help::clap_color(std::env::args_os()))
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -226,6 +275,10 @@ pub fn main() -> i32 {
         Command::Schema(a) => return crate::schemas::schema_main(a),
         Command::Run(a) => return crate::executor::cli::run_main(a, warn),
         Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
+        Command::Archive(a) => return crate::archive::cli::archive_main(a),
+        Command::Init(a) => return crate::plan::init::init_main(a),
+        Command::Completions(a) => return completions::completions_main(a),
+        Command::Man(a) => return man::man_main(a),
     };
     match res {
         Ok(()) => exit::OK,

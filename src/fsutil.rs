@@ -177,6 +177,42 @@ pub fn publish(tmp: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `rename(2)` that fails with `EEXIST` instead of replacing `to` (an
+/// empty directory would otherwise be replaced silently). Falls back to a
+/// check-then-rename where the filesystem lacks `RENAME_NOREPLACE`.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: two valid NUL-terminated paths; no other memory is touched.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from_raw_os_error(libc::EEXIST));
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(e),
+    }
+}
+
 /// Check an input file the way upstream's encoders do: a regular file (not
 /// followed through a symlink) with a single link.
 pub fn check_input_file(path: &Path) -> Result<fs::Metadata> {

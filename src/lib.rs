@@ -18,6 +18,7 @@
 //! hidden and not stable.
 
 mod adapter;
+mod archive;
 mod budget;
 mod cancel;
 mod cli;
@@ -31,6 +32,7 @@ mod gojson;
 mod job;
 mod machine;
 mod manifest;
+mod output;
 pub mod plan;
 pub mod schemas;
 mod selftest;

@@ -29,6 +29,18 @@ pub mod manifest {
     pub use crate::manifest::{FILE_NAME, LAYOUT_JSONL, Scope, now_rfc3339_nano};
 }
 
+/// The `.tar`/`.tar.zst` archives of dump trees and their Go-compatible
+/// tar headers.
+pub mod archive {
+    pub use crate::archive::{
+        Compression, Limits, PackStats, UnpackStats, goheader, input, pack_to_path, pack_tree,
+        unpack_to_dir, unpack_to_path,
+    };
+}
+
+// TEMP(cleanup): until the archive and sink branches use them.
+pub use crate::executor::verify::render as verify_render;
+
 /// The DynamoDB adapter's protobuf messages, keys, numbers and JSON forms.
 pub mod dynamodb {
     pub use crate::adapter::dynamodb::{keys, number, proto, public};

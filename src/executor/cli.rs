@@ -23,6 +23,7 @@ use crate::budget::parse_size;
 use crate::error::{Error, Result, exit};
 use crate::machine::dest::Dest;
 use crate::machine::github;
+use crate::output::{self, OutputArgs, Stream, Verbosity};
 use crate::plan::{ValidateOptions, ValidatedPlan};
 
 /// How a run shows its progress on stderr.
@@ -51,26 +52,27 @@ pub enum DryRunFormat {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The plan file (TOML).
+    /// The plan file (TOML); `-` reads it from standard input, and its
+    /// relative paths then resolve against the working directory.
     pub plan: PathBuf,
     /// Jobs to run at once [default: number of cores].
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub jobs: Option<u32>,
     /// Keep running the other jobs when one fails (the default).
-    #[arg(long, overrides_with = "fail_fast")]
+    #[arg(long, conflicts_with = "fail_fast")]
     pub keep_going: bool,
     /// Stop at the first failure: cancel running jobs, start no more.
-    #[arg(long, overrides_with = "keep_going")]
+    #[arg(long)]
     pub fail_fast: bool,
     /// Run only these jobs (ids or globs with * and ?; comma-separated or repeated).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_name = "JOB_IDS")]
     pub only: Vec<String>,
     /// Run one shard of the plan: hash:M/N (1 <= M <= N), or hash:N with the
     /// shard taken from JOB_COMPLETION_INDEX (0-based).
     #[arg(long)]
     pub shard: Option<String>,
     /// Print what would run and write nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["report", "junit"])]
     pub dry_run: bool,
     /// With --dry-run: print it for people or as JSON.
     #[arg(long, value_enum, default_value_t = DryRunFormat::Human)]
@@ -91,17 +93,25 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size)]
     pub memory_budget: Option<u64>,
     /// How to show progress on stderr.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, conflicts_with = "quiet")]
     pub progress: ProgressMode,
     /// With plain progress: a line per running job this often (10s, 500ms, 2m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = "10s",
+        conflicts_with = "quiet"
+    )]
     pub heartbeat: Duration,
     /// Same as --progress none.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "progress")]
     pub no_progress: bool,
     /// Also verify every input's CHECKSUMS file while validating the plan.
     #[arg(long)]
     pub verify_checksums: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `10s`, `1.5s`, `500ms`, `2m`, or a number of seconds.
@@ -135,13 +145,14 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// A plan file (*.toml) or a single .fsm.
+    /// A plan file (*.toml; `-` reads one from standard input, its relative
+    /// paths then resolving against the working directory) or a single .fsm.
     pub target: PathBuf,
     /// Also decode each output and compare it with its input (self-test).
     #[arg(long)]
     pub deep: bool,
     /// With a plan: verify only these jobs (ids or globs).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_name = "JOB_IDS")]
     pub only: Vec<String>,
     /// With a plan: verify one shard (same syntax as `run --shard`).
     #[arg(long)]
@@ -155,6 +166,8 @@ pub struct VerifyArgs {
     /// Write the results as JSON to FILE ("-": stdout).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 fn parse_shard(spec: Option<&str>) -> Result<Option<Shard>> {
@@ -183,7 +196,11 @@ fn report_dest(flag: &str, p: &Path, shard: Option<Shard>) -> Result<Dest> {
     Ok(d)
 }
 
-fn load(plan: &Path, verify_checksums: bool) -> std::result::Result<ValidatedPlan, i32> {
+fn load(
+    plan: &Path,
+    verify_checksums: bool,
+    level: Verbosity,
+) -> std::result::Result<ValidatedPlan, i32> {
     let opts = ValidateOptions { verify_checksums };
     let gh = github::enabled();
     let plan = crate::plan::load_and_validate(plan, &opts).map_err(|p| {
@@ -195,9 +212,11 @@ fn load(plan: &Path, verify_checksums: bool) -> std::result::Result<ValidatedPla
         }
         p.exit_code()
     })?;
-    plan.eprint_warnings();
-    if gh {
-        eprint!("{}", plan.report.github_annotations());
+    if level > Verbosity::Quiet {
+        plan.eprint_warnings();
+        if gh {
+            eprint!("{}", plan.report.github_annotations());
+        }
     }
     Ok(plan)
 }
@@ -216,27 +235,37 @@ fn job_lines(plan: &ValidatedPlan) -> HashMap<String, usize> {
         .collect()
 }
 
-/// The people-facing reporter for this run's flags and environment.
-fn human_reporter(a: &RunArgs, plan: &ValidatedPlan, summary: SummaryTo) -> Arc<dyn Reporter> {
-    let mode = if a.no_progress {
+/// How progress is shown for these flags and this environment: bars or
+/// not, and the mode lines follow.
+fn progress_mode(a: &RunArgs) -> (bool, ProgressMode) {
+    let mode = if a.no_progress || a.output.quiet {
         ProgressMode::None
     } else {
         a.progress
     };
-    let gh = github::enabled();
     let bars = match mode {
         ProgressMode::Bar => true,
-        ProgressMode::Auto => std::io::stderr().is_terminal() && !gh,
+        ProgressMode::Auto => std::io::stderr().is_terminal() && !github::enabled(),
         ProgressMode::Plain | ProgressMode::None => false,
     };
+    (bars, mode)
+}
+
+/// The people-facing reporter for this run's flags and environment.
+fn human_reporter(a: &RunArgs, plan: &ValidatedPlan, summary: SummaryTo) -> Arc<dyn Reporter> {
+    let gh = github::enabled();
+    let level = a.output.verbosity();
+    let (bars, mode) = progress_mode(a);
     if bars {
-        return Arc::new(BarReporter::new(summary));
+        return Arc::new(BarReporter::new(summary, level == Verbosity::Verbose));
     }
     let plain = PlainReporter::new(
         PlainOptions {
             live: mode != ProgressMode::None,
             heartbeat: a.heartbeat,
             summary,
+            verbosity: level,
+            color: output::color(Stream::Stderr),
         },
         stderr_sink(),
     );
@@ -247,16 +276,112 @@ fn human_reporter(a: &RunArgs, plan: &ValidatedPlan, summary: SummaryTo) -> Arc<
     }
 }
 
+/// `-v`: the settings a run goes with, each with where it came from when
+/// that is not a flag.
+fn settings_lines(a: &RunArgs, plan: &ValidatedPlan, opts: &RunOptions) -> String {
+    let (bars, mode) = progress_mode(a);
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut rows: Vec<(&str, String)> = vec![
+        (
+            "plan",
+            format!("{} ({} job(s))", plan.path.display(), plan.jobs.len()),
+        ),
+        (
+            "jobs at once",
+            match a.jobs {
+                Some(n) => n.to_string(),
+                None => format!("{} (number of cores)", opts.jobs),
+            },
+        ),
+        (
+            "memory budget",
+            format!(
+                "{}{}",
+                indicatif::HumanBytes(opts.memory_budget),
+                if a.memory_budget.is_some() {
+                    ""
+                } else {
+                    " (half of RAM or of the cgroup limit)"
+                }
+            ),
+        ),
+        (
+            "on failure",
+            if opts.fail_fast {
+                "stop (--fail-fast)"
+            } else {
+                "keep going"
+            }
+            .into(),
+        ),
+        ("force", yes_no(opts.force).into()),
+        (
+            "only",
+            if opts.only.is_empty() {
+                "all jobs".into()
+            } else {
+                opts.only.join(",")
+            },
+        ),
+        (
+            "shard",
+            opts.shard
+                .map_or_else(|| "none".into(), |s| format!("{} of {}", s.index, s.count)),
+        ),
+        ("verify checksums", yes_no(a.verify_checksums).into()),
+        (
+            "progress",
+            format!(
+                "{}{}",
+                if bars {
+                    "bars"
+                } else {
+                    match mode {
+                        ProgressMode::Plain | ProgressMode::Auto => "plain lines",
+                        _ => "result lines only",
+                    }
+                },
+                if mode == ProgressMode::Plain || (mode == ProgressMode::Auto && !bars) {
+                    format!(
+                        ", heartbeat every {}",
+                        super::plain::short_duration(a.heartbeat)
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        (
+            "color",
+            format!(
+                "stderr {}, stdout {} (--color {})",
+                yes_no(output::color(Stream::Stderr)),
+                yes_no(output::color(Stream::Stdout)),
+                a.output.color.as_str()
+            ),
+        ),
+        ("github actions", yes_no(github::enabled()).into()),
+    ];
+    for (flag, p) in [("report", &a.report), ("junit", &a.junit)] {
+        if let Some(p) = p {
+            let shown = expand_shard_placeholder(p, opts.shard);
+            rows.push((flag, shown.display().to_string()));
+        }
+    }
+    let mut out = String::from("ekvplan run: settings\n");
+    for (k, v) in rows {
+        out.push_str(&format!("  {k:<17}{v}\n"));
+    }
+    out
+}
+
 pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
+    a.output.apply();
+    let level = a.output.verbosity();
     let shard = match parse_shard(a.shard.as_deref()) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    if a.dry_run && (a.report.is_some() || a.junit.is_some()) {
-        return fail(Error::usage(
-            "--dry-run writes nothing; drop --report/--junit or the dry run",
-        ));
-    }
     if !a.dry_run && a.format == DryRunFormat::Json {
         return fail(Error::usage(
             "--format json is for --dry-run; for a JSON report of a run use --report - (stdout) or --report FILE",
@@ -280,7 +405,7 @@ pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
             "--report - and --junit - would both write to stdout; send one of them to a file",
         ));
     }
-    let plan = match load(&a.plan, a.verify_checksums) {
+    let plan = match load(&a.plan, a.verify_checksums, level) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -294,6 +419,9 @@ pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
         handle_signals: true,
         test_hold: super::hold_phase_from_env(),
     };
+    if level == Verbosity::Verbose {
+        eprint!("{}", settings_lines(&a, &plan, &opts));
+    }
     if a.dry_run {
         return match super::dry_run::dry_run(&plan, &opts) {
             Ok(d) => {
@@ -333,20 +461,24 @@ pub fn run_main(a: RunArgs, _warn: Warn) -> i32 {
     code
 }
 
-/// A `.toml` target is a plan; anything else is one `.fsm`.
+/// A `.toml` target (or `-`, standard input) is a plan; anything else is
+/// one `.fsm`.
 fn is_plan(p: &std::path::Path) -> bool {
-    p.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    p.as_os_str() == crate::plan::STDIN_PATH
+        || p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
 }
 
 pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
+    a.output.apply();
+    let level = a.output.verbosity();
     let shard = match parse_shard(a.shard.as_deref()) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
     let mut lines = (String::new(), HashMap::new());
     let targets = if is_plan(&a.target) {
-        let plan = match load(&a.target, false) {
+        let plan = match load(&a.target, false, level) {
             Ok(p) => p,
             Err(code) => return code,
         };
@@ -378,20 +510,53 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
         deep: a.deep,
         jobs: a.jobs.map_or_else(super::default_jobs, |n| n as usize),
     };
+    if level == Verbosity::Verbose {
+        eprintln!(
+            "ekvplan verify: {} output(s), {} at once, deep: {}, color: stderr {}, stdout {} (--color {})",
+            targets.len(),
+            opts.jobs,
+            if a.deep { "yes" } else { "no" },
+            if output::color(Stream::Stderr) {
+                "yes"
+            } else {
+                "no"
+            },
+            if output::color(Stream::Stdout) {
+                "yes"
+            } else {
+                "no"
+            },
+            a.output.color.as_str()
+        );
+        for t in &targets {
+            eprintln!("  check {}: {}", t.id, t.output.display());
+        }
+    }
     let records = verify::verify_all(&targets, &opts, &ctl);
     drop(guard);
-    let text = verify::render(&records);
+    let quiet = level == Verbosity::Quiet;
     if dest.as_ref().is_some_and(Dest::is_stdout) {
-        eprint!("{text}");
+        eprint!(
+            "{}",
+            verify::render_styled(&records, output::color(Stream::Stderr), quiet)
+        );
     } else {
-        print!("{text}");
+        print!(
+            "{}",
+            verify::render_styled(&records, output::color(Stream::Stdout), quiet)
+        );
     }
     if github::enabled() {
         eprint!("{}", verify::github_annotations(&records, &targets, &lines));
     }
     let mut code = verify::exit_code(ctl.is_interrupted(), &records);
     if let Some(d) = dest {
-        let rep = verify::VerifyReport::new(&a.target, a.deep, code, records);
+        let shown = if a.target.as_os_str() == crate::plan::STDIN_PATH {
+            Path::new(crate::plan::STDIN_NAME)
+        } else {
+            a.target.as_path()
+        };
+        let rep = verify::VerifyReport::new(shown, a.deep, code, records);
         if let Err(e) = d.write(&rep.to_json()) {
             eprintln!("ekvplan: error: report {d}: {e}");
             if code == exit::OK {

@@ -92,6 +92,7 @@ pub enum RunEvent<'a> {
     JobStarted(&'a JobStart),
     JobPhase {
         index: usize,
+        id: &'a str,
         phase: Phase,
     },
     JobWarning {

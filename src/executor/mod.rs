@@ -265,6 +265,7 @@ impl Progress for Observer<'_> {
         self.meter.set_phase(phase);
         self.reporter.event(&RunEvent::JobPhase {
             index: self.meter.index,
+            id: &self.meter.id,
             phase,
         });
         if let Some(h) = self.hold.filter(|h| h.phase == phase) {
@@ -479,6 +480,8 @@ pub fn run_plan(
             live: false,
             heartbeat: Duration::from_secs(10),
             summary: plain::SummaryTo::Nowhere,
+            verbosity: crate::output::Verbosity::Normal,
+            color: crate::output::color(crate::output::Stream::Stderr),
         },
         plain::stderr_sink(),
     );

@@ -16,6 +16,7 @@ use super::events::{JobSnapshot, JobStart, Reporter, RunEvent, RunStart};
 use super::report::{self, JobRecord, JobStatus, RunReport, SelfTest};
 use crate::job::Phase;
 use crate::machine::github::{self, Level, Location};
+use crate::output::{self, Stream, Verbosity};
 
 /// Where a reporter's lines go (stderr, or a buffer in tests).
 pub type Sink = Arc<Mutex<dyn Write + Send>>;
@@ -34,13 +35,21 @@ pub enum SummaryTo {
 }
 
 pub fn print_summary(to: SummaryTo, r: &RunReport) {
-    let text = r.summary_table();
+    let text = match to {
+        SummaryTo::Stdout => r.summary_table_styled(output::color(Stream::Stdout)),
+        _ => r.summary_table_styled(output::color(Stream::Stderr)),
+    };
     // A closed stdout (`| head`) must not abort the run's last steps.
     let _ = match to {
         SummaryTo::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
         SummaryTo::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
         SummaryTo::Nowhere => Ok(()),
     };
+}
+
+/// `  phase cluster-2: sorting` (with `-v`).
+pub fn phase_line(id: &str, phase: Phase) -> String {
+    format!("{:>11} {id}: {}", "phase", phase.as_str())
 }
 
 /// `2026-05-01T10:00:00Z`: the current UTC time to the second.
@@ -53,7 +62,18 @@ pub fn timestamp() -> String {
 
 /// `  ok cluster-2 (412ms, 7.13 KiB, sha256 fb1193a974e4)`.
 pub fn done_line(r: &JobRecord) -> String {
-    let mut s = format!("{:>11} {}", r.status.label(), r.id);
+    done_line_styled(r, false)
+}
+
+/// [`done_line`] with the status in color when `color`.
+pub fn done_line_styled(r: &JobRecord, color: bool) -> String {
+    let label = format!("{:>11}", r.status.label());
+    let mut s = if color {
+        let st = r.status.style();
+        format!("{}{label}{} {}", st.render(), st.render_reset(), r.id)
+    } else {
+        format!("{label} {}", r.id)
+    };
     match r.status {
         JobStatus::Succeeded => {
             s.push_str(&format!(
@@ -171,6 +191,11 @@ pub struct PlainOptions {
     pub live: bool,
     pub heartbeat: Duration,
     pub summary: SummaryTo,
+    /// Quiet: only failures, interruptions and the summary. Verbose: also
+    /// a line per job phase.
+    pub verbosity: Verbosity,
+    /// Status words in color.
+    pub color: bool,
 }
 
 pub struct PlainReporter {
@@ -207,10 +232,32 @@ impl PlainReporter {
     fn lines(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Instant>> {
         self.last_line.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn summary(&self, r: &RunReport) {
+        match self.opts.summary {
+            SummaryTo::Stderr => self.write(&r.summary_table_styled(self.opts.color)),
+            to => print_summary(to, r),
+        }
+    }
+
+    /// `-q`: failed jobs, an interruption and the summary.
+    fn quiet_event(&self, ev: &RunEvent<'_>) {
+        match ev {
+            RunEvent::JobFinished { record, .. } if record.status == JobStatus::Failed => {
+                self.line(&done_line_styled(record, self.opts.color));
+            }
+            RunEvent::Interrupted => self.line(INTERRUPTED),
+            RunEvent::Finished(r) => self.summary(r),
+            _ => {}
+        }
+    }
 }
 
 impl Reporter for PlainReporter {
     fn event(&self, ev: &RunEvent<'_>) {
+        if self.opts.verbosity == Verbosity::Quiet {
+            return self.quiet_event(ev);
+        }
         match ev {
             RunEvent::Started(s) => {
                 if self.opts.live {
@@ -239,7 +286,11 @@ impl Reporter for PlainReporter {
                     self.line(&start_line(j));
                 }
             }
-            RunEvent::JobPhase { .. } => {}
+            RunEvent::JobPhase { id, phase, .. } => {
+                if self.opts.verbosity == Verbosity::Verbose {
+                    self.line(&phase_line(id, *phase));
+                }
+            }
             RunEvent::JobWarning { id, message, .. } => {
                 self.line(&format!("warning: [{id}] {message}"));
             }
@@ -269,13 +320,10 @@ impl Reporter for PlainReporter {
             }
             RunEvent::JobFinished { index, record } => {
                 self.lines().remove(index);
-                self.line(&done_line(record));
+                self.line(&done_line_styled(record, self.opts.color));
             }
             RunEvent::Interrupted => self.line(INTERRUPTED),
-            RunEvent::Finished(r) => match self.opts.summary {
-                SummaryTo::Stderr => self.write(&r.summary_table()),
-                to => print_summary(to, r),
-            },
+            RunEvent::Finished(r) => self.summary(r),
         }
     }
 
@@ -471,6 +519,8 @@ mod tests {
                 live: true,
                 heartbeat: Duration::from_millis(30),
                 summary: SummaryTo::Stderr,
+                verbosity: Verbosity::Normal,
+                color: false,
             },
             sink,
         );
@@ -515,6 +565,8 @@ mod tests {
                 live: false,
                 heartbeat: Duration::from_millis(1),
                 summary: SummaryTo::Stderr,
+                verbosity: Verbosity::Normal,
+                color: false,
             },
             sink,
         );
@@ -524,6 +576,8 @@ mod tests {
                 live: true,
                 heartbeat: Duration::from_secs(10),
                 summary: SummaryTo::Nowhere,
+                verbosity: Verbosity::Normal,
+                color: false,
             },
             buffer().0,
         );

@@ -21,6 +21,8 @@ pub struct BarReporter {
     mp: MultiProgress,
     overall: ProgressBar,
     summary: SummaryTo,
+    /// A line per job phase above the bars (`-v`).
+    phases: bool,
     state: Mutex<State>,
 }
 
@@ -36,22 +38,28 @@ struct State {
 }
 
 impl BarReporter {
-    pub fn new(summary: SummaryTo) -> Self {
-        Self::with_target(ProgressDrawTarget::stderr(), summary)
+    /// Bars on stderr; with `phases`, also a line per job phase.
+    pub fn new(summary: SummaryTo, phases: bool) -> Self {
+        let mut r = Self::with_target(ProgressDrawTarget::stderr(), summary);
+        r.phases = phases;
+        r
     }
 
     fn with_target(target: ProgressDrawTarget, summary: SummaryTo) -> Self {
         let mp = MultiProgress::with_draw_target(target);
         let overall = mp.add(ProgressBar::new(0));
         overall.set_style(
-            ProgressStyle::with_template("[{elapsed_precise}] [{bar:30}] {pos}/{len} jobs  {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] [{bar:30.green}] {pos}/{len} jobs  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         BarReporter {
             mp,
             overall,
             summary,
+            phases: false,
             state: Mutex::new(State::default()),
         }
     }
@@ -118,7 +126,7 @@ impl Reporter for BarReporter {
                     .insert_before(&self.overall, ProgressBar::new(SCALE));
                 bar.set_style(
                     ProgressStyle::with_template(&format!(
-                        "  {{spinner}} {{prefix:{w}}} [{{bar:20}}] {{percent:>3}}% {{msg}}"
+                        "  {{spinner.cyan}} {{prefix:{w}.bold}} [{{bar:20.cyan}}] {{percent:>3}}% {{msg}}"
                     ))
                     .expect("valid template")
                     .progress_chars("=> "),
@@ -128,7 +136,10 @@ impl Reporter for BarReporter {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 st.bars.insert(j.index, bar);
             }
-            RunEvent::JobPhase { index, phase, .. } => {
+            RunEvent::JobPhase { index, id, phase } => {
+                if self.phases {
+                    self.println(&plain::phase_line(id, *phase));
+                }
                 let mut st = self.state();
                 let st = &mut *st;
                 if let Some(b) = st.bars.get(index) {
@@ -166,7 +177,8 @@ impl Reporter for BarReporter {
                 st.written_done += record.output_bytes.map_or(0, |b| b.0);
                 self.show_written(&st);
                 drop(st);
-                self.println(&plain::done_line(record));
+                let color = crate::output::color(crate::output::Stream::Stderr);
+                self.println(&plain::done_line_styled(record, color));
                 self.overall.inc(1);
             }
             RunEvent::Interrupted => self.println(plain::INTERRUPTED),

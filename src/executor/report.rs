@@ -33,6 +33,17 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// How the status is shown in color.
+    pub fn style(self) -> anstyle::Style {
+        use crate::output::style;
+        match self {
+            JobStatus::Succeeded => style::OK,
+            JobStatus::UpToDate | JobStatus::NotStarted => style::DIM,
+            JobStatus::Failed => style::ERROR,
+            JobStatus::Cancelled => style::WARN,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             JobStatus::Succeeded => "ok",
@@ -380,12 +391,19 @@ impl RunReport {
 
     /// The human summary printed at the end of a run.
     pub fn summary_table(&self) -> String {
+        self.summary_table_styled(false)
+    }
+
+    /// [`Self::summary_table`], with statuses and self-test results in
+    /// color when `color`.
+    pub fn summary_table_styled(&self, color: bool) -> String {
+        use crate::output::style;
         let headers = ["JOB", "STATUS", "DURATION", "SIZE", "SHA256", "SELF-TEST"];
-        let rows: Vec<[String; 6]> = self
+        let rows: Vec<([String; 6], [Option<anstyle::Style>; 6])> = self
             .jobs
             .iter()
             .map(|j| {
-                [
+                let cells = [
                     j.id.clone(),
                     j.status.label().to_string(),
                     match j.status {
@@ -400,35 +418,54 @@ impl RunReport {
                         .map(|s| s.chars().take(12).collect())
                         .unwrap_or_else(|| "-".into()),
                     j.self_test.label().to_string(),
-                ]
+                ];
+                let mut styles = [None; 6];
+                styles[1] = Some(j.status.style());
+                styles[5] = match j.self_test {
+                    SelfTest::Matched => Some(style::OK),
+                    SelfTest::Mismatched => Some(style::ERROR),
+                    SelfTest::NotRun => None,
+                };
+                (cells, styles)
             })
             .collect();
         let mut width = headers.map(|h| h.chars().count());
-        for r in &rows {
+        for (r, _) in &rows {
             for (w, cell) in width.iter_mut().zip(r) {
                 *w = (*w).max(cell.chars().count());
             }
         }
+        let paint = |st: Option<anstyle::Style>, cell: &str| match st {
+            Some(st) if color && !cell.is_empty() => {
+                format!("{}{cell}{}", st.render(), st.render_reset())
+            }
+            _ => cell.to_string(),
+        };
         let mut s = String::new();
-        let line = |s: &mut String, cells: &[String]| {
+        let line = |s: &mut String, cells: &[String], styles: &[Option<anstyle::Style>]| {
             let mut l = String::new();
+            let last = cells.len() - 1;
             for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
-                if i + 1 == cells.len() {
-                    l.push_str(cell);
-                } else {
-                    let _ = write!(l, "{cell:<w$}  ");
+                l.push_str(&paint(styles[i], cell));
+                if i < last {
+                    let pad = w - cell.chars().count() + 2;
+                    l.push_str(&" ".repeat(pad));
                 }
             }
             s.push_str(l.trim_end());
             s.push('\n');
         };
-        line(&mut s, &headers.map(String::from));
-        for r in &rows {
-            line(&mut s, r);
+        line(
+            &mut s,
+            &headers.map(String::from),
+            &[Some(style::HEADING); 6],
+        );
+        for (r, st) in &rows {
+            line(&mut s, r, st);
         }
         for j in self.jobs.iter().filter(|j| j.status == JobStatus::Failed) {
             if let Some(e) = &j.error {
-                let _ = writeln!(s, "\n{}: {}", j.id, e.message);
+                let _ = writeln!(s, "\n{}: {}", paint(Some(style::ERROR), &j.id), e.message);
             }
         }
         let c = &self.counts;

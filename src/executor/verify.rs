@@ -399,6 +399,20 @@ pub fn github_annotations(
 
 /// One line per record, for the terminal.
 pub fn render(records: &[VerifyRecord]) -> String {
+    render_styled(records, false, false)
+}
+
+/// [`render`] with the results in color when `color`; `quiet` keeps only
+/// the failures and the count line.
+pub fn render_styled(records: &[VerifyRecord], color: bool, quiet: bool) -> String {
+    use crate::output::style;
+    let paint = |st: anstyle::Style, text: String| {
+        if color {
+            format!("{}{text}{}", st.render(), st.render_reset())
+        } else {
+            text
+        }
+    };
     let w = records
         .iter()
         .map(|r| r.id.chars().count())
@@ -407,10 +421,14 @@ pub fn render(records: &[VerifyRecord]) -> String {
     let mut s = String::new();
     for r in records {
         match (&r.error, &r.sha256) {
+            (None, Some(_)) if quiet => {}
             (None, Some(sha)) => {
                 s.push_str(&format!(
-                    "{:>7} {:<w$}  sha256 {}{}\n",
-                    if r.deep { "ok+deep" } else { "ok" },
+                    "{} {:<w$}  sha256 {}{}\n",
+                    paint(
+                        style::OK,
+                        format!("{:>7}", if r.deep { "ok+deep" } else { "ok" })
+                    ),
                     r.id,
                     &sha[..sha.len().min(16)],
                     r.note
@@ -420,7 +438,12 @@ pub fn render(records: &[VerifyRecord]) -> String {
                 ));
             }
             (Some(e), _) => {
-                s.push_str(&format!("{:>7} {}: {}\n", "FAILED", r.id, e.message));
+                s.push_str(&format!(
+                    "{} {}: {}\n",
+                    paint(style::ERROR, format!("{:>7}", "FAILED")),
+                    r.id,
+                    e.message
+                ));
             }
             (None, None) => {}
         }

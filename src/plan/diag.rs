@@ -132,18 +132,31 @@ impl PlanDiagnostic {
 /// How diagnostics are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    /// Unicode boxes and colors (a terminal that did not ask for NO_COLOR).
+    /// Unicode boxes and colors (stderr gets color).
     Fancy,
     /// No color, no hyperlinks, fixed width: logs, CI, snapshots.
     Plain,
 }
 
 impl Style {
-    /// Fancy only when stderr is a terminal and `NO_COLOR` is unset.
+    /// Fancy exactly when stderr gets color (see [`crate::output`]).
     pub fn for_stderr() -> Style {
-        use std::io::IsTerminal;
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if std::io::stderr().is_terminal() && !no_color {
+        Style::for_stream(crate::output::Stream::Stderr)
+    }
+
+    /// `text` in `s` in the fancy style, as it is in the plain one.
+    pub fn paint(self, s: anstyle::Style, text: &str) -> String {
+        match self {
+            Style::Fancy if !text.is_empty() => {
+                format!("{}{text}{}", s.render(), s.render_reset())
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    /// Fancy exactly when `s` gets color.
+    pub fn for_stream(s: crate::output::Stream) -> Style {
+        if crate::output::color(s) {
             Style::Fancy
         } else {
             Style::Plain

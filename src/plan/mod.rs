@@ -15,6 +15,7 @@ pub(crate) mod cli;
 pub(crate) mod diag;
 pub(crate) mod expand;
 pub(crate) mod explain;
+pub(crate) mod init;
 pub(crate) mod model;
 pub(crate) mod output;
 pub(crate) mod schema;
@@ -35,6 +36,7 @@ use crate::adapter::ScopeExclusions;
 use crate::error::{Error, IoResultExt, exit};
 use crate::job::EncodeJob;
 use crate::machine::JsonU64;
+use crate::output::style as styles;
 
 pub use diag::{Level, PlanDiagnostic, Style};
 pub use output::ValidateOutput;
@@ -242,25 +244,41 @@ impl Report {
     /// Every diagnostic in file order, each job's under a heading, and a
     /// summary.
     pub fn render(&self, jobs: &[ResolvedJob], style: Style) -> String {
+        self.render_levels(jobs, style, true)
+    }
+
+    /// [`Self::render`], leaving out the warnings unless `warnings` (the
+    /// summary still counts them).
+    pub fn render_levels(&self, jobs: &[ResolvedJob], style: Style, warnings: bool) -> String {
         let src = self.named_source();
         let mut out = String::new();
         let mut current: Option<&str> = None;
-        for (i, d) in self.diagnostics.iter().enumerate() {
+        let shown = self
+            .diagnostics
+            .iter()
+            .filter(|d| warnings || d.level == Level::Error);
+        for (i, d) in shown.enumerate() {
             if i == 0 || d.job.as_deref() != current {
                 match d.job.as_deref() {
                     Some(id) => {
                         let n = self
                             .diagnostics
                             .iter()
+                            .filter(|x| warnings || x.level == Level::Error)
                             .filter(|x| x.job.as_deref() == Some(id))
                             .count();
-                        out.push_str(&format!(
-                            "── job {id}: {n} problem{} ──\n",
+                        let heading = format!(
+                            "── job {id}: {n} problem{} ──",
                             if n == 1 { "" } else { "s" }
-                        ));
+                        );
+                        out.push_str(&style.paint(styles::HEADING, &heading));
+                        out.push('\n');
                     }
                     // Plan-level problems after a job's are set apart.
-                    None if current.is_some() => out.push_str("── plan ──\n"),
+                    None if current.is_some() => {
+                        out.push_str(&style.paint(styles::HEADING, "── plan ──"));
+                        out.push('\n');
+                    }
                     None => {}
                 }
                 current = d.job.as_deref();
@@ -268,18 +286,29 @@ impl Report {
             out.push_str(&diag::render(d, &src, style));
             out.push('\n');
         }
-        out.push_str(&self.summary(jobs));
+        out.push_str(&self.painted_summary(jobs, style));
         out.push('\n');
         out
     }
 
-    /// One line: valid or not, and the counts.
+    /// [`Self::summary`], green when valid and red when not in the fancy
+    /// style.
+    pub fn painted_summary(&self, jobs: &[ResolvedJob], style: Style) -> String {
+        let s = if self.is_valid() {
+            styles::OK
+        } else {
+            styles::ERROR
+        };
+        style.paint(s, &self.summary(jobs))
+    }
+
     /// `jobs` (as [`validate`] returned them) with every setting and where
     /// it came from, as `validate --explain` prints them.
     pub fn explain(&self, jobs: &[ResolvedJob]) -> String {
         explain::render(self, jobs)
     }
 
+    /// One line: valid or not, and the counts.
     pub fn summary(&self, jobs: &[ResolvedJob]) -> String {
         let (e, w) = (self.errors(), self.warnings());
         let plural = |n: usize, s: &str| format!("{n} {s}{}", if n == 1 { "" } else { "s" });
@@ -403,17 +432,14 @@ impl PlanProblems {
 /// Validate a plan and return everything found (an `Err` only when the plan
 /// file itself cannot be read).
 pub fn validate(path: &Path, opts: &ValidateOptions) -> Result<(Report, Vec<ResolvedJob>), Error> {
-    let bytes = std::fs::read(path).io_at(path, "read plan")?;
+    let (bytes, path, plan_dir) = read_plan(path)?;
+    let path = path.as_path();
     let (source, utf8_error) = match String::from_utf8(bytes) {
         Ok(s) => (s, None),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
         }
-    };
-    let plan_dir = match path.parent() {
-        Some(p) => p.to_path_buf(),
-        None => PathBuf::new(),
     };
     let finish = |diagnostics: Vec<PlanDiagnostic>, jobs: Vec<ResolvedJob>, source: String| {
         let report = Report {
@@ -449,6 +475,27 @@ pub fn validate(path: &Path, opts: &ValidateOptions) -> Result<(Report, Vec<Reso
     // else; they cannot run.
     jobs.retain(|j| j.unusable.is_empty());
     finish(diags, jobs, source)
+}
+
+/// The plan path `-` reads standard input.
+pub const STDIN_PATH: &str = "-";
+
+/// How a plan read from standard input is named in messages and reports.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// The plan's bytes, the name it is shown by, and the directory its
+/// relative paths resolve against: the file's own, or the working
+/// directory for standard input.
+fn read_plan(path: &Path) -> Result<(Vec<u8>, PathBuf, PathBuf), Error> {
+    if path.as_os_str() == STDIN_PATH {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map_err(|e| Error::io("read plan from standard input", e))?;
+        return Ok((bytes, PathBuf::from(STDIN_NAME), PathBuf::new()));
+    }
+    let bytes = std::fs::read(path).io_at(path, "read plan")?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok((bytes, path.to_path_buf(), dir))
 }
 
 /// (pointer, extent) of every top-level entry: `[defaults]`, each `[[job]]`
@@ -540,7 +587,7 @@ pub fn load_and_validate(
             jobs: Vec::new(),
         }))),
         Ok((report, jobs)) if report.is_valid() => Ok(ValidatedPlan {
-            path: path.to_path_buf(),
+            path: report.path.clone(),
             jobs,
             report,
         }),

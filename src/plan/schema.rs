@@ -33,6 +33,14 @@ pub fn schema_value() -> Value {
     v
 }
 
+/// The schema as committed: pretty JSON with a trailing newline (what
+/// `ekvplan init` writes beside a new plan).
+pub fn schema_text() -> String {
+    let mut s = serde_json::to_string_pretty(&schema_value()).expect("schema serializes");
+    s.push('\n');
+    s
+}
+
 /// Adjust schemars' output for TOML and draft-07 consumers: TOML has no
 /// null (drop the `null` alternatives and `"default": null` that `Option<T>`
 /// brings); draft-07 ignores keywords beside `$ref` (move the `$ref` into an

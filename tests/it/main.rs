@@ -2,11 +2,14 @@
 
 mod common;
 
+mod archive;
+mod cli_conventions;
 mod cli_core;
 mod conformance;
 mod dynamodb_cases;
 mod dynamodb_props;
 mod dynamodb_roundtrip;
+mod init;
 mod plan_cli;
 mod plan_diagnostics;
 mod plan_expand;

@@ -53,7 +53,9 @@ fn dry_run_refuses_to_write_reports() {
         .args(["run", "plan.toml", "--dry-run", "--report", "r.json"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("--dry-run writes nothing"));
+        .stderr(predicate::str::contains(
+            "'--dry-run' cannot be used with '--report <FILE>'",
+        ));
 }
 
 #[test]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Archive-input job against upstream's runbook (unpack, then encode), on one
+# dump archive: wall time, peak RSS and peak disk of each step.
+#
+#   cargo build --release
+#   benches/archive_input.sh /work/data/scale1 [/work/oracle/bin]
+#
+# The archive is made once by upstream's packer when its bin directory is
+# given (else by ekvplan's). Needs GNU time. Run it on a quiet machine.
+set -euo pipefail
+tree=${1:?dump tree}
+oracle=${2:-}
+ekv=${EKVPLAN:-$(dirname "$0")/../target/release/ekvplan}
+work=$(mktemp -d "${TMPDIR:-/tmp}/ekvplan-archive-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+t() { /usr/bin/time -f "%e s, peak RSS %M KiB" "$@" 2>&1 >/dev/null | tail -1; }
+if [[ -n $oracle ]]; then
+  "$oracle/elastickv-snapshot-archive" pack --input "$tree" --output "$work/dump.tar.zst" 2>/dev/null
+else
+  "$ekv" archive pack --input "$tree" --output "$work/dump.tar.zst" 2>/dev/null
+fi
+echo "archive: $(stat -c %s "$work/dump.tar.zst") bytes"
+if [[ -n $oracle ]]; then
+  echo "upstream unpack:  $(t "$oracle/elastickv-snapshot-archive" unpack --input "$work/dump.tar.zst" --output "$work/up")"
+  echo "upstream encode:  $(t "$oracle/elastickv-snapshot-encode" --input "$work/up" --output "$work/up.fsm")"
+  echo "upstream peak disk: $(du -s --block-size=1 "$work/up" | cut -f1) bytes (unpacked tree) + archive"
+  rm -rf "$work/up"
+fi
+echo "ekvplan unpack:   $(t "$ekv" archive unpack --input "$work/dump.tar.zst" --output "$work/ours")"
+echo "ekvplan encode:   $(t "$ekv" encode --input "$work/ours" --output "$work/ours.fsm")"
+echo "ekvplan peak disk: $(du -s --block-size=1 "$work/ours" | cut -f1) bytes (staged tree) + archive"
+if [[ -f $work/up.fsm ]]; then
+  cmp -s "$work/up.fsm" "$work/ours.fsm" && echo "same .fsm bytes" || echo "DIFFERENT .fsm bytes"
+fi
