@@ -12,6 +12,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeOptions, Warn};
 use crate::budget::{self, DEFAULT_MEMORY_BUDGET_STR, parse_size};
 use crate::decode::{self, DecodeRequest};
+use crate::diagnostic::Style;
 use crate::error::{Error, Result, exit};
 use crate::gojson::flag::{self as goflag, FlagError, FlagSpec};
 use crate::job::{self, EncodeJob};
@@ -283,7 +284,7 @@ pub fn main() -> i32 {
     match res {
         Ok(()) => exit::OK,
         Err(e) => {
-            eprintln!("ekvplan: error: {e}");
+            eprint!("{}", e.render(Style::for_stderr()));
             e.exit_code()
         }
     }

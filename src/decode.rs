@@ -10,7 +10,7 @@ use crate::adapter::{
     self, AdapterDecoder, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions, Warn,
 };
 use crate::budget;
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Area, Error, IoResultExt, Result};
 use crate::fsm::{self, FsmReader, StreamKind};
 use crate::fsutil;
 use crate::manifest::{self, Adapters, Exclusions, Manifest, Scope, Source};
@@ -112,7 +112,7 @@ fn fsm_context(e: Error, path: &Path) -> Error {
             context: format!("decode {}", path.display()),
             source,
         },
-        Error::Data(m) => Error::Data(format!("decode {}: {m}", path.display())),
+        e @ Error::Data(_) => e.context(format_args!("decode {}", path.display())),
         other => other,
     }
 }
@@ -292,6 +292,10 @@ fn dir_is_empty(p: &Path) -> Result<bool> {
 /// The `decode` command: build the tree beside `--output`, sync it, then
 /// rename it into place. A failure leaves nothing at `--output`.
 pub fn run_decode(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Result<DecodeSummary> {
+    decode_request(req, warn, cancel).map_err(|e| e.in_area(Area::Decode))
+}
+
+fn decode_request(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Result<DecodeSummary> {
     let out = &req.output;
     let existing = match std::fs::symlink_metadata(out) {
         Ok(m) if m.is_dir() => Some(dir_is_empty(out)?),

@@ -23,6 +23,7 @@ mod budget;
 mod cancel;
 mod cli;
 mod decode;
+mod diagnostic;
 mod encode_info;
 mod error;
 mod executor;
@@ -45,7 +46,7 @@ pub use adapter::{AdapterKind, AdapterSet, DecodeOptions, Warn, silent_warn, std
 pub use cancel::CancelToken;
 pub use cli::main;
 pub use decode::{Counters as DecodeCounters, DecodeRequest, DecodeSummary, run_decode};
-pub use error::{Error, InputError, Position, Result, exit};
+pub use error::{Area, Code, DataError, Error, InputError, Kind, Position, Result, exit};
 pub use executor::{JobRecord, JobStatus, RunControl, RunOptions, RunReport, run_plan};
 pub use fsm::{FsmError, FsmReader, FsmWriter, StreamKind};
 pub use job::{EncodeJob, EncodeOutcome, Phase, parse_commit_ts, run_encode};

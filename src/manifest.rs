@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Area, Error, IoResultExt, Kind, Result};
 use crate::gojson::{self, Escape, GoMap, GoSlice, JsonWriter, RawMessage};
 
 pub const FILE_NAME: &str = "MANIFEST.json";
@@ -377,7 +377,15 @@ impl Manifest {
     pub fn read_from_dir(root: &Path) -> Result<Manifest> {
         let path = root.join(FILE_NAME);
         let bytes = std::fs::read(&path).io_at(&path, "open")?;
-        Manifest::parse(&bytes).map_err(|e| Error::data_at(&path, e))
+        Manifest::parse(&bytes).map_err(|e| {
+            let kind = match e {
+                ManifestError::UnsupportedVersion(_) => Kind::UnsupportedVersion,
+                ManifestError::Invalid(_) => Kind::InvalidRecord,
+            };
+            Error::data_at(&path, e)
+                .with_kind(kind)
+                .in_area(Area::Manifest)
+        })
     }
 }
 

@@ -20,6 +20,7 @@ use super::verify;
 use super::{RunOptions, signals};
 use crate::adapter::Warn;
 use crate::budget::parse_size;
+use crate::diagnostic::Style;
 use crate::error::{Error, Result, exit};
 use crate::machine::dest::Dest;
 use crate::machine::github;
@@ -222,7 +223,7 @@ fn load(
 }
 
 fn fail(e: Error) -> i32 {
-    eprintln!("ekvplan: error: {e}");
+    eprint!("{}", e.render(Style::for_stderr()));
     e.exit_code()
 }
 

@@ -429,6 +429,10 @@ impl GithubReporter {
         }
         if let Some(e) = &r.error {
             field("error", e.message.clone());
+            field("code", e.code.clone());
+            if let Some(h) = &e.help {
+                field("help", h.clone());
+            }
         }
         d
     }

@@ -10,7 +10,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
 use super::fingerprint::Reason;
-use crate::error::{Error, exit};
+use crate::error::{Code, Error, Kind, Position, exit};
 use crate::machine::JsonU64;
 
 /// The `format` of a run report.
@@ -109,7 +109,24 @@ pub struct JobError {
     pub class: &'static str,
     /// The exit code this error alone would give (1, 2 or 130).
     pub exit_code: i32,
+    /// The stable code, `ekvplan::<area>::<kind>` or `ekvplan::<kind>`
+    /// (docs/errors.md lists them).
+    #[schemars(regex(pattern = r"^ekvplan::[a-z0-9_]+(::[a-z0-9_]+)?$"))]
+    pub code: String,
     pub message: String,
+    /// The file the error is about, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line of `file` (JSON Lines files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<JsonU64>,
+    /// The byte offset in `file`, or in the `.fsm` payload when there is no
+    /// file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_offset: Option<JsonU64>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
 }
 
 fn error_class_schema(_: &mut SchemaGenerator) -> Schema {
@@ -141,18 +158,37 @@ impl JobError {
             Error::SelfTestMismatch(_) => "self_test_mismatch",
             Error::Interrupted => "interrupted",
         };
+        let (line, byte_offset) = match e.position() {
+            Some(Position::Line(n)) => (Some(JsonU64(n)), None),
+            Some(Position::Byte(b)) => (None, Some(JsonU64(b))),
+            None => (None, None),
+        };
         JobError {
             class,
             exit_code: e.exit_code(),
+            code: e.code().to_string(),
             message: e.to_string(),
+            file: e.file().map(|p| p.display().to_string()),
+            line,
+            byte_offset,
+            help: e.help().map(str::to_string),
         }
     }
 
     pub fn internal(message: String) -> Self {
+        let code = Code {
+            area: None,
+            kind: Kind::Internal,
+        };
         JobError {
             class: "internal",
-            exit_code: exit::USAGE_OR_IO,
+            exit_code: code.kind.exit_code(),
+            code: code.to_string(),
             message,
+            file: None,
+            line: None,
+            byte_offset: None,
+            help: code.kind.help().map(str::to_string),
         }
     }
 }
@@ -347,11 +383,11 @@ impl RunReport {
                     j.status.label()
                 )),
                 JobStatus::Failed => {
-                    let (class, message) = j
+                    let (class, code, message) = j
                         .error
                         .as_ref()
-                        .map(|e| (e.class, e.message.as_str()))
-                        .unwrap_or(("internal", "failed"));
+                        .map(|e| (e.class, e.code.as_str(), e.message.as_str()))
+                        .unwrap_or(("internal", "ekvplan::internal", "failed"));
                     let tag = if is_data_failure(j) {
                         "failure"
                     } else {
@@ -359,7 +395,8 @@ impl RunReport {
                     };
                     let first = message.lines().next().unwrap_or("");
                     Some(format!(
-                        "      <{tag} type=\"{class}\" message=\"{}\">{}</{tag}>\n",
+                        "      <{tag} type=\"{class}\" code=\"{}\" message=\"{}\">{}</{tag}>\n",
+                        xml_escape(code),
                         xml_escape(first),
                         xml_escape(message)
                     ))
@@ -620,8 +657,8 @@ pub(crate) mod tests {
         assert!(x.contains(
             "<testcase name=\"bad&lt;&amp;&gt;\" classname=\"ekvplan.nightly\" time=\"1.234\">"
         ));
-        assert!(x.contains("<failure type=\"data\" message=\"x\u{FFFD}&quot;y&quot;\">x\u{FFFD}&quot;y&quot;\nmore</failure>"), "{x}");
-        assert!(x.contains("<error type=\"io\" message=\"open f: denied\">"));
+        assert!(x.contains("<failure type=\"data\" code=\"ekvplan::invalid_record\" message=\"x\u{FFFD}&quot;y&quot;\">x\u{FFFD}&quot;y&quot;\nmore</failure>"), "{x}");
+        assert!(x.contains("<error type=\"io\" code=\"ekvplan::io\" message=\"open f: denied\">"));
         assert!(x.contains("<skipped message=\"up to date\"/>"));
         assert_eq!(x.matches("<testcase ").count(), 4);
         assert_eq!(x.matches("</testcase>").count(), 4);
@@ -647,6 +684,7 @@ pub(crate) mod tests {
         assert_eq!(v["jobs"][0]["self_test"], "not_run");
         assert_eq!(v["jobs"][1]["error"]["class"], "data");
         assert_eq!(v["jobs"][1]["error"]["exit_code"], 2);
+        assert_eq!(v["jobs"][1]["error"]["code"], "ekvplan::invalid_record");
         assert!(v["jobs"][1]["output_sha256"].is_null());
     }
 

@@ -35,7 +35,7 @@ use merge::{Merger, Source};
 use run::{Run, RunReader, RunWriter};
 
 use crate::cancel::CancelToken;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::fsutil;
 
 /// What records with equal keys mean.
@@ -147,7 +147,10 @@ impl Ticker {
 }
 
 fn too_large(what: &str, n: usize) -> Error {
-    Error::data(format!("{what} of {n} bytes is too large to sort"))
+    Error::data_kind(
+        Kind::TooLarge,
+        format!("{what} of {n} bytes is too large to sort"),
+    )
 }
 
 pub struct ExternalSorter {
