@@ -485,10 +485,15 @@ impl Error {
         own.or_else(|| self.code().kind.help())
     }
 
-    /// The error as miette draws it, like plan diagnostics: the code, the
-    /// message, where, and the help line.
+    /// The error for the terminal. Usage errors are one line after the
+    /// command's usage, as upstream's flag errors are; the others are drawn
+    /// by miette like plan diagnostics: the code, the message (naming the
+    /// file and where in it), and the help line.
     pub fn render(&self, style: crate::diagnostic::Style) -> String {
-        crate::diagnostic::render(&Shown(self), style)
+        match self {
+            Error::Usage(m) => format!("ekvplan: error: {m}\n"),
+            _ => crate::diagnostic::render(&Shown(self), style),
+        }
     }
 }
 

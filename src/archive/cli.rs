@@ -8,9 +8,8 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 
 use super::{Compression, Limits, pack, unpack};
+use crate::cancel::{RunControl, signals};
 use crate::error::{Error, Result, exit};
-use crate::executor::control::RunControl;
-use crate::executor::signals;
 
 #[derive(Args, Debug)]
 pub struct ArchiveArgs {

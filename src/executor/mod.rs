@@ -13,7 +13,6 @@
 //! GitHub Actions commands and report files.
 
 pub mod cli;
-pub mod control;
 pub mod dry_run;
 pub mod events;
 pub mod fingerprint;
@@ -23,7 +22,6 @@ pub mod report;
 pub mod report_file;
 pub mod scratch;
 pub mod select;
-pub mod signals;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -43,7 +41,9 @@ use crate::machine::JsonU64;
 use crate::manifest;
 use crate::plan::{ResolvedJob, ValidatedPlan};
 
-pub use control::RunControl;
+pub use crate::cancel::RunControl;
+// TEMP(cleanup): verify.rs (sink) still names `super::control`.
+use crate::cancel::{control, signals};
 use events::{JobMeter, JobStart, Reporter, RunEvent, RunStart, Running};
 use fingerprint::{Fingerprint, Freshness, Reason};
 use report::{Counts, JobError, ReportOptions, SelfTest};

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::adapter::CancelToken;
+use super::CancelToken;
 
 #[derive(Debug, Default)]
 struct Gate {

@@ -13,7 +13,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 use signal_hook::{SigId, flag, low_level};
 
-use super::control::RunControl;
+use super::RunControl;
 use crate::error::{Error, exit};
 
 /// Handlers installed for the lifetime of a run; dropping removes them.

@@ -1,5 +1,12 @@
 //! Cooperative cancellation (Ctrl-C, SIGTERM, fail-fast), checked by every
-//! long loop. A leaf module so the sorter and the adapters can share it.
+//! long loop; the control state of a run of jobs; and the signal handling
+//! every long-running command installs. Below the sorter, the adapters and
+//! every command, so none of them imports another to stop work.
+
+pub mod control;
+pub mod signals;
+
+pub use control::RunControl;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
