@@ -183,6 +183,10 @@ fn parallel_run_with_one_bad_input_and_reports() {
     let broken = jobs.iter().find(|j| j["id"] == "broken").unwrap();
     assert_eq!(broken["status"], "failed");
     assert_eq!(broken["error"]["class"], "data");
+    assert_eq!(broken["error"]["code"], "ekvplan::dynamodb::json_syntax");
+    let file = broken["error"]["file"].as_str().unwrap_or_default();
+    assert!(file.ends_with("_schema.json"), "{broken}");
+    assert!(broken["error"]["help"].is_string(), "{broken}");
     let j0 = jobs.iter().find(|j| j["id"] == "j0").unwrap();
     assert_eq!(j0["status"], "succeeded");
     assert_eq!(j0["self_test"], "matched");
@@ -199,6 +203,7 @@ fn parallel_run_with_one_bad_input_and_reports() {
     assert_eq!(x.matches("<testcase ").count(), 5);
     assert!(x.contains("<testcase name=\"broken\""));
     assert_eq!(x.matches("<failure type=\"data\"").count(), 1);
+    assert!(x.contains(" code=\"ekvplan::dynamodb::json_syntax\" "), "{x}");
 }
 
 #[test]
