@@ -1,9 +1,9 @@
 //! Command-line interface. `main.rs` only calls [`main`].
 
-pub mod completions;
-pub mod goflag_help;
-pub mod help;
-pub mod man;
+pub(crate) mod completions;
+pub(crate) mod goflag_help;
+pub(crate) mod help;
+pub(crate) mod man;
 
 use std::path::PathBuf;
 

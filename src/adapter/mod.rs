@@ -10,10 +10,10 @@ pub use crate::cancel::CancelToken;
 use crate::error::{Area, Error, Result};
 use crate::manifest::Manifest;
 
-pub mod dynamodb;
-pub mod redis;
-pub mod s3;
-pub mod sqs;
+pub(crate) mod dynamodb;
+pub(crate) mod redis;
+pub(crate) mod s3;
+pub(crate) mod sqs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AdapterKind {

@@ -3,8 +3,8 @@
 //! every long-running command installs. Below the sorter, the adapters and
 //! every command, so none of them imports another to stop work.
 
-pub mod control;
-pub mod signals;
+pub(crate) mod control;
+pub(crate) mod signals;
 
 pub use control::RunControl;
 

@@ -12,17 +12,17 @@
 //! reporters (`progress`, `plain`, `report_file`) turn them into bars, log lines,
 //! GitHub Actions commands and report files.
 
-pub mod cli;
-pub mod dry_run;
-pub mod events;
-pub mod fingerprint;
-pub mod plain;
-pub mod progress;
-pub mod report;
-pub mod report_file;
-pub mod scratch;
-pub mod select;
-pub mod verify;
+pub(crate) mod cli;
+pub(crate) mod dry_run;
+pub(crate) mod events;
+pub(crate) mod fingerprint;
+pub(crate) mod plain;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod report_file;
+pub(crate) mod scratch;
+pub(crate) mod select;
+pub(crate) mod verify;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

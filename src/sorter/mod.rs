@@ -22,7 +22,7 @@
 //! Cancellation is checked while spilling and merging.
 
 mod entries;
-pub mod key;
+pub(crate) mod key;
 mod merge;
 mod run;
 

@@ -203,7 +203,10 @@ fn parallel_run_with_one_bad_input_and_reports() {
     assert_eq!(x.matches("<testcase ").count(), 5);
     assert!(x.contains("<testcase name=\"broken\""));
     assert_eq!(x.matches("<failure type=\"data\"").count(), 1);
-    assert!(x.contains(" code=\"ekvplan::dynamodb::json_syntax\" "), "{x}");
+    assert!(
+        x.contains(" code=\"ekvplan::dynamodb::json_syntax\" "),
+        "{x}"
+    );
 }
 
 #[test]
@@ -486,7 +489,7 @@ fn report_destinations_stdout_fifo_and_symlinks() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path();
     write_plan(root, 1, &[]);
-    // `-`: the report on stdout, the summary table moved to stderr.
+    // `-`: the report on stdout, the summary table goes to stderr.
     let out = ekvplan()
         .current_dir(root)
         .args(["run", "plan.toml", "--report", "-", "--progress", "none"])

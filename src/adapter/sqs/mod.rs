@@ -8,7 +8,7 @@ use crate::error::Result;
 mod decode;
 mod encode;
 pub mod keys;
-pub mod model;
+pub(crate) mod model;
 
 pub use decode::SqsDecoder;
 
