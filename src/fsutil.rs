@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, IoResultExt, Kind, Result};
 
 pub const FILE_MODE: u32 = 0o600;
 pub const DIR_MODE: u32 = 0o755;
@@ -217,16 +217,17 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 /// followed through a symlink) with a single link.
 pub fn check_input_file(path: &Path) -> Result<fs::Metadata> {
     let m = fs::symlink_metadata(path).io_at(path, "stat")?;
+    let refuse = |msg: String| Err(Error::data_at(path, msg).with_kind(Kind::NonRegular));
     if m.file_type().is_symlink() {
-        return Err(Error::data_at(path, "is a symlink; refusing to follow it"));
+        return refuse("is a symlink; refusing to follow it".into());
     }
     if !m.file_type().is_file() {
-        return Err(Error::data_at(path, "is not a regular file"));
+        return refuse("is not a regular file".into());
     }
     if m.nlink() > 1 {
-        return Err(Error::data_at(
-            path,
-            format!("is hard-linked (nlink={}); refusing to read it", m.nlink()),
+        return refuse(format!(
+            "is hard-linked (nlink={}); refusing to read it",
+            m.nlink()
         ));
     }
     Ok(m)
