@@ -11,9 +11,11 @@
 //!   quarter for the adapters' own buffering (one adapter runs at a time,
 //!   so each gets the whole quarter);
 //! * **decode** (and the self-test's decode, which runs after the encode
-//!   sorter is freed): every enabled decoder holds its staged records at
-//!   the same time, so each gets an equal share, `B / n` for `n` enabled
-//!   decoders, whatever the dump's mix.
+//!   sorter is freed): one eighth of `B` for the tree sink (half for the
+//!   bytes queued to its writer threads, half for its path sorter), the
+//!   rest for the decoders; every enabled decoder holds its staged records
+//!   at the same time, so each gets an equal share of that rest, `7B / 8n`
+//!   for `n` enabled decoders, whatever the dump's mix.
 //!
 //! On top of the budget come fixed-size buffers (run readers and writers,
 //! the `.fsm` reader, one S3 chunk), documented in docs/architecture.md.
@@ -138,6 +140,31 @@ impl EncodeBudget {
     }
 }
 
+/// A decode job's budget, divided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeBudget {
+    /// Bytes queued for the tree sink's threads.
+    pub tree_queue: u64,
+    /// The tree sink's path sorter (CHECKSUMS records, or the produced
+    /// and input paths of a comparison).
+    pub tree_sort: u64,
+    /// All the decoders together (see [`decoder_share`]).
+    pub decoders: u64,
+}
+
+impl DecodeBudget {
+    pub fn of(total: u64) -> DecodeBudget {
+        let total = total.max(MIN_MEMORY_BUDGET);
+        let tree = total / 8;
+        let tree_queue = tree / 2;
+        DecodeBudget {
+            tree_queue,
+            tree_sort: tree - tree_queue,
+            decoders: total - tree,
+        }
+    }
+}
+
 /// One decoder's share of a decode budget when `decoders` are enabled.
 pub fn decoder_share(total: u64, decoders: usize) -> u64 {
     total / (decoders.max(1) as u64)
@@ -146,6 +173,25 @@ pub fn decoder_share(total: u64, decoders: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_budget_parts_add_up() {
+        for total in [
+            0,
+            MIN_MEMORY_BUDGET,
+            64 << 20,
+            DEFAULT_MEMORY_BUDGET,
+            3 << 30,
+        ] {
+            let b = DecodeBudget::of(total);
+            assert_eq!(
+                b.tree_queue + b.tree_sort + b.decoders,
+                total.max(MIN_MEMORY_BUDGET)
+            );
+            assert!(b.tree_queue > 0 && b.decoders >= 7 * b.tree_queue);
+        }
+        assert_eq!(DecodeBudget::of(64 << 20).tree_queue, 4 << 20);
+    }
 
     #[test]
     fn sizes() {

@@ -172,9 +172,21 @@ pub fn encode_job_from_args(a: GoFlagArgs) -> Result<EncodeJob> {
     Ok(j)
 }
 
+/// Run one command with Ctrl-C/SIGTERM handling: the first signal cancels
+/// it (it cleans up and the process exits 130), a second exits at once.
+fn with_signals<T>(f: impl FnOnce(&CancelToken) -> Result<T>) -> Result<T> {
+    let ctl = std::sync::Arc::new(crate::cancel::RunControl::new());
+    let guard = crate::cancel::signals::install(ctl.clone(), |_| {
+        eprintln!("ekvplan: interrupted (press Ctrl-C again to exit at once)");
+    })?;
+    let res = f(ctl.cancel_token());
+    drop(guard);
+    res
+}
+
 fn run_encode_cmd(a: GoFlagArgs, warn: &Warn) -> Result<()> {
     let j = encode_job_from_args(a)?;
-    let o = job::run_encode(&j, &CancelToken::new(), warn, None)?;
+    let o = with_signals(|cancel| job::run_encode(&j, cancel, warn, None))?;
     eprintln!(
         "ekvplan encode: wrote {} ({} bytes, {} entries, sha256 {}){}",
         j.output_display,
@@ -225,7 +237,7 @@ pub fn decode_request_from_args(a: GoFlagArgs) -> Result<DecodeRequest> {
 
 fn run_decode_cmd(a: GoFlagArgs, warn: Warn) -> Result<()> {
     let req = decode_request_from_args(a)?;
-    let s = decode::run_decode(&req, warn, &CancelToken::new())?;
+    let s = with_signals(|cancel| decode::run_decode(&req, warn, cancel))?;
     let c = s.counters;
     eprintln!(
         "ekvplan decode: wrote {} (entries={} redis={} dynamodb={} s3={} sqs={} internal={} tombstone={} unknown={})",

@@ -9,12 +9,14 @@ use std::sync::OnceLock;
 use crate::adapter::{
     self, AdapterDecoder, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions, Warn,
 };
-use crate::budget;
+use crate::budget::{self, DecodeBudget};
 use crate::error::{Area, Error, IoResultExt, Result};
 use crate::fsm::{self, FsmReader, StreamKind};
 use crate::fsutil;
 use crate::manifest::{self, Adapters, Exclusions, Manifest, Scope, Source};
-use crate::tree::checksums;
+use crate::tree::FileMode;
+use crate::tree::fs_sink::FsSink;
+use crate::tree::sink;
 
 /// Where a routed key goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,22 +87,58 @@ pub struct DecodeSummary {
     pub counters: Counters,
 }
 
+/// A failed decode: the error as the reader or adapter reported it, and the
+/// byte offset of the `.fsm` entry it came from.
+#[derive(Debug)]
+pub struct DecodeError {
+    pub error: Error,
+    pub entry_offset: Option<u64>,
+}
+
+impl DecodeError {
+    /// The error with its entry offset as context.
+    pub fn into_error(self) -> Error {
+        match self.entry_offset {
+            Some(o) => self.error.context(format_args!("entry at byte {o}")),
+            None => self.error,
+        }
+    }
+}
+
+impl From<Error> for DecodeError {
+    fn from(error: Error) -> Self {
+        DecodeError {
+            error,
+            entry_offset: None,
+        }
+    }
+}
+
 /// Open an `.fsm` for decoding: a bare payload, or (beyond upstream) a node
 /// runtime file whose header is skipped and whose CRC32C footer is checked.
 pub fn decode_file(path: &Path, ctx: DecodeContext, cancel: &CancelToken) -> Result<DecodeSummary> {
+    decode_file_detailed(path, ctx, cancel).map_err(|e| fsm_context(e.into_error(), path))
+}
+
+/// [`decode_file`] with the error left as the adapter worded it.
+pub fn decode_file_detailed(
+    path: &Path,
+    ctx: DecodeContext,
+    cancel: &CancelToken,
+) -> Result<DecodeSummary, DecodeError> {
     let f = File::open(path).io_at(path, "open")?;
     let mut br = BufReader::with_capacity(64 * 1024, f);
-    let ctx_err = |e: fsm::FsmError| Error::Fsm {
-        context: format!("decode {}", path.display()),
-        source: e,
+    let bare = |source: fsm::FsmError| Error::Fsm {
+        context: String::new(),
+        source,
     };
-    let (kind, header) = fsm::read_runtime_header(&mut br).map_err(ctx_err)?;
+    let (kind, header) = fsm::read_runtime_header(&mut br).map_err(bare)?;
     match kind {
-        StreamKind::Payload => decode_stream(br, ctx, cancel).map_err(|e| fsm_context(e, path)),
+        StreamKind::Payload => decode_stream_detailed(br, ctx, cancel),
         _ => {
             let mut crc = fsm::CrcFooterReader::new(br, &header);
-            let summary = decode_stream(&mut crc, ctx, cancel).map_err(|e| fsm_context(e, path))?;
-            crc.verify().map_err(ctx_err)?;
+            let summary = decode_stream_detailed(&mut crc, ctx, cancel)?;
+            crc.verify().map_err(bare)?;
             Ok(summary)
         }
     }
@@ -117,13 +155,46 @@ fn fsm_context(e: Error, path: &Path) -> Error {
     }
 }
 
-/// Decode a payload stream into `ctx.out_root`. Finalizers always run, in
-/// upstream's order; a read error wins over a finalize error.
+/// Decode a payload stream into `ctx.tree`. Finalizers always run, in
+/// upstream's order (not after an interruption); a read error wins over a
+/// finalize error. Returns once every write has been carried out.
 pub fn decode_stream<R: Read>(
     r: R,
     ctx: DecodeContext,
     cancel: &CancelToken,
 ) -> Result<DecodeSummary> {
+    decode_stream_detailed(r, ctx, cancel).map_err(DecodeError::into_error)
+}
+
+/// The first error in the order things happened. A decoder error found
+/// when `n` sink operations had been emitted ranks `2n`; a sink failure
+/// of operation `s` ranks `2s + 1` (it happened before any error found
+/// after it was emitted).
+#[derive(Default)]
+struct FirstError(Option<(u64, DecodeError)>);
+
+impl FirstError {
+    fn note(&mut self, rank: u64, e: DecodeError) {
+        if sink::is_earlier_failure(&e.error) && self.0.is_some() {
+            return;
+        }
+        let replace = match &self.0 {
+            None => true,
+            Some((r, old)) => rank < *r || sink::is_earlier_failure(&old.error),
+        };
+        if replace {
+            self.0 = Some((rank, e));
+        }
+    }
+}
+
+/// [`decode_stream`] with the error left as the adapter worded it.
+pub fn decode_stream_detailed<R: Read>(
+    r: R,
+    ctx: DecodeContext,
+    cancel: &CancelToken,
+) -> Result<DecodeSummary, DecodeError> {
+    let tree = ctx.tree.clone();
     let enabled = ctx.options.adapters;
     // Every enabled decoder holds its records until the end: each gets its
     // share of the budget, so together they stay within it.
@@ -138,8 +209,10 @@ pub fn decode_stream<R: Read>(
             decoders.push((k, adapter::decoder(k, &share)?));
         }
     }
+    drop(share);
     let mut counters = Counters::default();
     let mut last_ts = 0;
+    let mut failed_entry = None;
     let read_result = (|| -> Result<()> {
         let mut reader = FsmReader::new(r).map_err(|source| Error::Fsm {
             context: String::new(),
@@ -178,21 +251,40 @@ pub fn decode_stream<R: Read>(
                         .iter_mut()
                         .find(|(kk, _)| *kk == k)
                         .expect("enabled decoder");
-                    let offset = e.offset;
-                    dec.handle(prefix, e.user_key, e.body)
-                        .map_err(|err| err.context(format_args!("entry at byte {offset}")))?;
+                    if let Err(err) = dec.handle(prefix, e.user_key, e.body) {
+                        failed_entry = Some(e.offset);
+                        return Err(err);
+                    }
                 }
             }
         }
     })();
-    let mut finalize_err = None;
-    for (_, d) in decoders.iter_mut() {
-        if let Err(e) = d.finalize() {
-            finalize_err.get_or_insert(e);
+    let mut first = FirstError::default();
+    let interrupted = matches!(read_result, Err(Error::Interrupted));
+    if let Err(e) = read_result {
+        first.note(
+            2 * tree.position(),
+            DecodeError {
+                error: e,
+                entry_offset: failed_entry,
+            },
+        );
+    }
+    if !interrupted {
+        for (_, d) in decoders.iter_mut() {
+            if let Err(e) = d.finalize() {
+                first.note(2 * tree.position(), e.into());
+            }
         }
     }
-    read_result?;
-    if let Some(e) = finalize_err {
+    drop(decoders);
+    if let Some((seq, e)) = tree.settle() {
+        first.note(2 * seq + 1, e.into());
+    }
+    if let Some((_, e)) = first.0 {
+        if cancel.is_cancelled() {
+            return Err(Error::Interrupted.into());
+        }
         return Err(e);
     }
     Ok(DecodeSummary {
@@ -258,6 +350,11 @@ pub fn manifest_for(req: &DecodeRequest, last_commit_ts: u64) -> Manifest {
     m
 }
 
+/// Where `decode` keeps its spill files while it runs: inside the tree
+/// being built (so scratch files can be renamed into it), removed before
+/// the tree is published. Upstream's `.scratch/` is a different name.
+pub const SCRATCH_DIR: &str = ".ekvplan-scratch";
+
 /// Decode into a fresh directory `root` (which must exist and be empty):
 /// adapter subtrees, MANIFEST.json, CHECKSUMS. No publication.
 pub fn decode_into(
@@ -266,19 +363,26 @@ pub fn decode_into(
     warn: Warn,
     cancel: &CancelToken,
 ) -> Result<DecodeSummary> {
+    let scratch = root.join(SCRATCH_DIR);
+    fsutil::create_dir_all(&scratch)?;
+    let scratch_guard = RemoveDirOnDrop(Some(scratch.clone()));
+    let budget = DecodeBudget::of(req.memory_budget);
+    let sink = FsSink::new(root, &scratch, &budget, cancel)?;
     let ctx = DecodeContext {
-        out_root: root.to_path_buf(),
-        scratch_root: root.join(".scratch"),
+        tree: sink.tree(),
+        scratch_root: scratch,
         options: req.options.clone(),
-        memory_budget: req.memory_budget,
+        memory_budget: budget.decoders,
         warn,
         cancel: cancel.clone(),
     };
     let summary = decode_file(Path::new(&req.input), ctx, cancel)?;
     let m = manifest_for(req, summary.last_commit_ts);
     let bytes = m.to_bytes().map_err(|e| Error::data(e.to_string()))?;
-    fsutil::write_tree_file(&root.join(manifest::FILE_NAME), &bytes)?;
-    checksums::write(root)?;
+    sink.tree()
+        .file_with_mode(manifest::FILE_NAME.as_bytes(), FileMode::Public, bytes)?;
+    sink.finish_with_checksums()?;
+    drop(scratch_guard);
     Ok(summary)
 }
 
@@ -323,7 +427,8 @@ fn decode_request(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Resu
     fsutil::create_dir_all(&tmp)?;
     let guard = RemoveDirOnDrop(Some(tmp.clone()));
     let summary = decode_into(req, &tmp, warn, cancel)?;
-    fsutil::sync_filesystem_of(&tmp)?;
+    let synced = tmp.clone();
+    fsutil::interruptible(cancel, move || fsutil::sync_filesystem_of(&synced))?;
     cancel.check()?;
     // With --force the old tree is moved aside and only removed once the
     // new one is in place; if that rename fails it is moved back.
@@ -418,6 +523,50 @@ mod tests {
         assert_eq!(snapshot_index_from_path("18446744073709551616.fsm"), 0);
     }
 
+    /// Upstream joins table directories with `filepath.Join`: a table named
+    /// `..` lands at the root (no `dynamodb/` directory), `.` in `dynamodb/`.
+    #[test]
+    fn dot_named_tables_land_where_go_joins_them() {
+        use crate::adapter::dynamodb::keys::{META_TABLE_PREFIX, SCHEMA_MAGIC};
+        use crate::adapter::dynamodb::proto::{KeySchema, TableSchema};
+        use crate::tree::checksums::list_regular_files;
+        let mut w = fsm::FsmWriter::new(Vec::new(), 5).unwrap();
+        for (seg, name) in [("Lg", "."), ("Li4", "..")] {
+            let schema = TableSchema {
+                table_name: name.into(),
+                attribute_definitions: [("id".to_string(), "S".to_string())].into(),
+                primary_key: Some(KeySchema {
+                    hash_key: "id".into(),
+                    range_key: String::new(),
+                }),
+                generation: 1,
+                ..TableSchema::default()
+            };
+            let key = [META_TABLE_PREFIX, seg.as_bytes()].concat();
+            let value = [SCHEMA_MAGIC, &schema.encode()].concat();
+            w.write_entry(&key, 5, 0, &value).unwrap();
+        }
+        let bytes = w.into_inner();
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let ctx = DecodeContext::writing_to(
+            &out,
+            &t.path().join("spill"),
+            DecodeOptions::default(),
+            1 << 20,
+            adapter::silent_warn(),
+        );
+        decode_stream(&bytes[..], ctx, &CancelToken::new()).unwrap();
+        let files: Vec<Vec<u8>> = list_regular_files(&out)
+            .unwrap()
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        assert_eq!(files, [&b"_schema.json"[..], b"dynamodb/_schema.json"]);
+        assert!(out.join("items").is_dir() && out.join("dynamodb/items").is_dir());
+    }
+
     #[test]
     fn counters_and_tombstones() {
         let mut w = fsm::FsmWriter::new(Vec::new(), 5).unwrap();
@@ -431,14 +580,13 @@ mod tests {
         bytes.extend_from_slice(&9u64.to_le_bytes());
         bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0]);
         let t = tempfile::tempdir().unwrap();
-        let ctx = DecodeContext {
-            out_root: t.path().into(),
-            scratch_root: t.path().join(".scratch"),
-            options: DecodeOptions::default(),
-            memory_budget: 1 << 20,
-            warn: adapter::silent_warn(),
-            cancel: CancelToken::new(),
-        };
+        let ctx = DecodeContext::writing_to(
+            t.path(),
+            &t.path().join(".scratch"),
+            DecodeOptions::default(),
+            1 << 20,
+            adapter::silent_warn(),
+        );
         let s = decode_stream(&bytes[..], ctx, &CancelToken::new()).unwrap();
         assert_eq!(s.counters.total, 3);
         assert_eq!(s.counters.internal, 1);

@@ -317,13 +317,28 @@ pub enum Error {
     },
     /// The round-trip self-test found differences (details in mismatch.txt).
     #[error("self-test mismatch: {0}")]
-    SelfTestMismatch(String),
+    SelfTestMismatch(Box<MismatchInfo>),
     /// A cooperative cancellation (Ctrl-C or fail-fast).
     #[error("interrupted")]
     Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A self-test mismatch: a one-line summary and, when files differ, the
+/// first differing path and byte (beyond upstream, for reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MismatchInfo {
+    pub summary: String,
+    pub first_path: Option<String>,
+    pub first_offset: Option<u64>,
+}
+
+impl fmt::Display for MismatchInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
 
 impl Error {
     pub fn usage(msg: impl Into<String>) -> Self {

@@ -84,11 +84,16 @@ pub fn create_new_private(path: &Path) -> Result<File> {
 /// Create or truncate a file inside a tree being written, refusing to
 /// follow a symlink at `path`. Mode 0600.
 pub fn create_tree_file(path: &Path) -> Result<File> {
+    create_tree_file_with_mode(path, FILE_MODE)
+}
+
+/// [`create_tree_file`] with `mode` (before the umask).
+pub fn create_tree_file_with_mode(path: &Path, mode: u32) -> Result<File> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(FILE_MODE)
+        .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| {
@@ -102,13 +107,6 @@ pub fn create_tree_file(path: &Path) -> Result<File> {
             }
         })?;
     Ok(f)
-}
-
-/// Write a whole small file inside a tree (no fsync: trees are synced as a
-/// whole before they are published).
-pub fn write_tree_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = create_tree_file(path)?;
-    f.write_all(bytes).io_at(path, "write")
 }
 
 /// Write a whole file and fsync it.
@@ -249,6 +247,31 @@ pub fn read_input_file(path: &Path) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     f.read_to_end(&mut v).io_at(path, "read")?;
     Ok(v)
+}
+
+/// Run a blocking flush (fsync, syncfs) on a helper thread, so that a
+/// cancelled job returns within its poll interval instead of waiting for
+/// the disk; the flush itself runs on to completion in the background.
+pub fn interruptible<F>(cancel: &crate::adapter::CancelToken, flush: F) -> Result<()>
+where
+    F: FnOnce() -> Result<()> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("ekvplan-sync".into())
+        .spawn(move || {
+            let _ = tx.send(flush());
+        })
+        .map_err(|e| Error::io("spawn sync thread", e))?;
+    loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(res) => return res,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => cancel.check()?,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::io("sync", io::Error::other("sync thread died")));
+            }
+        }
+    }
 }
 
 /// Flush everything written under `dir` to stable storage with one

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::adapter::{
-    self, AdapterKind, AdapterSet, CancelToken, DecodeContext, EncodeContext, EntrySink,
-    ScopeExclusions, Warn,
+    self, AdapterKind, AdapterSet, CancelToken, EncodeContext, EntrySink, ScopeExclusions, Warn,
 };
 use crate::budget::{DEFAULT_MEMORY_BUDGET, EncodeBudget};
 use crate::decode;
@@ -228,11 +227,12 @@ impl EntrySink for SorterSink<'_> {
     }
 }
 
-/// Reports the bytes written through it to a progress observer (about
-/// every MiB, so the observer stays cheap).
+/// Reports the bytes written through it to a progress observer and checks
+/// for cancellation (about every MiB, so both stay cheap).
 struct ProgressWriter<'a, W: Write> {
     inner: W,
     progress: &'a dyn Progress,
+    cancel: &'a CancelToken,
     written: u64,
     reported: u64,
 }
@@ -244,6 +244,9 @@ impl<W: Write> Write for ProgressWriter<'_, W> {
         if self.written - self.reported >= 1 << 20 {
             self.reported = self.written;
             self.progress.bytes_written(self.written);
+            if self.cancel.is_cancelled() {
+                return Err(std::io::Error::other("cancelled"));
+            }
         }
         Ok(n)
     }
@@ -367,17 +370,24 @@ fn encode_job(
     let pw = ProgressWriter {
         inner: hw,
         progress,
+        cancel,
         written: 0,
         reported: 0,
     };
-    let (pw, stats) = sorter.write_to(pw)?;
+    let (pw, stats) = sorter.write_to(pw).map_err(|e| {
+        if cancel.is_cancelled() {
+            Error::Interrupted
+        } else {
+            e
+        }
+    })?;
     let (bw, digest, bytes) = pw.inner.finish();
     progress.bytes_written(bytes);
     let file = bw
         .into_inner()
         .map_err(|e| Error::io_at(&tmp_path, "write", e.into_error()))?;
-    file.sync_all().io_at(&tmp_path, "fsync")?;
-    drop(file);
+    let synced = tmp_path.clone();
+    fsutil::interruptible(cancel, move || file.sync_all().io_at(&synced, "fsync"))?;
     let sha256 = hex::encode(digest);
     cancel.check()?;
 
@@ -393,16 +403,17 @@ fn encode_job(
         spilled_runs: stats.spilled_runs,
     };
 
-    // 5. Self-test: decode the temp file and diff against the input.
+    // 5. Self-test: decode the temp file, comparing it with the input.
     if job.self_test {
         progress.phase(Phase::SelfTest);
-        let mismatch = self_test(job, &m, &tmp_path, t, cancel)?;
-        outcome.self_test = Some(mismatch.is_none());
-        if let Some(text) = mismatch {
+        let failure = self_test(job, &m, &tmp_path, t, cancel, warn)?;
+        outcome.self_test = Some(failure.is_none());
+        if let Some(failure) = failure {
+            let text = failure.mismatch_text();
             let mm_path = fsutil::with_suffix(&job.output, ".mismatch.txt");
             match fsutil::open_sidecar_file(&mm_path) {
                 Ok(mut f) => {
-                    if let Err(e) = f.write_all(text.as_bytes()).and_then(|_| f.sync_all()) {
+                    if let Err(e) = f.write_all(&text).and_then(|_| f.sync_all()) {
                         warn(&format!("write {}: {e}", mm_path.display()));
                     }
                 }
@@ -413,9 +424,10 @@ fn encode_job(
             if let Err(e) = write_sidecar(job, &m, &outcome) {
                 warn(&format!("sidecar after self-test mismatch: {e}"));
             }
-            let first = text.lines().next().unwrap_or("").to_string();
-            return Err(Error::SelfTestMismatch(format!(
-                "{first} (see {})",
+            let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+            return Err(failure.to_error(format!(
+                "{} (see {})",
+                String::from_utf8_lossy(first),
                 mm_path.display()
             )));
         }
@@ -440,35 +452,25 @@ fn self_test(
     fsm_path: &Path,
     t: u64,
     cancel: &CancelToken,
-) -> Result<Option<String>> {
+    warn: &Warn,
+) -> Result<Option<selftest::Failure>> {
     let dir = make_scratch(job, SELF_TEST_PREFIX)?;
-    let opts = decode::self_test_options(m, job.adapters);
-    let ctx = DecodeContext {
-        out_root: dir.path().to_path_buf(),
-        scratch_root: dir.path().join(".scratch"),
-        options: opts,
-        memory_budget: job.memory_budget,
-        warn: adapter::silent_warn(),
-        cancel: cancel.clone(),
-    };
-    let summary = match decode::decode_file(fsm_path, ctx, cancel) {
-        Ok(s) => s,
-        Err(Error::Interrupted) => return Err(Error::Interrupted),
-        Err(e @ Error::Io { .. }) => return Err(e),
-        Err(e) => {
-            return Ok(Some(format!(
-                "self-test failed: DecodeSnapshot rejected the produced .fsm: {e}"
-            )));
-        }
-    };
-    if summary.last_commit_ts != t {
-        return Ok(Some(format!(
-            "self-test failed: header.LastCommitTS mismatch (want {t}, got {})\n",
-            summary.last_commit_ts
-        )));
+    let rt = selftest::round_trip(
+        &selftest::RoundTripSpec {
+            fsm: fsm_path,
+            input: &job.input,
+            options: decode::self_test_options(m, job.adapters),
+            skip: job.exclusions.excluded_subtrees(),
+            scratch: dir.path(),
+            memory_budget: job.memory_budget,
+            want_commit_ts: t,
+        },
+        cancel,
+    )?;
+    if let Some(w) = selftest::empty_dir_warning(&rt) {
+        warn(&w);
     }
-    let skip = job.exclusions.excluded_subtrees();
-    selftest::diff_adapter_trees(&job.input, dir.path(), job.adapters, &skip)
+    Ok(rt.failure)
 }
 
 /// After a mismatch, nothing may remain at the output path: remove a

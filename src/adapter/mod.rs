@@ -9,6 +9,7 @@ use std::sync::Arc;
 pub use crate::cancel::CancelToken;
 use crate::error::{Area, Error, Result};
 use crate::manifest::Manifest;
+use crate::tree::TreeOut;
 
 pub(crate) mod dynamodb;
 pub(crate) mod redis;
@@ -254,9 +255,11 @@ impl Default for DecodeOptions {
 /// Everything an adapter decoder may consult. Owned, so decoders can keep it.
 #[derive(Clone)]
 pub struct DecodeContext {
-    /// The output tree root; the adapter writes under `<out_root>/<name>/`.
-    pub out_root: PathBuf,
-    /// Scratch space (`<out_root>/.scratch` by default, as upstream).
+    /// Where the decoded tree goes (written to disk, or compared with an
+    /// input tree); an adapter emits under `<name>/`.
+    pub tree: TreeOut,
+    /// Private space for spill files (created if missing, removed by the
+    /// caller); never part of the output.
     pub scratch_root: PathBuf,
     pub options: DecodeOptions,
     /// This decoder's share of the decode budget (`decode_stream` hands
@@ -268,16 +271,38 @@ pub struct DecodeContext {
 }
 
 impl DecodeContext {
-    /// Where the decoder's sorters put their run files. Runs are anonymous
-    /// files, so they never show up in the tree.
+    /// Where the decoder's sorters put their run files: the scratch root.
+    /// Runs are anonymous files, so they never show up anywhere.
     pub fn spill_dir(&self) -> &Path {
-        &self.out_root
+        &self.scratch_root
+    }
+
+    /// Decode straight into `out_root`, each file written before the call
+    /// that emits it returns (tests, embedders); no CHECKSUMS. The scratch
+    /// directory is created (a failure surfaces at the first spill).
+    pub fn writing_to(
+        out_root: &Path,
+        scratch_root: &Path,
+        options: DecodeOptions,
+        memory_budget: u64,
+        warn: Warn,
+    ) -> DecodeContext {
+        let _ = crate::fsutil::create_dir_all(scratch_root);
+        DecodeContext {
+            tree: crate::tree::fs_sink::FsSink::inline(out_root, &CancelToken::new()),
+            scratch_root: scratch_root.to_path_buf(),
+            options,
+            memory_budget,
+            warn,
+            cancel: CancelToken::new(),
+        }
     }
 }
 
 /// One adapter's decode side. `handle` receives every routed live entry
 /// (full user key, the matched route prefix, the value body) in `.fsm`
-/// order; `finalize` runs once at the end, even after a read error.
+/// order; `finalize` runs once at the end, even after a read error. The
+/// tree goes out through the context's [`TreeOut`] only.
 pub trait AdapterDecoder {
     fn handle(&mut self, prefix: &'static [u8], user_key: &[u8], value: &[u8]) -> Result<()>;
     fn finalize(&mut self) -> Result<()>;

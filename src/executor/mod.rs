@@ -46,7 +46,7 @@ pub use crate::cancel::RunControl;
 use crate::cancel::{control, signals};
 use events::{JobMeter, JobStart, Reporter, RunEvent, RunStart, Running};
 use fingerprint::{Fingerprint, Freshness, Reason};
-use report::{Counts, JobError, ReportOptions, SelfTest};
+use report::{Counts, JobError, ReportOptions, SelfTest, SelfTestMismatch};
 pub use report::{JobRecord, JobStatus, RunReport};
 use scratch::RunDir;
 pub use select::Shard;
@@ -387,6 +387,7 @@ fn finished_record(p: &Prepared<'_>, res: Result<EncodeOutcome>) -> JobRecord {
             let mut r = base_record(p, status, &reason);
             if matches!(e, Error::SelfTestMismatch(_)) {
                 r.self_test = SelfTest::Mismatched;
+                r.self_test_mismatch = SelfTestMismatch::from_error(&e);
             }
             r.error = Some(JobError::from_error(&e));
             r

@@ -149,6 +149,19 @@ fn format_version_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "integer", "const": FORMAT_VERSION })
 }
 
+impl SelfTestMismatch {
+    /// Where a self-test error says the trees first differ, if it does.
+    pub fn from_error(e: &Error) -> Option<SelfTestMismatch> {
+        match e {
+            Error::SelfTestMismatch(info) => info.first_path.as_ref().map(|p| SelfTestMismatch {
+                path: p.clone(),
+                byte_offset: info.first_offset.map(JsonU64),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl JobError {
     pub fn from_error(e: &Error) -> Self {
         let class = match e {

@@ -523,3 +523,32 @@ fn verify_checks_hashes_and_deep_decodes() {
             .starts_with("ekvplan-run-")
     }));
 }
+
+#[test]
+fn a_self_test_mismatch_names_its_first_path_and_byte_in_the_report() {
+    let f = Fixture::new();
+    let d = f.good_dump("mismatch");
+    // Upstream decodes an `expire_at_ms` of 0 as null: the bytes differ
+    // from the 0 on.
+    let body = "{\n  \"format_version\": 1,\n  \"fields\": [],\n  \"expire_at_ms\": 0\n}";
+    let hashes = d.join("redis/db_0/hashes");
+    std::fs::create_dir_all(&hashes).unwrap();
+    std::fs::write(hashes.join("h.json"), body).unwrap();
+    let r = run(&f.plan(vec![f.job("m", &d)]), &opts(1));
+    assert_eq!(r.exit_code, exit::DATA);
+    let v: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+    let job = &v["jobs"][0];
+    assert_eq!(job["error"]["class"], "self_test_mismatch");
+    let at = body.find(": 0").unwrap() + 2;
+    assert_eq!(
+        job["self_test_mismatch"],
+        serde_json::json!({
+            "path": "redis/db_0/hashes/h.json",
+            "byte_offset": at.to_string(),
+        })
+    );
+    let ok = run(&f.plan(vec![f.job("ok", &f.good_dump("fine"))]), &opts(1));
+    let v: serde_json::Value = serde_json::from_slice(&ok.to_json()).unwrap();
+    assert!(v["jobs"][0]["error"].is_null());
+    assert!(v["jobs"][0]["self_test_mismatch"].is_null());
+}

@@ -15,7 +15,7 @@ use super::fingerprint::{self, Reason, Recorded};
 use super::report::{JobError, const_schema};
 use super::scratch::RunDir;
 use super::select::{self, Shard};
-use crate::adapter::{self, AdapterSet, CancelToken, DecodeContext, ScopeExclusions};
+use crate::adapter::{AdapterSet, CancelToken, ScopeExclusions};
 use crate::budget::DEFAULT_MEMORY_BUDGET;
 use crate::decode;
 use crate::encode_info::EncodeInfo;
@@ -213,33 +213,35 @@ fn deep_check(
     cancel: &CancelToken,
 ) -> Result<()> {
     let m = job::read_input_manifest(&src.input)?;
-    let ctx = DecodeContext {
-        out_root: scratch.to_path_buf(),
-        scratch_root: scratch.join(".scratch"),
-        options: decode::self_test_options(&m, src.adapters),
-        memory_budget: src.memory_budget,
-        warn: adapter::silent_warn(),
-        cancel: cancel.clone(),
-    };
-    let summary = decode::decode_file(output, ctx, cancel)?;
-    if summary.last_commit_ts != info.last_commit_ts {
-        return Err(Error::data_at(
-            output,
-            format!(
-                "header last_commit_ts {} differs from the sidecar's {}",
-                summary.last_commit_ts, info.last_commit_ts
-            ),
-        ));
-    }
-    let skip = src.exclusions.excluded_subtrees();
-    match selftest::diff_adapter_trees(&src.input, scratch, src.adapters, &skip)? {
+    let rt = selftest::round_trip(
+        &selftest::RoundTripSpec {
+            fsm: output,
+            input: &src.input,
+            options: decode::self_test_options(&m, src.adapters),
+            skip: src.exclusions.excluded_subtrees(),
+            scratch,
+            memory_budget: src.memory_budget,
+            want_commit_ts: info.last_commit_ts,
+        },
+        cancel,
+    )?;
+    match rt.failure {
         None => Ok(()),
-        Some(text) => Err(Error::SelfTestMismatch(format!(
-            "{}: decoded tree differs from {}: {}",
-            output.display(),
-            src.input.display(),
-            text.lines().next().unwrap_or("")
-        ))),
+        Some(selftest::Failure::Rejected(msg)) => Err(Error::data_at(output, msg)),
+        Some(selftest::Failure::CommitTs { want, got }) => Err(Error::data_at(
+            output,
+            format!("header last_commit_ts {got} differs from the sidecar's {want}"),
+        )),
+        Some(f) => {
+            let text = f.mismatch_text();
+            let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+            Err(f.to_error(format!(
+                "{}: decoded tree differs from {}: {}",
+                output.display(),
+                src.input.display(),
+                String::from_utf8_lossy(first)
+            )))
+        }
     }
 }
 

@@ -131,8 +131,9 @@ fn report(test: &str, results: Vec<(String, CaseResult)>) {
 
 /// Compare a decoded tree with upstream's, modulo the transient fields of
 /// a root MANIFEST.json and CHECKSUMS: the same files with the same bytes,
-/// ours 0600 and directories 0755, and exactly the `empty_dirs` upstream
-/// recorded (a checkout keeps neither modes nor empty directories).
+/// with upstream's modes (see [`upstream_mode`]), and exactly the
+/// `empty_dirs` upstream recorded (a checkout keeps neither modes nor
+/// empty directories).
 fn compare_trees(ours: &Path, golden: &Path, empty_dirs: &[String]) -> Result<(), String> {
     let a = walk(ours);
     let b: BTreeMap<Vec<u8>, Entry> = walk(golden)
@@ -144,7 +145,7 @@ fn compare_trees(ours: &Path, golden: &Path, empty_dirs: &[String]) -> Result<()
     let mut ours_files = BTreeSet::new();
     let mut ours_empty = BTreeSet::new();
     for e in &a {
-        let want_mode = if e.dir { 0o755 } else { 0o600 };
+        let want_mode = upstream_mode(&e.rel, e.dir);
         if e.mode != want_mode {
             problems.push(format!(
                 "{}: mode {:o}, want {want_mode:o}",
@@ -207,6 +208,28 @@ fn compare_trees(ours: &Path, golden: &Path, empty_dirs: &[String]) -> Result<()
             "{n} tree differences:\n    {}",
             problems.join("\n    ")
         ))
+    }
+}
+
+/// The umask the decoder (a child process) inherits.
+fn process_umask() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .unwrap_or(0o022)
+}
+
+/// Upstream's modes in a decoded tree: MANIFEST.json and CHECKSUMS are
+/// plain creates (0666 & ~umask); adapter files go through temp files or
+/// sidecar opens (0600); directories are made 0755 (& ~umask).
+fn upstream_mode(rel: &[u8], dir: bool) -> u32 {
+    let umask = process_umask();
+    match rel {
+        _ if dir => 0o755 & !umask,
+        b"MANIFEST.json" | b"CHECKSUMS" => 0o666 & !umask,
+        _ => 0o600 & !umask,
     }
 }
 

@@ -101,18 +101,17 @@ fn decode_with_budget(entries: &[(Vec<u8>, u64, Vec<u8>)], jsonl: bool, budget: 
     let sink = seen.clone();
     let warn: Warn = Arc::new(move |m: &str| sink.lock().unwrap().push(m.to_string()));
     let adapters = crate::common::only(AdapterKind::DynamoDb);
-    let ctx = DecodeContext {
-        out_root: dir.path().to_path_buf(),
-        scratch_root: dir.path().join(".scratch"),
-        options: DecodeOptions {
+    let ctx = DecodeContext::writing_to(
+        dir.path(),
+        &dir.path().join(".scratch"),
+        DecodeOptions {
             adapters,
             dynamodb_bundle_jsonl: jsonl,
             ..DecodeOptions::default()
         },
-        memory_budget: budget,
+        budget,
         warn,
-        cancel: CancelToken::new(),
-    };
+    );
     let result = testing::decode_stream(&bytes[..], ctx, &CancelToken::new()).map(drop);
     let warnings = seen.lock().unwrap().clone();
     Decoded {

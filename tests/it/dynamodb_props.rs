@@ -233,14 +233,13 @@ mod decoder_robustness {
             let bytes = w.into_inner();
             let dir = tempfile::tempdir().unwrap();
             let adapters = crate::common::only(AdapterKind::DynamoDb);
-            let ctx = DecodeContext {
-                out_root: dir.path().to_path_buf(),
-                scratch_root: dir.path().join(".scratch"),
-                options: DecodeOptions { adapters, dynamodb_bundle_jsonl: jsonl, ..DecodeOptions::default() },
-                memory_budget: 1 << 16,
-                warn: silent_warn(),
-                cancel: CancelToken::new(),
-            };
+            let ctx = DecodeContext::writing_to(
+                dir.path(),
+                &dir.path().join(".scratch"),
+                DecodeOptions { adapters, dynamodb_bundle_jsonl: jsonl, ..DecodeOptions::default() },
+                1 << 16,
+                silent_warn(),
+            );
             let _ = testing::decode_stream(&bytes[..], ctx, &CancelToken::new());
         }
     }

@@ -32,14 +32,13 @@ impl Harness {
         f(&mut options);
         let warnings = Arc::new(Mutex::new(Vec::new()));
         let w = warnings.clone();
-        let ctx = DecodeContext {
-            out_root: out.clone(),
-            scratch_root: out.join(".scratch"),
+        let ctx = DecodeContext::writing_to(
+            &out,
+            &tmp.path().join("spill"),
             options,
-            memory_budget: 1 << 20,
-            warn: Arc::new(move |m: &str| w.lock().unwrap().push(m.to_string())),
-            cancel: Default::default(),
-        };
+            1 << 20,
+            Arc::new(move |m: &str| w.lock().unwrap().push(m.to_string())),
+        );
         let dec = S3Decoder::new(&ctx);
         Harness {
             scratch: out.join(".scratch"),

@@ -26,32 +26,7 @@ use sha2::{Digest, Sha256};
 
 /// Fixtures ekvplan does not match yet: (fixture, why). Remove an entry in
 /// the change that fixes it.
-const KNOWN_DIVERGENCES: &[(&str, &str)] = &[
-    (
-        "decode-ddb-table-dotdot",
-        "a table named .. leaves an extra empty dynamodb/ directory",
-    ),
-    (
-        "decode-manifest-mode",
-        "MANIFEST.json and CHECKSUMS are written 0600; upstream creates them 0666 & ~umask",
-    ),
-    (
-        "decode-sqs-queue-dot",
-        "a queue named . fails to decode; upstream writes into sqs/ itself",
-    ),
-    (
-        "decode-sqs-queue-dotdot",
-        "a queue named .. leaves an extra empty sqs/ directory",
-    ),
-    (
-        "selftest-decode-error-text",
-        "mismatch.txt must carry upstream's text, without the temp path",
-    ),
-    (
-        "selftest-mismatch-non-utf8-path",
-        "mismatch.txt must carry path bytes raw, not lossy UTF-8",
-    ),
-];
+const KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
 
 /// Fixtures in the repository; fewer means some went missing.
 const MIN_FIXTURES: usize = 62;

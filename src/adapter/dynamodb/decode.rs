@@ -13,16 +13,12 @@
 //! finalize (by file path, or by pass when a table is migrating).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 
 use crate::adapter::{AdapterDecoder, DecodeContext};
-use crate::error::{Error, InputError, IoResultExt, Result};
-use crate::fsutil;
+use crate::error::{Error, InputError, Result};
 use crate::sorter::key::{self, KeyReader};
 use crate::sorter::{ExternalSorter, Ties};
-use crate::tree::filename;
+use crate::tree::{FileWriter, TreeOut, filename, sink};
 
 use super::keys::{
     GSI_PREFIX, ITEM_MAGIC, ITEM_PREFIX, META_GEN_PREFIX, META_TABLE_PREFIX, SCHEMA_MAGIC,
@@ -163,12 +159,14 @@ impl DynamoDecoder {
         items.add_parts(&[&i.to_be_bytes(), &generation.to_be_bytes()], &[body])
     }
 
-    fn items_dir(&self, t: &TableState) -> PathBuf {
-        self.ctx
-            .out_root
-            .join("dynamodb")
-            .join(filename::encode(&t.name))
-            .join("items")
+    /// `dynamodb/<table>` joined as Go's `filepath.Join` does (a table
+    /// named `..` lands at the root, `.` in `dynamodb/`).
+    fn table_dir(t: &TableState) -> Result<Vec<u8>> {
+        sink::join(b"dynamodb", filename::encode(&t.name).as_bytes())
+    }
+
+    fn items_dir(t: &TableState) -> Result<Vec<u8>> {
+        sink::join(&Self::table_dir(t)?, b"items")
     }
 
     fn finalize_inner(&mut self) -> Result<()> {
@@ -185,10 +183,11 @@ impl DynamoDecoder {
                 ));
                 continue;
             };
-            let items_dir = self.items_dir(t);
-            fsutil::create_dir_all(&items_dir)?;
-            let schema_path = fsutil::parent_dir(&items_dir).join("_schema.json");
-            fsutil::write_tree_file(&schema_path, &schema_file_bytes(schema))?;
+            self.ctx.tree.dir(&Self::items_dir(t)?)?;
+            let schema_path = sink::join(&Self::table_dir(t)?, b"_schema.json")?;
+            self.ctx
+                .tree
+                .file(&schema_path, schema_file_bytes(schema))?;
             let emit = t.emit_generations();
             let stale: u64 = t
                 .items_by_gen
@@ -228,7 +227,17 @@ impl DynamoDecoder {
         };
         let mut later = Self::sorter(&self.ctx);
         let tables = &self.tables;
-        let dirs: Vec<PathBuf> = tables.iter().map(|t| self.items_dir(t)).collect();
+        let tree = &self.ctx.tree;
+        let dirs: Vec<Vec<u8>> = tables
+            .iter()
+            .map(|t| {
+                if t.schema.is_some() {
+                    Self::items_dir(t)
+                } else {
+                    Ok(Vec::new())
+                }
+            })
+            .collect::<Result<_>>()?;
         let mut sorted = items.finish()?;
         let mut k = Vec::new();
         while let Some((group, body)) = sorted.next()? {
@@ -242,7 +251,7 @@ impl DynamoDecoder {
             if jsonl {
                 // Grouped by (table, path), migration source first: the
                 // last line of a group wins.
-                let (rel, _, item) = item_path(t, body)?;
+                let (rel, item) = item_path(t, body)?;
                 key::push_u32(&mut k, ti);
                 key::push_bytes(&mut k, rel.as_bytes());
                 k.push(rank);
@@ -253,19 +262,19 @@ impl DynamoDecoder {
                 key::push_u32(&mut k, ti);
                 later.add(&k, body)?;
             } else {
-                write_item(&dirs[ti as usize], t, body)?;
+                write_item(tree, &dirs[ti as usize], t, body)?;
             }
         }
         drop(sorted);
         if jsonl {
             let max = self.ctx.options.dynamodb_bundle_max_bytes.max(1);
-            write_bundles(later, &dirs, max)?;
+            write_bundles(later, tree, &dirs, max)?;
         } else if migrating {
             let mut sorted = later.finish()?;
             while let Some((k, body)) = sorted.next()? {
                 let mut r = KeyReader::new(k);
                 let ti = r.u8().and(r.u32()).ok_or_else(corrupt)? as usize;
-                write_item(&dirs[ti], &tables[ti], body)?;
+                write_item(tree, &dirs[ti], &tables[ti], body)?;
             }
         }
         Ok(())
@@ -276,9 +285,9 @@ fn corrupt() -> Error {
     Error::data("dynamodb: corrupt sort key (internal error)")
 }
 
-/// The item, its path under `items/` and the directory that path needs,
-/// as upstream's `writeDDBItem` names them.
-fn item_path(t: &TableState, body: &[u8]) -> Result<(String, Option<String>, Item)> {
+/// The item and its path under `items/`, as upstream's `writeDDBItem`
+/// names it.
+fn item_path(t: &TableState, body: &[u8]) -> Result<(String, Item)> {
     let schema = t.schema.as_ref().expect("ranked items have a schema");
     let item = Item::decode(body)
         .map_err(|e| Error::data(format!("dynamodb: invalid !ddb|item value: {e}")))?;
@@ -293,25 +302,22 @@ fn item_path(t: &TableState, body: &[u8]) -> Result<(String, Option<String>, Ite
         Some(r) if hash_seg.is_empty() => format!("{r}.json"),
         Some(r) => format!("{hash_seg}/{r}.json"),
     };
-    let subdir = (range_seg.is_some() && !hash_seg.is_empty()).then_some(hash_seg);
-    Ok((rel, subdir, item))
+    Ok((rel, item))
 }
 
-/// One item file (per-item layout).
-fn write_item(dir: &std::path::Path, t: &TableState, body: &[u8]) -> Result<()> {
-    let (rel, subdir, item) = item_path(t, body)?;
-    if let Some(hash_seg) = subdir {
-        fsutil::create_dir_all(&dir.join(hash_seg))?;
-    }
-    fsutil::write_tree_file(&dir.join(&rel), &item_file_bytes(&item))
+/// One item file (per-item layout); the sink creates its directory.
+fn write_item(tree: &TreeOut, dir: &[u8], t: &TableState, body: &[u8]) -> Result<()> {
+    let (rel, item) = item_path(t, body)?;
+    let path = [dir, b"/", rel.as_bytes()].concat();
+    tree.file(&path, item_file_bytes(&item))
 }
 
 /// Writes the sorted jsonl records: the last record of each (table, path)
 /// group wins, lines are packed into parts of at most `max` bytes (a longer
 /// line gets a part of its own).
-fn write_bundles(sorter: ExternalSorter, dirs: &[PathBuf], max: u64) -> Result<()> {
+fn write_bundles(sorter: ExternalSorter, tree: &TreeOut, dirs: &[Vec<u8>], max: u64) -> Result<()> {
     let mut pending: Option<(Vec<u8>, Vec<u8>)> = None;
-    let mut out = BundleWriter::new(max);
+    let mut out = BundleWriter::new(tree, max);
     let mut sorted = sorter.finish()?;
     while let Some((key, line)) = sorted.next()? {
         // The key without its rank byte.
@@ -329,16 +335,18 @@ fn write_bundles(sorter: ExternalSorter, dirs: &[PathBuf], max: u64) -> Result<(
     out.close()
 }
 
-struct BundleWriter {
+struct BundleWriter<'a> {
+    tree: &'a TreeOut,
     max: u64,
     table: Option<u32>,
     part: u32,
-    file: Option<(BufWriter<File>, u64, PathBuf)>,
+    file: Option<(FileWriter, u64)>,
 }
 
-impl BundleWriter {
-    fn new(max: u64) -> Self {
+impl<'a> BundleWriter<'a> {
+    fn new(tree: &'a TreeOut, max: u64) -> Self {
         BundleWriter {
+            tree,
             max,
             table: None,
             part: 0,
@@ -347,13 +355,13 @@ impl BundleWriter {
     }
 
     fn close(&mut self) -> Result<()> {
-        if let Some((mut w, _, path)) = self.file.take() {
-            w.flush().io_at(&path, "write")?;
+        match self.file.take() {
+            Some((w, _)) => w.close(),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    fn write(&mut self, dirs: &[PathBuf], group: &[u8], line: &[u8]) -> Result<()> {
+    fn write(&mut self, dirs: &[Vec<u8>], group: &[u8], line: &[u8]) -> Result<()> {
         let table = u32::from_be_bytes(group[..4].try_into().expect("4 bytes"));
         if self.table != Some(table) {
             self.close()?;
@@ -361,19 +369,23 @@ impl BundleWriter {
             self.part = 0;
         }
         let len = line.len() as u64;
-        if let Some((_, size, _)) = &self.file {
+        if let Some((_, size)) = &self.file {
             if size.saturating_add(len) > self.max {
                 self.close()?;
             }
         }
         if self.file.is_none() {
             self.part += 1;
-            let path = dirs[table as usize].join(bundle_name(self.part));
-            let f = fsutil::create_tree_file(&path)?;
-            self.file = Some((BufWriter::with_capacity(1 << 20, f), 0, path));
+            let path = [
+                &dirs[table as usize][..],
+                b"/",
+                bundle_name(self.part).as_bytes(),
+            ]
+            .concat();
+            self.file = Some((self.tree.create(&path)?, 0));
         }
-        let (w, size, path) = self.file.as_mut().expect("open bundle");
-        w.write_all(line).io_at(path, "write")?;
+        let (w, size) = self.file.as_mut().expect("open bundle");
+        w.write_all(line)?;
         *size += len;
         Ok(())
     }

@@ -244,14 +244,13 @@ mod tests {
     use crate::adapter::{DecodeOptions, silent_warn};
 
     fn ctx(root: &std::path::Path) -> DecodeContext {
-        DecodeContext {
-            out_root: root.to_path_buf(),
-            scratch_root: root.join(".scratch"),
-            options: DecodeOptions::default(),
-            memory_budget: 0,
-            warn: silent_warn(),
-            cancel: Default::default(),
-        }
+        DecodeContext::writing_to(
+            root,
+            &root.join(".scratch"),
+            DecodeOptions::default(),
+            0,
+            silent_warn(),
+        )
     }
 
     fn stream_body(fields: &[&str]) -> Vec<u8> {

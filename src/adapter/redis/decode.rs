@@ -5,20 +5,16 @@
 //! at finalize in sorted key order.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 
 use super::codec::{self, HLL_VERSION, STRING_VERSION};
 use super::content::{Content, ContentStore, Merger, StreamEntry, Ty};
 use super::proto;
 use super::*;
 use crate::adapter::{AdapterDecoder, DecodeContext};
-use crate::error::{Error, IoResultExt, Result};
-use crate::fsutil;
+use crate::error::{Error, Result};
 use crate::gojson::{Escape, JsonWriter};
 use crate::tree::filename::encode_segment;
-use crate::tree::keymap;
+use crate::tree::{FileWriter, keymap};
 
 /// Upstream's default byte budget of the pending-TTL buffer.
 pub const PENDING_TTL_CAP: u64 = 1 << 30;
@@ -71,18 +67,18 @@ struct KeyInfo {
 /// A lazily opened JSONL sidecar.
 struct Sidecar {
     name: &'static str,
-    w: Option<BufWriter<File>>,
+    w: Option<FileWriter>,
 }
 
 pub struct RedisDecoder {
     ctx: DecodeContext,
-    db_dir: PathBuf,
-    dirs: Vec<PathBuf>,
+    /// `redis/db_<n>` in the tree.
+    db_dir: String,
     keys: HashMap<Vec<u8>, KeyInfo>,
     content: ContentStore,
     strings_ttl: Sidecar,
     hll_ttl: Sidecar,
-    keymap: Option<BufWriter<File>>,
+    keymap: Option<FileWriter>,
     pending: HashMap<Vec<u8>, u64>,
     pending_bytes: u64,
     pending_cap: u64,
@@ -102,17 +98,13 @@ fn q(b: &[u8]) -> String {
 
 impl RedisDecoder {
     pub fn new(ctx: DecodeContext) -> Self {
-        let db_dir = ctx
-            .out_root
-            .join("redis")
-            .join(format!("db_{}", ctx.options.redis_db_index));
+        let db_dir = format!("redis/db_{}", ctx.options.redis_db_index);
         // Half the share for collection contents; the per-key table (type
         // and TTL state of every key) takes the rest.
         RedisDecoder {
             content: ContentStore::new(ctx.memory_budget / 2, &ctx),
             ctx,
             db_dir,
-            dirs: Vec::new(),
             keys: HashMap::new(),
             strings_ttl: Sidecar {
                 name: "strings_ttl.jsonl",
@@ -142,16 +134,9 @@ impl RedisDecoder {
         (self.ctx.warn)(&msg);
     }
 
-    fn ensure_dir(&mut self, sub: Option<&str>) -> Result<PathBuf> {
-        let d = match sub {
-            Some(s) => self.db_dir.join(s),
-            None => self.db_dir.clone(),
-        };
-        if !self.dirs.contains(&d) {
-            fsutil::create_dir_all(&d)?;
-            self.dirs.push(d.clone());
-        }
-        Ok(d)
+    /// `redis/db_<n>/<name>` as a tree path.
+    fn rel(&self, name: &str) -> Vec<u8> {
+        format!("{}/{name}", self.db_dir).into_bytes()
     }
 
     /// Encode a key as a file-name segment, recording SHA fallbacks in
@@ -160,25 +145,23 @@ impl RedisDecoder {
         let (enc, fallback) = encode_segment(uk);
         if fallback {
             if self.keymap.is_none() {
-                let dir = self.ensure_dir(None)?;
-                let f = fsutil::open_sidecar_file(&dir.join(keymap::FILE_NAME))?;
-                self.keymap = Some(BufWriter::with_capacity(64 * 1024, f));
+                let w = self.ctx.tree.create(&self.rel(keymap::FILE_NAME))?;
+                self.keymap = Some(w);
             }
             let mut line = Vec::new();
             keymap::write_record(&mut line, &enc, uk, keymap::KIND_SHA_FALLBACK);
-            let path = self.db_dir.join(keymap::FILE_NAME);
             self.keymap
                 .as_mut()
                 .expect("opened above")
-                .write_all(&line)
-                .io_at(&path, "write")?;
+                .write_all(&line)?;
         }
         Ok(enc)
     }
 
-    fn write_file(&mut self, sub: &str, name: &str, body: &[u8]) -> Result<()> {
-        let dir = self.ensure_dir(Some(sub))?;
-        fsutil::write_tree_file(&dir.join(name), body)
+    fn write_file(&mut self, sub: &str, name: &str, body: Vec<u8>) -> Result<()> {
+        self.ctx
+            .tree
+            .file(&self.rel(&format!("{sub}/{name}")), body)
     }
 
     fn append_ttl(&mut self, hll: bool, uk: &[u8], ms: u64) -> Result<()> {
@@ -187,15 +170,13 @@ impl RedisDecoder {
         } else {
             self.strings_ttl.name
         };
-        let path = self.db_dir.join(name);
         let open = if hll {
             self.hll_ttl.w.is_none()
         } else {
             self.strings_ttl.w.is_none()
         };
         if open {
-            self.ensure_dir(None)?;
-            let f = BufWriter::with_capacity(64 * 1024, fsutil::open_sidecar_file(&path)?);
+            let f = self.ctx.tree.create(&self.rel(name))?;
             if hll {
                 self.hll_ttl.w = Some(f);
             } else {
@@ -216,11 +197,7 @@ impl RedisDecoder {
         } else {
             &mut self.strings_ttl
         };
-        side.w
-            .as_mut()
-            .expect("opened above")
-            .write_all(&line)
-            .io_at(&path, "write")
+        side.w.as_mut().expect("opened above").write_all(&line)
     }
 
     fn info(&mut self, uk: &[u8]) -> &mut KeyInfo {
@@ -269,7 +246,7 @@ impl RedisDecoder {
         self.write_file(
             if hll { "hll" } else { "strings" },
             &format!("{enc}.bin"),
-            body,
+            body.to_vec(),
         )?;
         if new_format {
             self.info(uk).simple_owned = true;
@@ -508,7 +485,9 @@ impl RedisDecoder {
             Ty::ZSet => "zsets",
             Ty::Stream => "streams",
         };
-        self.ensure_dir(Some(sub))?;
+        // Upstream makes the directory before it looks at the keys (a type
+        // whose keys all get skipped leaves it empty).
+        self.ctx.tree.dir(&self.rel(sub))?;
         for uk in keys {
             let st = self.keys[&uk].colls[t as usize]
                 .as_deref()
@@ -595,7 +574,7 @@ impl RedisDecoder {
                 }
             };
             let enc = self.segment(&uk)?;
-            self.write_file(sub, &format!("{enc}.{ext}"), &body)?;
+            self.write_file(sub, &format!("{enc}.{ext}"), body)?;
         }
         Ok(())
     }
@@ -612,15 +591,15 @@ impl RedisDecoder {
     }
 
     fn close(&mut self, which: u8) -> Result<()> {
-        let (w, name) = match which {
-            0 => (self.strings_ttl.w.take(), self.strings_ttl.name),
-            1 => (self.hll_ttl.w.take(), self.hll_ttl.name),
-            _ => (self.keymap.take(), keymap::FILE_NAME),
+        let w = match which {
+            0 => self.strings_ttl.w.take(),
+            1 => self.hll_ttl.w.take(),
+            _ => self.keymap.take(),
         };
-        if let Some(mut w) = w {
-            w.flush().io_at(&self.db_dir.join(name), "write")?;
+        match w {
+            Some(w) => w.close(),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -46,17 +46,16 @@ fn capture() -> (Warn, Arc<Mutex<Vec<String>>>) {
 fn ctx(root: &Path, warn: Warn) -> DecodeContext {
     let mut adapters = AdapterSet::NONE;
     adapters.insert(AdapterKind::Redis);
-    DecodeContext {
-        out_root: root.to_path_buf(),
-        scratch_root: root.join(".scratch"),
-        options: DecodeOptions {
+    DecodeContext::writing_to(
+        root,
+        &root.join(".scratch"),
+        DecodeOptions {
             adapters,
             ..DecodeOptions::default()
         },
-        memory_budget: 64 << 20,
+        64 << 20,
         warn,
-        cancel: Default::default(),
-    }
+    )
 }
 
 struct Decoded {

@@ -25,10 +25,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,6 +43,7 @@ use crate::sorter::key::{self as sort_key, KeyReader};
 use crate::sorter::{ExternalSorter, Ties};
 use crate::tree::filename;
 use crate::tree::keymap::{KIND_META_SUFFIX_RENAME, KIND_S3_LEAF_DATA};
+use crate::tree::{FileWriter, Suspended, TreeOut, sink};
 
 const MALFORMED: &str = "backup: malformed S3 key";
 const COLLISION: &str = "backup: user S3 object key collides with reserved sidecar suffix";
@@ -59,10 +59,6 @@ fn show(b: &[u8]) -> String {
 
 fn malformed(what: &str, key: &[u8]) -> Error {
     Error::data(format!("{what}: {}: {MALFORMED}", show(key)))
-}
-
-fn os(b: &[u8]) -> &std::ffi::OsStr {
-    std::ffi::OsStr::from_bytes(b)
 }
 
 /// Where a spilled payload lives.
@@ -237,7 +233,7 @@ impl Spill {
     }
 
     /// Copy one spilled range to the end of `dst`.
-    fn copy_to(&mut self, loc: Loc, dst: &mut File, dst_path: &Path) -> Result<()> {
+    fn copy_to(&mut self, loc: Loc, dst: &mut FileWriter) -> Result<()> {
         let path = self.path(loc.file);
         if self.reader.as_ref().map(|r| r.0) != Some(loc.file) {
             let f = File::open(&path).io_at(&path, "open spill file")?;
@@ -246,47 +242,23 @@ impl Spill {
         let (_, src) = self.reader.as_mut().expect("reader just set");
         src.seek(SeekFrom::Start(loc.off))
             .io_at(&path, "seek spill file")?;
-        let n = io::copy(&mut src.take(loc.len), dst).io_at(dst_path, "write")?;
-        if n != loc.len {
-            return Err(Error::io_at(
-                &path,
-                "read spill file",
-                io::Error::from(io::ErrorKind::UnexpectedEof),
-            ));
+        let mut left = loc.len;
+        let mut buf = vec![0u8; (left as usize).min(256 << 10)];
+        while left > 0 {
+            let want = (left as usize).min(buf.len());
+            src.read_exact(&mut buf[..want])
+                .io_at(&path, "read spill file")?;
+            dst.write_all(&buf[..want])?;
+            left -= want as u64;
         }
         Ok(())
     }
 
-    /// Move a whole spill file to `dest` (copying across file systems).
-    fn take_file(&mut self, id: u32, dest: &Path) -> Result<()> {
+    /// Hand a whole spill file to the tree as the file at `rel`.
+    fn take_file(&mut self, id: u32, tree: &TreeOut, rel: &[u8]) -> Result<()> {
         self.reader = None;
-        let path = self.path(id);
-        match fs::rename(&path, dest) {
-            Ok(()) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                let loc = Loc {
-                    file: id,
-                    off: 0,
-                    len: self.lens[id as usize],
-                };
-                write_via_temp(dest, |f| self.copy_to(loc, f, dest))
-            }
-            Err(e) => Err(Error::io_at(dest, "rename into place", e)),
-        }
+        tree.adopt(rel, &self.path(id))
     }
-}
-
-/// Write `dest` through a temp file in its directory and rename it over
-/// (upstream's `.obj.tmp-*` + rename).
-fn write_via_temp(dest: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
-    let dir = fsutil::parent_dir(dest);
-    let tmp = dir.join(format!(".obj.tmp-{}", fsutil::random_suffix()));
-    let mut f = fsutil::create_new_private(&tmp)?;
-    let res = fill(&mut f).and_then(|()| fs::rename(&tmp, dest).io_at(dest, "rename into place"));
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
 }
 
 // --- the decoder ------------------------------------------------------------------
@@ -294,8 +266,7 @@ fn write_via_temp(dest: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Re
 /// The S3 decoder (upstream's `S3Encoder`, which despite its name writes
 /// the dump tree).
 pub struct S3Decoder {
-    out_s3: PathBuf,
-    scratch_root: PathBuf,
+    tree: TreeOut,
     include_incomplete_uploads: bool,
     include_orphans: bool,
     rename_collisions: bool,
@@ -308,17 +279,18 @@ pub struct S3Decoder {
     upload_buckets: BTreeSet<Vec<u8>>,
     spill: Spill,
     /// Whether upstream would have created its scratch tree (a blob or a
-    /// chunkblob was handled), and whether we created the scratch root.
+    /// chunkblob was handled), which it leaves behind as `.scratch/`.
     scratch_used: bool,
-    scratch_root_created: bool,
     index: Option<ExternalSorter>,
     seq: u64,
     /// The object generation whose chunks the current spill file holds.
     run: Option<(Vec<u8>, Vec<u8>, u64, u32)>,
     chunk_blobs: HashMap<[u8; 32], Loc>,
     chunk_blob_file: Option<u32>,
-    /// The open `records.jsonl`: (bucket, writer, path).
-    uploads: Option<(Vec<u8>, BufWriter<File>, PathBuf)>,
+    /// The open `records.jsonl`: (bucket, writer); the other buckets'
+    /// are set aside (upload metas and parts of a bucket arrive apart).
+    uploads: Option<(Vec<u8>, FileWriter)>,
+    uploads_aside: HashMap<Vec<u8>, Suspended>,
     finalized: bool,
 }
 
@@ -326,8 +298,7 @@ impl S3Decoder {
     pub fn new(ctx: &DecodeContext) -> Self {
         let o = &ctx.options;
         S3Decoder {
-            out_s3: ctx.out_root.join("s3"),
-            scratch_root: ctx.scratch_root.clone(),
+            tree: ctx.tree.clone(),
             include_incomplete_uploads: o.include_incomplete_uploads,
             include_orphans: o.include_orphans,
             rename_collisions: o.rename_s3_collisions,
@@ -343,27 +314,34 @@ impl S3Decoder {
                 reader: None,
             },
             scratch_used: false,
-            scratch_root_created: false,
             index: None,
             seq: 0,
             run: None,
             chunk_blobs: HashMap::new(),
             chunk_blob_file: None,
             uploads: None,
+            uploads_aside: HashMap::new(),
             finalized: false,
         }
     }
 
     fn ensure_scratch(&mut self) -> Result<()> {
         if self.index.is_none() {
-            if fs::symlink_metadata(&self.scratch_root).is_err() {
-                self.scratch_root_created = true;
-            }
             fsutil::create_dir_all(&self.spill.dir)?;
             self.index = Some(
                 ExternalSorter::new(self.memory_budget, &self.spill.dir, Ties::InsertionOrder)
                     .with_cancel(&self.cancel),
             );
+        }
+        Ok(())
+    }
+
+    /// Upstream makes `<out>/.scratch/s3/` for the first payload and only
+    /// removes `s3/`: the tree keeps an empty `.scratch/`.
+    fn use_scratch(&mut self) -> Result<()> {
+        if !self.scratch_used {
+            self.scratch_used = true;
+            self.tree.dir(b".scratch")?;
         }
         Ok(())
     }
@@ -460,7 +438,7 @@ impl S3Decoder {
             ));
         }
         self.ensure_scratch()?;
-        self.scratch_used = true;
+        self.use_scratch()?;
         let file = match &self.run {
             Some((b, o, g, id)) if *b == k.bucket && *o == k.object && *g == k.generation => *id,
             _ => {
@@ -490,7 +468,7 @@ impl S3Decoder {
             )));
         }
         self.ensure_scratch()?;
-        self.scratch_used = true;
+        self.use_scratch()?;
         let file = match self.chunk_blob_file {
             Some(id) => id,
             None => {
@@ -537,33 +515,35 @@ impl S3Decoder {
             .end_object();
         let line = line.finish_line();
         if self.uploads.as_ref().map(|u| &u.0) != Some(&bucket) {
-            self.close_uploads()?;
-            let dir = self
-                .out_s3
-                .join(os(filename::encode(&bucket).as_bytes()))
-                .join("_incomplete_uploads");
-            let path = dir.join("records.jsonl");
-            let f = if self.upload_buckets.contains(&bucket) {
-                OpenOptions::new()
-                    .append(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)
-                    .io_at(&path, "reopen")?
-            } else {
-                fsutil::create_dir_all(&dir)?;
-                self.upload_buckets.insert(bucket.clone());
-                fsutil::open_sidecar_file(&path)?
+            if let Some((b, w)) = self.uploads.take() {
+                self.uploads_aside.insert(b, w.suspend()?);
+            }
+            let w = match self.uploads_aside.remove(&bucket) {
+                Some(s) => self.tree.resume(s)?,
+                None => {
+                    self.upload_buckets.insert(bucket.clone());
+                    let rel = sink::join_all(&[
+                        b"s3",
+                        filename::encode(&bucket).as_bytes(),
+                        b"_incomplete_uploads/records.jsonl",
+                    ])?;
+                    self.tree.create(&rel)?
+                }
             };
-            self.uploads = Some((bucket, BufWriter::new(f), path));
+            self.uploads = Some((bucket, w));
         }
-        let (_, w, path) = self.uploads.as_mut().expect("writer just opened");
-        w.write_all(&line).io_at(path, "write")
+        let (_, w) = self.uploads.as_mut().expect("writer just opened");
+        w.write_all(&line)
     }
 
     fn close_uploads(&mut self) -> Result<()> {
-        if let Some((_, w, path)) = self.uploads.take() {
-            w.into_inner()
-                .map_err(|e| Error::io_at(&path, "write", e.into_error()))?;
+        if let Some((_, w)) = self.uploads.take() {
+            w.close()?;
+        }
+        let mut aside: Vec<(Vec<u8>, Suspended)> = self.uploads_aside.drain().collect();
+        aside.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, s) in aside {
+            self.tree.resume(s)?.close()?;
         }
         Ok(())
     }
@@ -650,12 +630,13 @@ impl S3Decoder {
                 show(&name)
             )));
         }
-        let dir = self.out_s3.join(os(filename::encode(&name).as_bytes()));
-        fsutil::create_dir_all(&dir)?;
+        let dir = sink::join(b"s3", filename::encode(&name).as_bytes())?;
+        self.tree.dir(&dir)?;
         let active_gen = match self.metas.get(&name) {
             Some(m) => {
                 let body = json::render_public_bucket(&name, &m.owner, &m.region, &m.acl);
-                fsutil::write_tree_file(&dir.join("_bucket.json"), &body)?;
+                self.tree
+                    .file(&[&dir[..], b"/_bucket.json"].concat(), body)?;
                 m.generation
             }
             None => 0,
@@ -683,9 +664,8 @@ impl S3Decoder {
                 b.stale
             ));
         }
-        if let Some((w, p)) = b.keymap.take() {
-            w.into_inner()
-                .map_err(|e| Error::io_at(&p, "write", e.into_error()))?;
+        if let Some(w) = b.keymap.take() {
+            w.close()?;
         }
         Ok(())
     }
@@ -784,7 +764,6 @@ impl S3Decoder {
             let offloaded = self.resolve_offloaded(gs, manifest)?;
             let (target, kind) = self.resolve_name(&b.name, &p)?;
             let body = safe_join(&b.dir, &target)?;
-            fsutil::create_dir_all(fsutil::parent_dir(&body))?;
             let chunks = select_chunks(gs, manifest, offloaded)?;
             let whole = match chunks.first() {
                 Some(first) if p.single_generation => {
@@ -794,22 +773,22 @@ impl S3Decoder {
                 _ => None,
             };
             match whole {
-                Some(id) => self.spill.take_file(id, &body)?,
-                None => write_via_temp(&body, |f| {
+                Some(id) => self.spill.take_file(id, &self.tree, &body)?,
+                None => {
+                    let mut w = self.tree.create(&body)?;
                     for loc in &chunks {
-                        self.spill.copy_to(*loc, f, &body)?;
+                        self.spill.copy_to(*loc, &mut w)?;
                     }
-                    Ok(())
-                })?,
+                    w.close()?;
+                }
             }
-            let sidecar = fsutil::with_suffix(&body, META_SUFFIX);
-            fsutil::write_tree_file(&sidecar, &manifest.sidecar)?;
+            let sidecar = [&body[..], META_SUFFIX.as_bytes()].concat();
+            self.tree.file(&sidecar, manifest.sidecar.clone())?;
             if let Some(kind) = kind {
                 if b.keymap.is_none() {
-                    let path = b.dir.join("KEYMAP.jsonl");
-                    b.keymap = Some((BufWriter::new(fsutil::open_sidecar_file(&path)?), path));
+                    b.keymap = Some(self.tree.create(&[&b.dir[..], b"/KEYMAP.jsonl"].concat())?);
                 }
-                let (w, path) = b.keymap.as_mut().expect("keymap just opened");
+                let w = b.keymap.as_mut().expect("keymap just opened");
                 let mut line = JsonWriter::compact(Escape::NoHtml);
                 line.begin_object()
                     .key("encoded")
@@ -819,7 +798,7 @@ impl S3Decoder {
                     .key("kind")
                     .string(kind)
                     .end_object();
-                w.write_all(&line.finish_line()).io_at(path, "write")?;
+                w.write_all(&line.finish_line())?;
             }
         }
         Ok(())
@@ -931,17 +910,20 @@ impl S3Decoder {
                 show(object)
             )));
         }
-        let dir = b
-            .dir
-            .join("_orphans")
-            .join(os(filename::encode(object).as_bytes()))
-            .join(format!("gen-{generation}"));
-        fsutil::create_dir_all(&dir)?;
+        let dir = sink::join_all(&[
+            &b.dir,
+            b"_orphans",
+            filename::encode(object).as_bytes(),
+            format!("gen-{generation}").as_bytes(),
+        ])?;
+        self.tree.dir(&dir)?;
         for (id, loc) in &gs.blobs {
             let name = scratch_name(&id.upload_id, id.part_no, id.chunk_no, id.part_version);
-            let path = dir.join(name);
-            let mut f = fsutil::create_tree_file(&path)?;
-            self.spill.copy_to(*loc, &mut f, &path)?;
+            let mut w = self
+                .tree
+                .create(&[&dir[..], b"/", name.as_bytes()].concat())?;
+            self.spill.copy_to(*loc, &mut w)?;
+            w.close()?;
         }
         Ok(())
     }
@@ -968,19 +950,14 @@ impl AdapterDecoder for S3Decoder {
         self.index = None;
         self.spill.writer = None;
         self.spill.reader = None;
-        let mut cleanup = match fs::remove_dir_all(&self.spill.dir) {
+        // Spill files handed to the tree must be taken before they go.
+        self.tree.barrier();
+        let cleanup = match fs::remove_dir_all(&self.spill.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(Error::io_at(&self.spill.dir, "remove", e))
             }
             _ => Ok(()),
         };
-        // Upstream only makes its scratch tree for payloads; when we needed
-        // one just for the record index, leave no trace of it.
-        if !self.scratch_used && self.scratch_root_created {
-            if let Err(e) = fs::remove_dir(&self.scratch_root) {
-                cleanup = cleanup.and(Err(Error::io_at(&self.scratch_root, "remove", e)));
-            }
-        }
         res.and(cleanup)
     }
 }
@@ -988,13 +965,14 @@ impl AdapterDecoder for S3Decoder {
 /// Per-bucket state while its records are read back.
 struct BucketFlush {
     name: Vec<u8>,
-    dir: PathBuf,
+    /// `s3/<bucket>` in the tree.
+    dir: Vec<u8>,
     active_gen: u64,
     /// Active objects whose keys are byte-prefixes of one another, waiting
     /// until no later key can start with them.
     stack: Vec<Pending>,
     stale: u64,
-    keymap: Option<(BufWriter<File>, PathBuf)>,
+    keymap: Option<FileWriter>,
 }
 
 /// The records of one object key, by generation.
@@ -1150,7 +1128,7 @@ fn scratch_name(upload_id: &[u8], part_no: u64, chunk_no: u64, part_version: u64
 }
 
 /// Upstream's `safeJoinUnderRoot`: the key is refused, never cleaned.
-fn safe_join(root: &Path, rel: &[u8]) -> Result<PathBuf> {
+fn safe_join(root: &[u8], rel: &[u8]) -> Result<Vec<u8>> {
     let refuse = |why: &str| Error::data(format!("object name {why} {}: {MALFORMED}", show(rel)));
     if rel.is_empty() {
         return Err(refuse("is empty"));
@@ -1166,7 +1144,7 @@ fn safe_join(root: &Path, rel: &[u8]) -> Result<PathBuf> {
             "has an empty or dot path segment (rename in S3 first)",
         ));
     }
-    Ok(root.join(os(rel)))
+    Ok([root, b"/", rel].concat())
 }
 
 #[cfg(test)]
@@ -1179,8 +1157,8 @@ mod tests {
             scratch_name(b"u-1", 1, 255, 0),
             "u-1_0000000000000001_00000000000000ff_0000000000000000.bin"
         );
-        let root = Path::new("/r");
-        assert_eq!(safe_join(root, b"a/b").unwrap(), Path::new("/r/a/b"));
+        let root = b"s3/r";
+        assert_eq!(safe_join(root, b"a/b").unwrap(), b"s3/r/a/b");
         for bad in [
             &b""[..],
             b"/a",

@@ -9,20 +9,14 @@
 //! in memory. `finalize` walks the sorted records queue by queue.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 
 use super::keys::{self, MSG_DATA, QUEUE_GEN, QUEUE_META};
 use super::model::{self, MESSAGE_MAGIC, META_MAGIC, Message, QueueMeta};
 use crate::adapter::{AdapterDecoder, DecodeContext, Warn};
-use crate::error::{Error, IoResultExt, Result};
-use crate::fsutil;
+use crate::error::{Error, Result};
 use crate::sorter::key::{self, KeyReader};
 use crate::sorter::{ExternalSorter, Ties};
-use crate::tree::filename;
+use crate::tree::{FileWriter, TreeOut, filename, sink};
 
 const KIND_MESSAGE: u8 = 0;
 const KIND_SIDE_RECORD: u8 = 1;
@@ -40,7 +34,7 @@ struct QueueState {
 }
 
 pub struct SqsDecoder {
-    out_root: PathBuf,
+    tree: TreeOut,
     preserve_visibility: bool,
     include_side_records: bool,
     warn: Warn,
@@ -68,7 +62,7 @@ impl SqsDecoder {
     pub fn new(ctx: &DecodeContext) -> Self {
         let o = &ctx.options;
         SqsDecoder {
-            out_root: ctx.out_root.clone(),
+            tree: ctx.tree.clone(),
             preserve_visibility: o.preserve_sqs_visibility,
             include_side_records: o.include_sqs_side_records,
             warn: ctx.warn.clone(),
@@ -197,10 +191,6 @@ impl SqsDecoder {
         Ok(())
     }
 
-    fn sqs_root(&self) -> PathBuf {
-        self.out_root.join("sqs")
-    }
-
     fn warn_stale(&self, st: &QueueState, dropped: u64) {
         (self.warn)(&format!(
             "sqs_stale_generation_messages_dropped queue={:?} active_gen={} dropped={dropped} \
@@ -275,12 +265,12 @@ impl SqsDecoder {
     /// Start a queue: its directory and `_queue.json` when it has a meta
     /// record, else the `.orphan` directory (side records only).
     fn open(&mut self, enc: Vec<u8>, first_err: &mut Option<Error>) -> OpenQueue {
-        let sqs_root = self.sqs_root();
         let st = self.queues.entry(enc.clone()).or_default();
         st.flushed = true;
         let mut q = OpenQueue {
+            tree: self.tree.clone(),
             enc,
-            dir: PathBuf::new(),
+            dir: Vec::new(),
             has_meta: st.meta.is_some(),
             active_gen: st.active_gen,
             messages: None,
@@ -288,22 +278,23 @@ impl SqsDecoder {
             dropped: 0,
             failed: false,
         };
-        match &st.meta {
-            Some(meta) => {
-                q.dir = sqs_root.join(filename::encode(&st.name));
-                let res = fsutil::create_dir_all(&q.dir).and_then(|_| {
-                    fsutil::write_tree_file(&q.dir.join("_queue.json"), &meta.to_dump_json())
-                });
-                if let Err(e) = res {
-                    q.failed = true;
-                    first_err.get_or_insert(e);
-                }
-            }
+        // Joined as Go's `filepath.Join` does: a queue named `..` lands at
+        // the root, `.` in `sqs/`.
+        let res = match &st.meta {
+            Some(meta) => sink::join(b"sqs", filename::encode(&st.name).as_bytes()).and_then(|d| {
+                q.dir = d;
+                self.tree
+                    .file(&sink::join(&q.dir, b"_queue.json")?, meta.to_dump_json())
+            }),
             None => {
                 let mut name = q.enc.clone();
                 name.extend_from_slice(b".orphan");
-                q.dir = sqs_root.join(OsStr::from_bytes(&name));
+                sink::join(b"sqs", &name).map(|d| q.dir = d)
             }
+        };
+        if let Err(e) = res {
+            q.failed = true;
+            first_err.get_or_insert(e);
         }
         q
     }
@@ -314,11 +305,8 @@ impl SqsDecoder {
                 self.warn_stale(st, q.dropped);
             }
         }
-        for (w, path) in [q.messages, q.side_records].into_iter().flatten() {
-            if let Err(e) = w
-                .into_inner()
-                .map_err(|e| Error::io_at(&path, "write", e.into_error()))
-            {
+        for w in [q.messages, q.side_records].into_iter().flatten() {
+            if let Err(e) = w.close() {
                 first_err.get_or_insert(e);
             }
         }
@@ -327,23 +315,16 @@ impl SqsDecoder {
 
 /// The queue being written during `finalize`.
 struct OpenQueue {
+    tree: TreeOut,
     enc: Vec<u8>,
-    dir: PathBuf,
+    /// The queue's directory in the tree.
+    dir: Vec<u8>,
     has_meta: bool,
     active_gen: u64,
-    messages: Option<(BufWriter<File>, PathBuf)>,
-    side_records: Option<(BufWriter<File>, PathBuf)>,
+    messages: Option<FileWriter>,
+    side_records: Option<FileWriter>,
     dropped: u64,
     failed: bool,
-}
-
-fn open_jsonl(path: PathBuf) -> Result<(BufWriter<File>, PathBuf)> {
-    let f = fsutil::create_tree_file(&path)?;
-    Ok((BufWriter::with_capacity(64 << 10, f), path))
-}
-
-fn write_line(w: &mut (BufWriter<File>, PathBuf), line: &[u8]) -> Result<()> {
-    w.0.write_all(line).io_at(&w.1, "write")
 }
 
 impl OpenQueue {
@@ -361,9 +342,10 @@ impl OpenQueue {
             return Ok(());
         }
         if self.messages.is_none() {
-            self.messages = Some(open_jsonl(self.dir.join("messages.jsonl"))?);
+            let path = sink::join(&self.dir, b"messages.jsonl")?;
+            self.messages = Some(self.tree.create(&path)?);
         }
-        write_line(self.messages.as_mut().expect("opened"), line)
+        self.messages.as_mut().expect("opened").write_all(line)
     }
 
     fn side_record(&mut self, line: &[u8]) -> Result<()> {
@@ -371,11 +353,10 @@ impl OpenQueue {
             return Ok(());
         }
         if self.side_records.is_none() {
-            let dir = self.dir.join("_internals");
-            fsutil::create_dir_all(&dir)?;
-            self.side_records = Some(open_jsonl(dir.join("side_records.jsonl"))?);
+            let path = sink::join(&self.dir, b"_internals/side_records.jsonl")?;
+            self.side_records = Some(self.tree.create(&path)?);
         }
-        write_line(self.side_records.as_mut().expect("opened"), line)
+        self.side_records.as_mut().expect("opened").write_all(line)
     }
 }
 
