@@ -105,6 +105,8 @@ pub enum Kind {
     ReadError,
     Mismatch,
     UnsupportedVersion,
+    ChecksumMismatch,
+    MissingFile,
     DuplicateKey,
     TooLarge,
     UnsafePath,
@@ -140,6 +142,8 @@ impl Kind {
         Kind::ReadError,
         Kind::Mismatch,
         Kind::UnsupportedVersion,
+        Kind::ChecksumMismatch,
+        Kind::MissingFile,
         Kind::DuplicateKey,
         Kind::TooLarge,
         Kind::UnsafePath,
@@ -175,6 +179,8 @@ impl Kind {
             Kind::ReadError => "read_error",
             Kind::Mismatch => "mismatch",
             Kind::UnsupportedVersion => "unsupported_version",
+            Kind::ChecksumMismatch => "checksum_mismatch",
+            Kind::MissingFile => "missing_file",
             Kind::DuplicateKey => "duplicate_key",
             Kind::TooLarge => "too_large",
             Kind::UnsafePath => "unsafe_path",
@@ -232,6 +238,10 @@ impl Kind {
             Kind::UnsupportedVersion => {
                 "the dump was written by a newer elastickv; use an ekvplan that reads its format_version"
             }
+            Kind::ChecksumMismatch => {
+                "the file changed after the dump was written, or the copy is damaged; copy the dump again"
+            }
+            Kind::MissingFile => "a file the dump lists is not there; copy the whole dump again",
             Kind::DuplicateKey => {
                 "two records of the dump map to one snapshot key; upstream refuses the dump too"
             }
@@ -383,6 +393,14 @@ impl Error {
             }
             other => other.context(ctx),
         }
+    }
+
+    /// The line of the file a data error is about.
+    pub fn at_line(mut self, line: u64) -> Self {
+        if let Error::Data(d) = &mut self {
+            d.at = Some(Position::Line(line));
+        }
+        self
     }
 
     /// A data error of `kind` (other errors keep theirs).

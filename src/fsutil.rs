@@ -252,7 +252,7 @@ pub fn read_input_file(path: &Path) -> Result<Vec<u8>> {
 /// Run a blocking flush (fsync, syncfs) on a helper thread, so that a
 /// cancelled job returns within its poll interval instead of waiting for
 /// the disk; the flush itself runs on to completion in the background.
-pub fn interruptible<F>(cancel: &crate::adapter::CancelToken, flush: F) -> Result<()>
+pub fn interruptible<F>(cancel: &crate::cancel::CancelToken, flush: F) -> Result<()>
 where
     F: FnOnce() -> Result<()> + Send + 'static,
 {

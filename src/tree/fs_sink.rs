@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use super::checksums;
 use super::pathsort::{self, Grouped, PathSorter};
 use super::sink::{self, Dirs, FileMode, Files, TreeOut, Worker};
-use crate::adapter::CancelToken;
 use crate::budget::DecodeBudget;
+use crate::cancel::CancelToken;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil;
 

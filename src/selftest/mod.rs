@@ -9,7 +9,9 @@ use crate::adapter::{self, AdapterSet, CancelToken, DecodeContext, DecodeOptions
 use crate::budget::DecodeBudget;
 use crate::decode;
 use crate::error::{Error, Result};
-use crate::tree::compare_sink::{CompareSink, CompareSpec, DirDiff, FileDiffKind, TreeDiff};
+mod compare_sink;
+
+use compare_sink::{CompareSink, CompareSpec, DirDiff, FileDiffKind, TreeDiff};
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -193,7 +195,7 @@ pub(crate) mod oracle {
     use crate::error::{IoResultExt, Result};
     use crate::tree::checksums::list_regular_files;
 
-    use crate::tree::compare_sink::MAX_LINES;
+    use super::compare_sink::MAX_LINES;
 
     fn same_contents(a: &Path, b: &Path) -> Result<bool> {
         let ma = std::fs::metadata(a).io_at(a, "stat")?;

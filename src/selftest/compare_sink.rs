@@ -20,10 +20,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::pathsort::{self, Grouped, PathSorter};
-use super::sink::{self, Dirs, FileMode, Files, TreeOut, Worker};
-use crate::adapter::{AdapterKind, AdapterSet, CancelToken};
+use crate::adapter::{AdapterKind, AdapterSet};
+use crate::cancel::CancelToken;
 use crate::error::{IoResultExt, Result};
+use crate::tree::pathsort::{self, Grouped, PathSorter};
+use crate::tree::sink::{self, Dirs, FileMode, Files, TreeOut, Worker};
 
 /// Comparison workers (each reads input files).
 pub const DEFAULT_WORKERS: usize = 2;
