@@ -42,8 +42,7 @@ use crate::manifest;
 use crate::plan::{ResolvedJob, ValidatedPlan};
 
 pub use crate::cancel::RunControl;
-// TEMP(cleanup): verify.rs (sink) still names `super::control`.
-use crate::cancel::{control, signals};
+use crate::cancel::signals;
 use events::{JobMeter, JobStart, Reporter, RunEvent, RunStart, Running};
 use fingerprint::{Fingerprint, Freshness, Reason};
 use report::{Counts, JobError, ReportOptions, SelfTest, SelfTestMismatch};

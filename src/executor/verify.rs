@@ -10,13 +10,13 @@ use rayon::prelude::*;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
-use super::control::RunControl;
 use super::fingerprint::{self, Reason, Recorded};
 use super::report::{JobError, const_schema};
 use super::scratch::RunDir;
 use super::select::{self, Shard};
 use crate::adapter::{AdapterSet, CancelToken, ScopeExclusions};
 use crate::budget::DEFAULT_MEMORY_BUDGET;
+use crate::cancel::RunControl;
 use crate::decode;
 use crate::encode_info::EncodeInfo;
 use crate::error::{Area, Error, Kind, Result, exit};
