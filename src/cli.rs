@@ -7,14 +7,14 @@ pub(crate) mod man;
 
 use std::path::PathBuf;
 
-use clap::{Args, FromArgMatches, Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeOptions, Warn};
 use crate::budget::{self, DEFAULT_MEMORY_BUDGET_STR, parse_size};
 use crate::decode::{self, DecodeRequest};
 use crate::diagnostic::Style;
 use crate::error::{Error, Result, exit};
-use crate::gojson::flag::{self as goflag, FlagError, FlagSpec};
+use crate::gojson::flag::{self as goflag, FlagError, FlagSpec, GoFlagArgs};
 use crate::job::{self, EncodeJob};
 
 #[derive(Parser, Debug)]
@@ -53,15 +53,6 @@ pub enum Command {
 }
 
 const DEFAULT_ADAPTERS: &str = "dynamodb,s3,redis,sqs";
-
-/// The arguments of `encode` / `decode`, parsed with Go's `flag` syntax
-/// (as the upstream tools parse theirs), not clap's.
-#[derive(Args, Debug, Clone)]
-#[command(disable_help_flag = true)]
-pub struct GoFlagArgs {
-    #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
-    pub args: Vec<String>,
-}
 
 const fn flag(name: &'static str) -> FlagSpec {
     FlagSpec {

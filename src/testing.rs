@@ -32,14 +32,8 @@ pub mod manifest {
 /// The `.tar`/`.tar.zst` archives of dump trees and their Go-compatible
 /// tar headers.
 pub mod archive {
-    pub use crate::archive::{
-        Compression, Limits, PackStats, UnpackStats, goheader, input, pack_to_path, pack_tree,
-        unpack_to_dir, unpack_to_path,
-    };
+    pub use crate::archive::{Compression, Limits, goheader, pack_tree, unpack_to_dir};
 }
-
-// TEMP(cleanup): until the archive and sink branches use them.
-pub use crate::executor::verify::render as verify_render;
 
 /// The DynamoDB adapter's protobuf messages, keys, numbers and JSON forms.
 pub mod dynamodb {

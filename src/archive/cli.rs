@@ -1,6 +1,8 @@
 //! `ekvplan archive pack|unpack`, flag for flag like upstream's
-//! `elastickv-snapshot-archive`. The flags are one declarative table
-//! ([`ArchiveFlags`]) shared by both modes, as upstream's are.
+//! `elastickv-snapshot-archive`, which parses its flags with Go's `flag`
+//! package: `-input x`, `--input=x`, the last repeat wins, parsing stops at
+//! the first argument that is not a flag. Both modes share one flag table
+//! ([`ARCHIVE_FLAGS`]), as upstream's do.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +11,9 @@ use clap::{Args, Subcommand};
 
 use super::{Compression, Limits, pack, unpack};
 use crate::cancel::{RunControl, signals};
+
 use crate::error::{Error, Result, exit};
+use crate::gojson::flag::{self as goflag, FlagError, FlagSpec, GoFlagArgs};
 
 #[derive(Args, Debug)]
 pub struct ArchiveArgs {
@@ -19,24 +23,30 @@ pub struct ArchiveArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ArchiveMode {
-    /// Verify a dump tree and write it as a sorted tar stream.
-    Pack(ArchiveFlags),
-    /// Extract an archive into a new directory and verify it.
-    Unpack(ArchiveFlags),
+    /// Verify a dump tree and write it as a sorted tar stream (-input DIR -output FILE|- [-compression zstd|none]).
+    Pack(GoFlagArgs),
+    /// Extract an archive into a new directory and verify it (-input FILE|- -output DIR [-compression zstd|none]).
+    Unpack(GoFlagArgs),
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct ArchiveFlags {
-    /// Input dump root for pack, or archive file for unpack (- for stdin on unpack).
-    #[arg(long)]
-    pub input: Option<String>,
-    /// Output archive file for pack (- for stdout), or output dump root for unpack.
-    #[arg(long)]
-    pub output: Option<String>,
-    /// Compression: zstd or none.
-    #[arg(long, default_value = "zstd")]
-    pub compression: String,
-}
+/// `elastickv-snapshot-archive`'s flags (both modes).
+pub const ARCHIVE_FLAGS: &[FlagSpec] = &[
+    FlagSpec {
+        name: "input",
+        boolean: false,
+    },
+    FlagSpec {
+        name: "output",
+        boolean: false,
+    },
+    FlagSpec {
+        name: "compression",
+        boolean: false,
+    },
+];
+
+const USAGE: &str = "usage: ekvplan archive pack -input DIR -output FILE|- [-compression zstd|none]\n       \
+ekvplan archive unpack -input FILE|- -output DIR [-compression zstd|none]";
 
 /// A parsed and checked invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,21 +57,33 @@ pub struct ArchiveRequest {
     pub compression: Compression,
 }
 
-/// Upstream's checks, in its order: --input, --output, --compression.
+/// Upstream's checks, in its order: the flags parse, then --input,
+/// --output, --compression (exactly `zstd` or `none`).
 pub fn request_from_args(a: ArchiveArgs) -> Result<ArchiveRequest> {
-    let (pack, f) = match a.mode {
-        ArchiveMode::Pack(f) => (true, f),
-        ArchiveMode::Unpack(f) => (false, f),
+    let (pack, args) = match a.mode {
+        ArchiveMode::Pack(f) => (true, f.args),
+        ArchiveMode::Unpack(f) => (false, f.args),
     };
-    let input = f.input.filter(|s| !s.is_empty());
-    let output = f.output.filter(|s| !s.is_empty());
-    let Some(input) = input else {
+    let f = goflag::parse(ARCHIVE_FLAGS, &args).map_err(|e| match e {
+        FlagError::Help => Error::usage(format!("flag: help requested\n{USAGE}")),
+        FlagError::Bad(m) => Error::usage(format!("{m}\n{USAGE}")),
+    })?;
+    let nonempty = |name: &str| f.get(name).filter(|s| !s.is_empty()).map(str::to_string);
+    let Some(input) = nonempty("input") else {
         return Err(Error::usage("--input is required"));
     };
-    let Some(output) = output else {
+    let Some(output) = nonempty("output") else {
         return Err(Error::usage("--output is required"));
     };
-    let compression = Compression::parse(&f.compression)?;
+    let compression = match f.get("compression") {
+        None => Compression::Zstd,
+        Some("") => {
+            return Err(Error::usage(
+                "--compression \"\": unsupported compression (use zstd or none)",
+            ));
+        }
+        Some(s) => Compression::parse(s)?,
+    };
     Ok(ArchiveRequest {
         pack,
         input,
@@ -133,5 +155,80 @@ pub fn archive_main(a: ArchiveArgs) -> i32 {
             eprintln!("ekvplan: error: {e}");
             e.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(mode: &str, args: &[&str]) -> Result<ArchiveRequest> {
+        let a = GoFlagArgs {
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        request_from_args(ArchiveArgs {
+            mode: match mode {
+                "pack" => ArchiveMode::Pack(a),
+                _ => ArchiveMode::Unpack(a),
+            },
+        })
+    }
+
+    #[test]
+    fn go_flag_syntax() {
+        let want = ArchiveRequest {
+            pack: true,
+            input: "d".into(),
+            output: "x.tar".into(),
+            compression: Compression::None,
+        };
+        for args in [
+            &["-input", "d", "-output", "x.tar", "-compression", "none"][..],
+            &["--input=d", "--output=x.tar", "--compression=none"],
+            &[
+                "-input=old",
+                "-input",
+                "d",
+                "-output=x.tar",
+                "-compression=none",
+            ],
+            // Parsing stops at the first non-flag; the rest is ignored.
+            &[
+                "-input",
+                "d",
+                "-output",
+                "x.tar",
+                "-compression",
+                "none",
+                "extra",
+                "-input",
+                "z",
+            ],
+        ] {
+            assert_eq!(req("pack", args).unwrap(), want, "{args:?}");
+        }
+        let u = req("unpack", &["-input", "-", "-output", "t"]).unwrap();
+        assert!(!u.pack);
+        assert_eq!((u.input.as_str(), u.compression), ("-", Compression::Zstd));
+    }
+
+    #[test]
+    fn errors_in_upstreams_order() {
+        let msg = |args: &[&str]| req("pack", args).unwrap_err().to_string();
+        assert!(msg(&["-output", "x"]).contains("--input is required"));
+        assert!(msg(&["extra", "-input", "d", "-output", "x"]).contains("--input is required"));
+        assert!(msg(&["-input", "d"]).contains("--output is required"));
+        assert!(
+            msg(&["-input", "d", "-output", "x", "-compression="])
+                .contains("unsupported compression")
+        );
+        assert!(
+            msg(&["-input", "d", "-output", "x", "-compression", "gzip"])
+                .contains("unsupported compression")
+        );
+        assert!(msg(&["-bogus"]).contains("flag provided but not defined: -bogus"));
+        assert!(msg(&["-input"]).contains("flag needs an argument: -input"));
+        assert!(msg(&["-h"]).contains("help requested"));
+        assert_eq!(req("pack", &["-x"]).unwrap_err().exit_code(), 1);
     }
 }

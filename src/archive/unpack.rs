@@ -32,7 +32,7 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 29;
 /// check the zstd frame is whole) before the rest is ignored.
 const TRAILER_DRAIN_LIMIT: u64 = 16 << 20;
 /// CHECKSUMS is held in memory to check the files that follow it.
-const MAX_CHECKSUMS_BYTES: u64 = 256 << 20;
+pub(super) const MAX_CHECKSUMS_BYTES: u64 = 256 << 20;
 
 /// What an unpack created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,7 +88,7 @@ impl<R: Read> Read for Counter<R> {
 pub(super) struct Stream {
     pub(super) reader: Box<dyn Read>,
     pub(super) failed: Rc<Cell<Option<Layer>>>,
-    count: Rc<Cell<u64>>,
+    pub(super) count: Rc<Cell<u64>>,
 }
 
 pub(super) fn open_stream<R: Read + 'static>(src: R, compression: Compression) -> Result<Stream> {
@@ -353,10 +353,33 @@ fn extract(
         stats.files += 1;
         stats.bytes += size;
     }
-    // The reader stops at the first zero block; a stream that simply ends
-    // after the last entry has lost its end-of-archive marker.
-    if count.get() < end_of_last + 512 {
-        return Err(Problem::Truncated.error(match &last_name {
+    let rest = archive.into_inner();
+    finish_stream(
+        rest,
+        compression,
+        count.get(),
+        end_of_last,
+        last_name.as_deref(),
+        &failed,
+    )?;
+    stats.tar_bytes = count.get();
+    Ok((dir_modes, verifier))
+}
+
+/// After the last entry: the end-of-archive marker must follow it (the tar
+/// reader stops at the first zero block, so a stream that simply ends after
+/// the last entry has lost it), and a zstd stream is read on to its end so
+/// a damaged or cut frame (and its checksum) is noticed.
+pub(super) fn finish_stream(
+    rest: &mut dyn Read,
+    compression: Compression,
+    tar_bytes_read: u64,
+    end_of_last: u64,
+    last_name: Option<&[u8]>,
+    failed: &Cell<Option<Layer>>,
+) -> Result<()> {
+    if tar_bytes_read < end_of_last + 512 {
+        return Err(Problem::Truncated.error(match last_name {
             Some(n) => format!(
                 "stream ends after entry {} without the end-of-archive marker",
                 show_name(n)
@@ -365,9 +388,7 @@ fn extract(
         }));
     }
     if compression == Compression::Zstd {
-        // Read on to the end of the zstd stream so a damaged or cut frame
-        // (and its checksum) is noticed.
-        let rest = archive.into_inner();
+        let mut buf = vec![0u8; 64 << 10];
         let mut trailer = 0u64;
         while trailer <= TRAILER_DRAIN_LIMIT {
             match rest.read(&mut buf) {
@@ -383,8 +404,7 @@ fn extract(
             }
         }
     }
-    stats.tar_bytes = count.get();
-    Ok((dir_modes, verifier))
+    Ok(())
 }
 
 /// Record `dir` and its ancestors below `root` as existing.
@@ -499,13 +519,27 @@ pub fn unpack_to_dir<R: Read + 'static>(
     limits: Limits,
     cancel: &CancelToken,
 ) -> Result<UnpackStats> {
+    unpack_into(src, compression, dir, limits, cancel, true)
+}
+
+/// [`unpack_to_dir`], applying the archive's directory modes or not.
+pub(super) fn unpack_into<R: Read + 'static>(
+    src: R,
+    compression: Compression,
+    dir: &Path,
+    limits: Limits,
+    cancel: &CancelToken,
+    dir_modes: bool,
+) -> Result<UnpackStats> {
     let mut stream = open_stream(src, compression)?;
     let mut stats = UnpackStats::default();
     let (modes, verifier) = extract(&mut stream, compression, dir, limits, cancel, &mut stats)?;
     cancel.check()?;
     verify_manifest(dir)?;
     verifier.finish()?;
-    apply_dir_modes(modes)?;
+    if dir_modes {
+        apply_dir_modes(modes)?;
+    }
     Ok(stats)
 }
 

@@ -15,7 +15,7 @@ use super::{RunOptions, build_pool, prepare_all, select};
 use crate::error::Result;
 use crate::job;
 use crate::machine::JsonU64;
-use crate::plan::{JobSettings, ValidatedPlan};
+use crate::plan::{JobSettings, ResolvedJob, ValidatedPlan};
 
 pub const DRY_RUN_FORMAT: &str = "ekvplan-dry-run";
 pub const FORMAT_VERSION: u32 = 1;
@@ -102,14 +102,19 @@ pub struct DryRunJob {
     /// Subtrees of the input the exclusions leave out.
     pub excluded_subtrees: Vec<String>,
     pub fingerprint: Option<String>,
-    /// `checksums` or `tree-metadata`.
+    /// `checksums`, `tree-metadata` or `archive`.
     pub input_content: Option<String>,
     /// Why the input could not be fingerprinted.
     pub fingerprint_error: Option<String>,
 }
 
-fn effective_ts(input: &std::path::Path, override_ts: Option<u64>) -> EffectiveTs {
-    match job::read_input_manifest(input) {
+fn effective_ts(rj: &ResolvedJob, override_ts: Option<u64>) -> EffectiveTs {
+    let input = &rj.job.input;
+    let manifest = match rj.input_format.compression() {
+        None => job::read_input_manifest(input),
+        Some(c) => crate::archive::input::peek_manifest(input, c).map_err(|e| e.into_error(input)),
+    };
+    match manifest {
         Ok(m) => match job::resolve_commit_ts(m.last_commit_ts, override_ts) {
             Ok((t, overridden)) => EffectiveTs {
                 value: Some(JsonU64(t)),
@@ -159,7 +164,7 @@ pub fn dry_run(plan: &ValidatedPlan, opts: &RunOptions) -> Result<DryRun> {
                 input: j.input_display.clone(),
                 output: j.output_display.clone(),
                 settings: p.rj.settings(),
-                last_commit_ts: effective_ts(&j.input, j.last_commit_ts),
+                last_commit_ts: effective_ts(p.rj, j.last_commit_ts),
                 memory_budget: JsonU64(p.need),
                 scratch_root: j.scratch_root.as_ref().map(|s| s.display().to_string()),
                 excluded_subtrees: j.exclusions.excluded_subtrees(),

@@ -195,6 +195,13 @@ impl JobMeter {
         *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = ThreadIo::current();
     }
 
+    pub fn current_phase(&self) -> Option<Phase> {
+        match self.phase.load(Ordering::Relaxed) {
+            0 => None,
+            n => PHASES.get(n as usize - 1).copied(),
+        }
+    }
+
     pub fn set_phase(&self, p: Phase) {
         let n = PHASES.iter().position(|x| *x == p).unwrap_or(0) as u8 + 1;
         self.phase.store(n, Ordering::Relaxed);
@@ -213,10 +220,7 @@ impl JobMeter {
     }
 
     pub fn snapshot(&self) -> JobSnapshot {
-        let phase = match self.phase.load(Ordering::Relaxed) {
-            0 => None,
-            n => PHASES.get(n as usize - 1).copied(),
-        };
+        let phase = self.current_phase();
         let elapsed = self.started.elapsed();
         let fsm_bytes = self.fsm_bytes();
         let io_bytes = self

@@ -5,7 +5,8 @@
 //! job's settings ([`JobSettings`], paths as the plan names them, relative
 //! to the plan file) and a digest of the input's content: its MANIFEST.json
 //! and either its CHECKSUMS file or, for a dump without one, a listing of
-//! every file's relative path, size and modification time. Nothing in it
+//! every file's relative path, size and modification time; for a dump
+//! archive, the archive's bytes. Nothing in it
 //! depends on the working directory or on where the checkout lies, so a plan
 //! moved together with its dumps and outputs stays up to date.
 //!
@@ -21,6 +22,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::adapter::CancelToken;
+use crate::archive::Compression;
+use crate::archive::input as archive_input;
 use crate::encode_info::EncodeInfo;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil;
@@ -34,16 +38,19 @@ pub const FINGERPRINT_VERSION: u32 = 2;
 /// How the input's content entered the fingerprint.
 pub const CONTENT_CHECKSUMS: &str = "checksums";
 pub const CONTENT_TREE_METADATA: &str = "tree-metadata";
+pub const CONTENT_ARCHIVE: &str = "archive";
 
 /// What the fingerprint knows of the input's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct InputDigest {
     /// SHA-256 of MANIFEST.json.
     pub manifest_sha256: String,
-    /// `checksums` (the CHECKSUMS file stands for the content) or
-    /// `tree-metadata` (every file's relative path, size and mtime).
+    /// `checksums` (the CHECKSUMS file stands for the content),
+    /// `tree-metadata` (every file's relative path, size and mtime) or
+    /// `archive` (the dump archive's bytes).
     pub content: String,
-    /// SHA-256 of the CHECKSUMS file, or of the tree listing.
+    /// SHA-256 of the CHECKSUMS file, of the tree listing, or of the
+    /// archive file.
     pub content_sha256: String,
 }
 
@@ -78,15 +85,41 @@ fn digest(version: &str, settings: &JobSettings, input: &InputDigest) -> String 
 
 /// Fingerprint a job as it would run now.
 pub fn compute(rj: &ResolvedJob) -> Result<Fingerprint> {
-    let input = input_digest(&rj.job.input)?;
+    let input = match rj.input_format.compression() {
+        None => input_digest(&rj.job.input)?,
+        Some(c) => archive_digest(&rj.job.input, c)?,
+    };
+    Ok(with_input(rj, input))
+}
+
+/// The fingerprint of `rj` with the input digest given.
+pub fn with_input(rj: &ResolvedJob, input: InputDigest) -> Fingerprint {
     let ekvplan_version = env!("CARGO_PKG_VERSION").to_string();
     let settings = rj.settings();
-    Ok(Fingerprint {
+    Fingerprint {
         hex: digest(&ekvplan_version, &settings, &input),
         ekvplan_version,
         settings,
         input,
-    })
+    }
+}
+
+/// A dump archive's digest: its MANIFEST.json (read from the archive) and
+/// the SHA-256 of the archive file's bytes.
+fn archive_digest(path: &Path, compression: Compression) -> Result<InputDigest> {
+    let manifest =
+        archive_input::peek_manifest_bytes(path, compression).map_err(|e| e.into_error(path))?;
+    let content = archive_input::content_digest(path, &CancelToken::new())?;
+    Ok(archive_input_digest(&manifest, &content))
+}
+
+/// The digest of an archive whose MANIFEST.json and file digest are known.
+pub fn archive_input_digest(manifest: &[u8], archive_sha256: &[u8; 32]) -> InputDigest {
+    InputDigest {
+        manifest_sha256: hex::encode(Sha256::digest(manifest)),
+        content: CONTENT_ARCHIVE.to_string(),
+        content_sha256: hex::encode(archive_sha256),
+    }
 }
 
 fn input_digest(root: &Path) -> Result<InputDigest> {
@@ -213,7 +246,12 @@ impl SidecarExtra {
     /// beside it as recorded, else where it was.
     pub fn locate_input(&self, output: &Path) -> PathBuf {
         let beside = fsutil::parent_dir(output).join(&self.input_from_output);
-        if beside.join(manifest::FILE_NAME).is_file() {
+        let found = if self.input_digest.content == CONTENT_ARCHIVE {
+            beside.is_file()
+        } else {
+            beside.join(manifest::FILE_NAME).is_file()
+        };
+        if found {
             beside
         } else {
             PathBuf::from(&self.input_path)
@@ -299,7 +337,15 @@ impl Changes {
         if ri.manifest_sha256 != ni.manifest_sha256 {
             c.input.push("MANIFEST.json");
         }
-        if ri.content != ni.content {
+        if ri.content != ni.content
+            && (ri.content == CONTENT_ARCHIVE || ni.content == CONTENT_ARCHIVE)
+        {
+            c.input.push(if ni.content == CONTENT_ARCHIVE {
+                "became a dump archive"
+            } else {
+                "no longer a dump archive"
+            });
+        } else if ri.content != ni.content {
             c.input.push(if ni.content == CONTENT_CHECKSUMS {
                 "CHECKSUMS (added)"
             } else {
@@ -308,6 +354,8 @@ impl Changes {
         } else if ri.content_sha256 != ni.content_sha256 {
             c.input.push(if ni.content == CONTENT_CHECKSUMS {
                 "CHECKSUMS"
+            } else if ni.content == CONTENT_ARCHIVE {
+                "archive bytes"
             } else {
                 "files (added, removed, resized or modified)"
             });
@@ -590,6 +638,57 @@ mod tests {
 
         std::fs::remove_file(input.join("MANIFEST.json")).unwrap();
         assert!(compute(&rj(base)).is_err());
+    }
+
+    #[test]
+    fn an_archive_input_is_fingerprinted_by_its_bytes() {
+        let t = tempfile::tempdir().unwrap();
+        let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1");
+        let a = t.path().join("c1.tar");
+        crate::archive::pack::pack_to_path(
+            &dump,
+            a.to_str().unwrap(),
+            Compression::None,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        let mut job = rj(EncodeJob::new(&a, t.path().join("o.fsm")));
+        job.input_in_plan = "c1.tar".into();
+        let fp = compute(&job).unwrap();
+        assert_eq!(fp.input.content, CONTENT_ARCHIVE);
+        assert_eq!(
+            fp.input.content_sha256,
+            hex::encode(checksums::sha256_file(&a).unwrap())
+        );
+        assert_eq!(
+            fp.input.manifest_sha256,
+            hex::encode(Sha256::digest(
+                std::fs::read(dump.join("MANIFEST.json")).unwrap()
+            ))
+        );
+        let extra = SidecarExtra::new(&job, &fp);
+        // Times and place do not count.
+        let f = std::fs::File::options().write(true).open(&a).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        drop(f);
+        let moved = t.path().join("elsewhere/c1.tar");
+        std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+        std::fs::rename(&a, &moved).unwrap();
+        let mut there = rj(EncodeJob::new(&moved, t.path().join("o.fsm")));
+        there.input_in_plan = "c1.tar".into();
+        assert_eq!(compute(&there).unwrap(), fp);
+        // Bytes do.
+        let mut bytes = std::fs::read(&moved).unwrap();
+        bytes.extend_from_slice(&[0; 512]);
+        std::fs::write(&moved, bytes).unwrap();
+        let r = Reason::Changed(Changes::between(&extra, &compute(&there).unwrap()));
+        assert_eq!(r.to_string(), "input changed: archive bytes");
+        // The same dump as a tree is another kind of input.
+        let tree = rj(EncodeJob::new(&dump, t.path().join("o.fsm")));
+        let mut as_tree = tree.clone();
+        as_tree.input_in_plan = "c1.tar".into();
+        let r = Reason::Changed(Changes::between(&extra, &compute(&as_tree).unwrap()));
+        assert_eq!(r.to_string(), "input changed: no longer a dump archive");
     }
 
     #[test]

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::adapter::CancelToken;
+use crate::archive::input as archive_input;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::job::{self, EncodeJob, EncodeOutcome, Phase, Progress};
@@ -261,6 +262,10 @@ struct Observer<'a> {
 
 impl Progress for Observer<'_> {
     fn phase(&self, phase: Phase) {
+        // An archive input is read (unpacked) before the encoder reads it.
+        if self.meter.current_phase() == Some(phase) {
+            return;
+        }
         self.meter.set_phase(phase);
         self.reporter.event(&RunEvent::JobPhase {
             index: self.meter.index,
@@ -315,12 +320,49 @@ fn run_one(
     let mut job = rj.job.clone();
     job.scratch_root = Some(job_dir.clone());
     job.memory_budget = p.need;
-    if let Ok(fp) = &p.fingerprint {
-        job.sidecar_extra = Some(fingerprint::SidecarExtra::new(rj, fp).to_json());
-    }
-    let res = job::run_encode(&job, ctl.cancel_token(), warn, Some(observer));
+    // The job's own scratch directory (removed below whatever happens)
+    // holds a dump archive's unpacked tree while the job runs.
+    let res = stage_and_encode(p, &mut job, &job_dir, ctl, observer, warn);
     let _ = std::fs::remove_dir_all(&job_dir);
     res
+}
+
+fn stage_and_encode(
+    p: &Prepared<'_>,
+    job: &mut EncodeJob,
+    job_dir: &std::path::Path,
+    ctl: &RunControl,
+    observer: &Observer<'_>,
+    warn: &crate::adapter::Warn,
+) -> Result<EncodeOutcome> {
+    let rj = p.rj;
+    let Some(compression) = rj.input_format.compression() else {
+        if let Ok(fp) = &p.fingerprint {
+            job.sidecar_extra = Some(fingerprint::SidecarExtra::new(rj, fp).to_json());
+        }
+        return job::run_encode(job, ctl.cancel_token(), warn, Some(observer));
+    };
+    observer.phase(Phase::Reading);
+    let staged = archive_input::stage(&rj.job.input, compression, job_dir, ctl.cancel_token())?;
+    // The sidecar records the bytes that were unpacked (the archive may
+    // have changed since the run fingerprinted it).
+    let manifest = fsutil::read_input_file(&staged.path().join(manifest::FILE_NAME))?;
+    let fp = fingerprint::with_input(
+        rj,
+        fingerprint::archive_input_digest(&manifest, &staged.sha256),
+    );
+    job.sidecar_extra = Some(fingerprint::SidecarExtra::new(rj, &fp).to_json());
+    job.input = staged.path().to_path_buf();
+    let relabelled: crate::adapter::Warn = {
+        let (warn, from, to) = (
+            warn.clone(),
+            staged.path().display().to_string(),
+            rj.job.input.display().to_string(),
+        );
+        Arc::new(move |m: &str| warn(&m.replace(&from, &to)))
+    };
+    job::run_encode(job, ctl.cancel_token(), &relabelled, Some(observer))
+        .map_err(|e| staged.relabel(e, &rj.job.input))
 }
 
 fn base_record(p: &Prepared<'_>, status: JobStatus, reason: &Reason) -> JobRecord {

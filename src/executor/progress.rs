@@ -6,10 +6,13 @@
 //! them; the summary table follows the run.
 
 use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike,
+};
 
 use super::events::{JobSnapshot, Reporter, RunEvent};
 use super::plain::{self, SummaryTo};
@@ -40,7 +43,14 @@ struct State {
 impl BarReporter {
     /// Bars on stderr; with `phases`, also a line per job phase.
     pub fn new(summary: SummaryTo, phases: bool) -> Self {
-        let mut r = Self::with_target(ProgressDrawTarget::stderr(), summary);
+        // indicatif hides bars whose stderr is not a terminal; bars asked
+        // for with `--progress bar` are drawn there anyway, with plain ANSI.
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::term_like_with_hz(Box::new(AnsiStderr::from_env()), 4)
+        };
+        let mut r = Self::with_target(target, summary);
         r.phases = phases;
         r
     }
@@ -195,6 +205,74 @@ impl Reporter for BarReporter {
 
     fn sample_every(&self) -> Option<Duration> {
         Some(Duration::from_millis(200))
+    }
+}
+
+/// Stderr as a terminal that is not one: cursor moves and line clears as
+/// ANSI sequences, the width from `COLUMNS` (80 without it).
+#[derive(Debug)]
+struct AnsiStderr {
+    width: u16,
+}
+
+impl AnsiStderr {
+    fn from_env() -> Self {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .filter(|&w| w > 0)
+            .unwrap_or(80);
+        AnsiStderr { width }
+    }
+
+    fn emit(&self, s: &str) -> std::io::Result<()> {
+        std::io::stderr().lock().write_all(s.as_bytes())
+    }
+}
+
+impl TermLike for AnsiStderr {
+    fn width(&self) -> u16 {
+        self.width
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.emit(&format!("\x1b[{n}A"))
+        }
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.emit(&format!("\x1b[{n}B"))
+        }
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.emit(&format!("\x1b[{n}C"))
+        }
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.emit(&format!("\x1b[{n}D"))
+        }
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.emit(&format!("{s}\n"))
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.emit(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.emit("\r\x1b[2K")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

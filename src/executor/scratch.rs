@@ -81,7 +81,6 @@ impl RunDir {
         Ok(RunDir { path, _lock: lock })
     }
 
-    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

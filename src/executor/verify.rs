@@ -15,6 +15,7 @@ use super::report::{JobError, const_schema};
 use super::scratch::RunDir;
 use super::select::{self, Shard};
 use crate::adapter::{AdapterSet, CancelToken, ScopeExclusions};
+use crate::archive::input::{self as archive_input, InputFormat};
 use crate::budget::DEFAULT_MEMORY_BUDGET;
 use crate::cancel::RunControl;
 use crate::decode;
@@ -30,6 +31,8 @@ use crate::tree::checksums;
 #[derive(Debug, Clone)]
 pub struct DeepSource {
     pub input: PathBuf,
+    /// A dump archive is unpacked into scratch space to be compared.
+    pub format: InputFormat,
     pub adapters: AdapterSet,
     pub exclusions: ScopeExclusions,
     pub memory_budget: u64,
@@ -148,6 +151,7 @@ pub fn plan_targets(
             output: rj.job.output.clone(),
             source: Some(DeepSource {
                 input: rj.job.input.clone(),
+                format: rj.input_format,
                 adapters: rj.job.adapters,
                 exclusions: rj.job.exclusions.clone(),
                 memory_budget: rj.job.memory_budget,
@@ -195,8 +199,18 @@ fn source_from_sidecar(output: &Path, info: &EncodeInfo) -> Result<DeepSource> {
         .map(|x| x.locate_input(output))
         .unwrap_or_else(|| PathBuf::from(&info.input_root));
     let adapters = AdapterSet::parse_encode_flag(&info.adapters_enabled.join(","))?;
+    let format = match InputFormat::detect(&input) {
+        InputFormat::Dir
+            if extra.is_some_and(|x| x.input_digest.content == fingerprint::CONTENT_ARCHIVE) =>
+        {
+            // An archive named otherwise (`input_format` in the plan).
+            InputFormat::Archive(crate::archive::Compression::Zstd)
+        }
+        f => f,
+    };
     Ok(DeepSource {
         input,
+        format,
         adapters,
         exclusions: extra
             .map(|x| x.settings.exclude.to_scope())
@@ -289,8 +303,22 @@ fn verify_one(
                 Some(s) => s.clone(),
                 None => source_from_sidecar(&t.output, &info)?,
             };
-            let dir = run_dir(&t.scratch_base)?.job_dir(index)?;
-            let r = deep_check(&t.output, &info, &src, &dir, cancel);
+            let rd = run_dir(&t.scratch_base)?;
+            let dir = rd.job_dir(index)?;
+            let r = match src.format.compression() {
+                None => deep_check(&t.output, &info, &src, &dir, cancel),
+                Some(c) => {
+                    let base = rd.path().join(format!("archive-{index:05}"));
+                    archive_input::stage(&src.input, c, &base, cancel).and_then(|staged| {
+                        let unpacked = DeepSource {
+                            input: staged.path().to_path_buf(),
+                            ..src.clone()
+                        };
+                        deep_check(&t.output, &info, &unpacked, &dir, cancel)
+                            .map_err(|e| staged.relabel(e, &src.input))
+                    })
+                }
+            };
             let _ = std::fs::remove_dir_all(&dir);
             r?;
         }
@@ -407,13 +435,8 @@ pub fn github_annotations(
     out
 }
 
-/// One line per record, for the terminal.
-pub fn render(records: &[VerifyRecord]) -> String {
-    render_styled(records, false, false)
-}
-
-/// [`render`] with the results in color when `color`; `quiet` keeps only
-/// the failures and the count line.
+/// One line per record, for the terminal, the results in color when
+/// `color`; `quiet` keeps only the failures and the count line.
 pub fn render_styled(records: &[VerifyRecord], color: bool, quiet: bool) -> String {
     use crate::output::style;
     let paint = |st: anstyle::Style, text: String| {

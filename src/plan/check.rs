@@ -3,7 +3,7 @@
 //! the commit-timestamp override, scope exclusions, outputs and scratch
 //! directories, and optionally each input's CHECKSUMS.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
 use std::fs;
 use std::ops::Range;
@@ -16,61 +16,100 @@ use super::diag::PlanDiagnostic;
 use super::schema_check::suggest;
 use super::source::Doc;
 use super::{JobSource, Origin, ResolvedJob, ValidateOptions};
-use crate::adapter::{AdapterKind, AdapterSet, ScopeExclusions};
+use crate::adapter::{AdapterKind, AdapterSet, CancelToken, ScopeExclusions};
+use crate::archive::input::{self as archive_input, InputFormat, PeekError, VerifyError};
 use crate::error::Error;
 use crate::job;
 use crate::manifest::{self, Manifest};
 use crate::tree::{checksums, filename};
 
-/// What reading one input directory produced (shared by jobs on it).
+/// What reading one input produced (shared by jobs on it).
 struct InputState {
     /// The canonical path, when the input exists.
     canonical: Option<PathBuf>,
+    format: InputFormat,
     manifest: Result<Manifest, InputProblem>,
-    checksums: Option<Result<usize, String>>,
+    /// With `--verify-checksums`: the CHECKSUMS check (for an archive, the
+    /// whole archive checked as unpacking it would).
+    checksums: Option<Result<(), String>>,
+    /// For an archive whose jobs exclude something: the `<adapter>/<name>`
+    /// directories it holds (or why they could not be listed).
+    subtrees: Option<Result<BTreeSet<String>, String>>,
 }
 
 enum InputProblem {
     NotFound(String),
+    /// A directory input that is not a directory.
     NotDir,
+    /// An archive input that is not a regular file.
+    NotFile,
     ManifestUnreadable(String),
     ManifestInvalid(String),
+    /// The archive cannot be read up to its MANIFEST.json.
+    ArchiveUnreadable(String),
 }
 
-fn read_input(dir: &Path, verify: bool) -> InputState {
-    let md = match fs::metadata(dir) {
+fn read_input(input: &Path, format: InputFormat, verify: bool, subtrees: bool) -> InputState {
+    let mut st = InputState {
+        canonical: None,
+        format,
+        manifest: Err(InputProblem::NotDir),
+        checksums: None,
+        subtrees: None,
+    };
+    let md = match fs::metadata(input) {
         Ok(m) => m,
         Err(e) => {
-            return InputState {
-                canonical: None,
-                manifest: Err(InputProblem::NotFound(e.to_string())),
-                checksums: None,
-            };
+            st.manifest = Err(InputProblem::NotFound(e.to_string()));
+            return st;
         }
     };
-    let canonical = fs::canonicalize(dir).ok();
-    if !md.is_dir() {
-        return InputState {
-            canonical,
-            manifest: Err(InputProblem::NotDir),
-            checksums: None,
+    st.canonical = fs::canonicalize(input).ok();
+    let InputFormat::Archive(compression) = format else {
+        if !md.is_dir() {
+            return st;
+        }
+        st.manifest = match job::read_input_manifest(input) {
+            Ok(m) => Ok(m),
+            Err(Error::Io { source, .. }) => {
+                Err(InputProblem::ManifestUnreadable(source.to_string()))
+            }
+            Err(e) => Err(InputProblem::ManifestInvalid(strip_prefix_path(
+                &e.to_string(),
+                &input.join(manifest::FILE_NAME),
+            ))),
         };
-    }
-    let manifest = match job::read_input_manifest(dir) {
-        Ok(m) => Ok(m),
-        Err(Error::Io { source, .. }) => Err(InputProblem::ManifestUnreadable(source.to_string())),
-        Err(e) => Err(InputProblem::ManifestInvalid(strip_prefix_path(
-            &e.to_string(),
-            &dir.join(manifest::FILE_NAME),
-        ))),
+        st.checksums = (verify && st.manifest.is_ok()).then(|| {
+            checksums::verify(input)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        return st;
     };
-    let checksums =
-        (verify && manifest.is_ok()).then(|| checksums::verify(dir).map_err(|e| e.to_string()));
-    InputState {
-        canonical,
-        manifest,
-        checksums,
+    if md.is_dir() {
+        st.manifest = Err(InputProblem::NotFile);
+        return st;
     }
+    st.manifest = match archive_input::peek_manifest(input, compression) {
+        Ok(m) => Ok(m),
+        Err(PeekError::Archive(e)) => Err(InputProblem::ArchiveUnreadable(e.to_string())),
+        Err(PeekError::Missing) => Err(InputProblem::ManifestUnreadable(
+            "the archive has no MANIFEST.json".into(),
+        )),
+        Err(PeekError::Invalid(e)) => Err(InputProblem::ManifestInvalid(e.to_string())),
+    };
+    if st.manifest.is_ok() {
+        st.checksums = verify.then(|| {
+            archive_input::verify(input, compression, &CancelToken::new())
+                .map(|_| ())
+                .map_err(|e| match e {
+                    VerifyError::Archive(e) | VerifyError::Checksums(e) => e.to_string(),
+                })
+        });
+        st.subtrees = subtrees
+            .then(|| archive_input::subtrees(input, compression).map_err(|e| e.to_string()));
+    }
+    st
 }
 
 /// `path: message` → `message` (the path is shown separately).
@@ -118,31 +157,52 @@ impl<'a> Checker<'a> {
     /// anything that depends on them.
     pub fn check(&self, jobs: &mut [ResolvedJob]) -> Vec<PlanDiagnostic> {
         // Each distinct input is read once, in parallel.
-        let mut inputs: Vec<&Path> = jobs
+        let usable =
+            |j: &ResolvedJob| !j.unusable.contains("input") && !j.unusable.contains("input_format");
+        let mut inputs: Vec<(&Path, InputFormat, bool)> = jobs
             .iter()
-            .filter(|j| !j.unusable.contains("input"))
-            .map(|j| j.job.input.as_path())
-            .collect();
-        inputs.sort();
-        inputs.dedup();
-        let verify = self.opts.verify_checksums;
-        let states: HashMap<PathBuf, InputState> = inputs
-            .par_iter()
-            .map(|p| (p.to_path_buf(), read_input(p, verify)))
-            .collect();
-
-        let per_job: Vec<Vec<PlanDiagnostic>> = jobs
-            .par_iter()
-            .map(|j| match states.get(&j.job.input) {
-                Some(st) if !j.unusable.contains("input") => self.check_job(j, st),
-                _ => Vec::new(),
+            .filter(|j| usable(j))
+            .map(|j| {
+                let ex = &j.job.exclusions;
+                let excludes = !(ex.dynamodb_tables.is_empty()
+                    && ex.s3_buckets.is_empty()
+                    && ex.sqs_queues.is_empty()
+                    && ex.redis_databases.is_empty());
+                (j.job.input.as_path(), j.input_format, excludes)
             })
             .collect();
+        inputs.sort_by(|a, b| (a.0, a.1.as_str(), !a.2).cmp(&(b.0, b.1.as_str(), !b.2)));
+        inputs.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let verify = self.opts.verify_checksums;
+        let states: HashMap<(PathBuf, InputFormat), InputState> = inputs
+            .par_iter()
+            .map(|&(p, f, excludes)| ((p.to_path_buf(), f), read_input(p, f, verify, excludes)))
+            .collect();
+        let state_of = |j: &ResolvedJob| {
+            states
+                .get(&(j.job.input.clone(), j.input_format))
+                .filter(|_| usable(j))
+        };
+
+        // `adapters = "manifest"`: the job takes what its manifest lists.
         for j in jobs.iter_mut() {
-            if let Some(Ok(m)) = states.get(&j.job.input).map(|s| &s.manifest) {
+            if let Some(InputState {
+                manifest: Ok(m), ..
+            }) = state_of(j)
+            {
                 j.manifest_last_commit_ts = Some(m.last_commit_ts);
+                if j.adapters_from_manifest && !j.unusable.contains("adapters") {
+                    j.job.adapters = listed_adapters(m);
+                }
             }
         }
+        let per_job: Vec<Vec<PlanDiagnostic>> = jobs
+            .par_iter()
+            .map(|j| match state_of(j) {
+                Some(st) => self.check_job(j, st),
+                None => Vec::new(),
+            })
+            .collect();
         let mut out: Vec<PlanDiagnostic> = per_job.into_iter().flatten().collect();
         out.extend(self.check_outputs(jobs, &states));
         out
@@ -157,6 +217,7 @@ impl<'a> Checker<'a> {
             JobSource::Job { .. } => "this input".to_string(),
         };
         let shown = j.job.input.display();
+        // For an archive, "<archive>/MANIFEST.json" names the member.
         let manifest_path = j.job.input.join(manifest::FILE_NAME);
         let m = match &st.manifest {
             Ok(m) => m,
@@ -172,7 +233,30 @@ impl<'a> Checker<'a> {
                         "input_not_found",
                         format!("input {shown} is not a directory"),
                     )
-                    .help("an input is a dump tree: a directory holding MANIFEST.json"),
+                    .help(if j.origins.get("input_format").is_some_and(|o| *o != Origin::BuiltIn) {
+                        "input_format = \"dir\" names a dump tree: a directory holding MANIFEST.json"
+                    } else {
+                        "an input is a dump tree (a directory holding MANIFEST.json) or a dump archive named *.tar, *.tar.zst or *.tar.zstd; set input_format for an archive named otherwise"
+                    }),
+                    InputProblem::NotFile => PlanDiagnostic::error(
+                        "input_not_found",
+                        format!("input {shown} is a directory, not a dump archive"),
+                    )
+                    .help(format!(
+                        "the input is read as a {} archive ({}); set input_format = \"dir\" for a dump tree",
+                        st.format.as_str(),
+                        if j.origins.get("input_format").is_some_and(|o| *o != Origin::BuiltIn) {
+                            "input_format"
+                        } else {
+                            "by its name"
+                        }
+                    )),
+                    InputProblem::ArchiveUnreadable(e) => PlanDiagnostic::error(
+                        "archive_unreadable",
+                        format!("cannot read dump archive {shown} up to its MANIFEST.json"),
+                    )
+                    .note(e.clone())
+                    .help("check the archive with `ekvplan archive unpack`; a symlink, a damaged or truncated stream, or an unsafe entry is refused"),
                     InputProblem::ManifestUnreadable(e) => PlanDiagnostic::error(
                         "manifest_unreadable",
                         format!("cannot read {}", manifest_path.display()),
@@ -221,6 +305,19 @@ impl<'a> Checker<'a> {
                 .at(input_span.clone(), input_label.clone())
                 .note("the encoder refuses a manifest without `adapters`"),
             );
+        } else if j.adapters_from_manifest && in_manifest.is_empty() {
+            out.push(
+                PlanDiagnostic::error(
+                    "adapter_not_in_manifest",
+                    format!(
+                        "adapters = \"manifest\", but {} lists no adapter",
+                        manifest_path.display()
+                    ),
+                )
+                .job(id)
+                .at(adapters_span.clone(), "takes the manifest's adapters")
+                .note("this dump holds no adapter data: there is nothing to encode"),
+            );
         } else {
             let missing: Vec<&str> = j
                 .job
@@ -254,9 +351,11 @@ impl<'a> Checker<'a> {
                 ))
                 .help(if in_manifest.is_empty() {
                     "this dump holds no adapter data".to_string()
+                } else if matches!(j.source, JobSource::Batch { .. }) {
+                    "for a batch over dumps holding different adapters, adapters = \"manifest\" takes what each dump lists".to_string()
                 } else {
                     format!(
-                        "select only what the dump has: adapters = [{}]",
+                        "select only what the dump has: adapters = [{}] (or adapters = \"manifest\")",
                         in_manifest
                             .iter()
                             .map(|n| format!("{n:?}"))
@@ -327,14 +426,18 @@ impl<'a> Checker<'a> {
         }
 
         if known("adapters") {
-            self.check_exclusions(j, &mut out);
+            self.check_exclusions(j, st, &mut out);
         }
 
         if let Some(Err(e)) = &st.checksums {
             out.push(
                 PlanDiagnostic::error(
                     "checksum_mismatch",
-                    format!("{}/CHECKSUMS does not verify", j.job.input.display()),
+                    if st.format.is_archive() {
+                        format!("dump archive {} does not verify", j.job.input.display())
+                    } else {
+                        format!("{}/CHECKSUMS does not verify", j.job.input.display())
+                    },
                 )
                 .job(id)
                 .at(self.span_or_job(j, "input"), input_label)
@@ -345,7 +448,7 @@ impl<'a> Checker<'a> {
         out
     }
 
-    fn check_exclusions(&self, j: &ResolvedJob, out: &mut Vec<PlanDiagnostic>) {
+    fn check_exclusions(&self, j: &ResolvedJob, st: &InputState, out: &mut Vec<PlanDiagnostic>) {
         let ex = &j.job.exclusions;
         let lists: [(AdapterKind, &str, &str, Vec<String>); 4] = [
             (
@@ -381,6 +484,10 @@ impl<'a> Checker<'a> {
             let origin = j.origins.get(setting).cloned().unwrap_or(Origin::BuiltIn);
             let list_ptr = origin.setting_pointer(setting).unwrap_or_default();
             if !j.job.adapters.contains(kind) {
+                if j.adapters_from_manifest {
+                    // Meant for the dumps that hold this adapter.
+                    continue;
+                }
                 out.push(
                     PlanDiagnostic::warning(
                         "exclusion_unused",
@@ -392,14 +499,44 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let adapter_dir = j.job.input.join(kind.name());
+            let archived: Option<&BTreeSet<String>> = match &st.subtrees {
+                Some(Ok(set)) => Some(set),
+                Some(Err(e)) => {
+                    out.push(
+                        PlanDiagnostic::error(
+                            "archive_unreadable",
+                            format!(
+                                "cannot list dump archive {} to check `{setting}`",
+                                j.job.input.display()
+                            ),
+                        )
+                        .job(id)
+                        .at(self.span_or_job(j, "input"), "this archive")
+                        .note(e.clone()),
+                    );
+                    continue;
+                }
+                None => None,
+            };
             let mut existing: Option<Vec<String>> = None;
             for (i, name) in names.iter().enumerate() {
                 let rel = subtree(kind, name);
-                let path = j.job.input.join(&rel);
-                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                let found = match archived {
+                    Some(set) => set.contains(&rel),
+                    None => fs::symlink_metadata(j.job.input.join(&rel)).is_ok_and(|m| m.is_dir()),
+                };
+                if found {
                     continue;
                 }
-                let present = existing.get_or_insert_with(|| list_names(kind, &adapter_dir));
+                let present = existing.get_or_insert_with(|| match archived {
+                    Some(set) => names_in(
+                        kind,
+                        set.iter()
+                            .filter_map(|s| s.strip_prefix(&format!("{}/", kind.name())))
+                            .map(str::to_string),
+                    ),
+                    None => list_names(kind, &adapter_dir),
+                });
                 let mut d = PlanDiagnostic::error(
                     "exclusion_not_found",
                     format!(
@@ -436,13 +573,14 @@ impl<'a> Checker<'a> {
     fn check_outputs(
         &self,
         jobs: &[ResolvedJob],
-        states: &HashMap<PathBuf, InputState>,
+        states: &HashMap<(PathBuf, InputFormat), InputState>,
     ) -> Vec<PlanDiagnostic> {
         let mut out = Vec::new();
-        // Canonical input root → the input as the plan spelled it.
+        // Canonical input root (a tree, or an archive file) → the input as
+        // the plan spelled it.
         let input_roots: HashMap<&Path, &Path> = states
             .iter()
-            .filter_map(|(p, s)| Some((s.canonical.as_deref()?, p.as_path())))
+            .filter_map(|((p, _), s)| Some((s.canonical.as_deref()?, p.as_path())))
             .collect();
         let inside_input = |p: &Path| -> Option<PathBuf> {
             p.ancestors()
@@ -484,14 +622,16 @@ impl<'a> Checker<'a> {
                 seen.insert(key.clone(), n);
             }
             if let Some(root) = inside_input(&key) {
+                let what = if comparable(&root) == key {
+                    format!("output {shown} is the input {}", root.display())
+                } else {
+                    format!("output {shown} is inside the input tree {}", root.display())
+                };
                 out.push(
-                    PlanDiagnostic::error(
-                        "output_inside_input",
-                        format!("output {shown} is inside the input tree {}", root.display()),
-                    )
-                    .job(id)
-                    .at(span.clone(), "inside an input")
-                    .help("write outputs outside every dump: the encoder reads the whole tree"),
+                    PlanDiagnostic::error("output_inside_input", what)
+                        .job(id)
+                        .at(span.clone(), "inside an input")
+                        .help("write outputs outside every dump: the encoder reads the whole tree"),
                 );
             }
             let is_link = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
@@ -605,21 +745,37 @@ fn list_names(kind: AdapterKind, dir: &Path) -> Vec<String> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<String> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| {
-            let seg = e.file_name().to_string_lossy().into_owned();
-            match kind {
-                AdapterKind::Redis => seg.strip_prefix("db_").map(str::to_string),
-                _ => filename::decode_segment(&seg)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok()),
-            }
+    names_in(
+        kind,
+        rd.filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned()),
+    )
+}
+
+/// Names from an adapter directory's subdirectory segments, sorted.
+fn names_in(kind: AdapterKind, segments: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = segments
+        .filter_map(|seg| match kind {
+            AdapterKind::Redis => seg.strip_prefix("db_").map(str::to_string),
+            _ => filename::decode_segment(&seg)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok()),
         })
         .collect();
     v.sort();
     v
+}
+
+/// The adapters a manifest lists, in fan-out order.
+fn listed_adapters(m: &Manifest) -> AdapterSet {
+    let mut set = AdapterSet::NONE;
+    for k in AdapterKind::FAN_OUT {
+        if m.adapters.is_some() && single_ok(m, k, Path::new(manifest::FILE_NAME)) {
+            set.insert(k);
+        }
+    }
+    set
 }
 
 /// `p` relative to the working directory when it lies below it (messages

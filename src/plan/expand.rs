@@ -17,8 +17,10 @@ use super::model::{
 };
 use super::source::{Doc, child};
 use super::template;
-use super::{JobSource, Origin, ResolvedJob};
+use super::{AdapterChoice, JobSource, Origin, ResolvedJob};
 use crate::adapter::{AdapterSet, ScopeExclusions};
+use crate::archive::Compression;
+use crate::archive::input::InputFormat;
 use crate::budget::{DEFAULT_MEMORY_BUDGET, parse_size};
 use crate::job::{self, EncodeJob};
 
@@ -28,7 +30,8 @@ use crate::job::{self, EncodeJob};
 struct Level {
     input: Option<String>,
     output: Option<String>,
-    adapters: Option<AdapterSet>,
+    adapters: Option<AdapterChoice>,
+    input_format: Option<InputFormat>,
     last_commit_ts: Option<u64>,
     self_test: Option<bool>,
     scratch_root: Option<String>,
@@ -45,6 +48,7 @@ struct Level {
 /// The keys of [`ResolvedJob::origins`], in explain order.
 pub const SETTING_NAMES: &[&str] = &[
     "input",
+    "input_format",
     "output",
     "adapters",
     "last_commit_ts",
@@ -333,9 +337,10 @@ impl<'a> Expander<'a> {
         }
         l.adapters = match &common.adapters {
             None => None,
-            Some(AdapterSelection::All(_)) => Some(AdapterSet::ALL),
+            Some(AdapterSelection::Word(w)) if w == "manifest" => Some(AdapterChoice::Manifest),
+            Some(AdapterSelection::Word(_)) => Some(AdapterChoice::Set(AdapterSet::ALL)),
             Some(AdapterSelection::List(v)) => match AdapterSet::parse_encode_flag(&v.join(",")) {
-                Ok(s) => Some(s),
+                Ok(s) => Some(AdapterChoice::Set(s)),
                 Err(e) => {
                     l.unusable.insert("adapters");
                     let p = child(ptr, "adapters");
@@ -365,6 +370,11 @@ impl<'a> Expander<'a> {
                 }
             },
         };
+        // The schema admits only the known names.
+        l.input_format = common
+            .input_format
+            .as_ref()
+            .and_then(|f| InputFormat::parse(&f.0));
         l.self_test = common.self_test;
         l.scratch_root = common.scratch_root.clone();
         l.memory_budget = match &common.memory_budget {
@@ -504,15 +514,26 @@ impl<'a> Expander<'a> {
             if !id_ok {
                 continue;
             }
-            let Some(matches) = self.batch_matches(b, &e) else {
+            // What the globs match depends on the batch's input format.
+            let format = if level.unusable.contains("input_format") {
+                None
+            } else {
+                level.input_format.or(defaults.input_format)
+            };
+            let Some(matches) = self.batch_matches(b, &e, format) else {
                 continue;
             };
             let id_template = e.id.clone().unwrap_or_else(|| "{name}".into());
             for (dir, pattern_ptr) in matches {
-                let name = dir
+                let file_name = dir
                     .file_name()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
+                let name = if dir.is_dir() {
+                    file_name
+                } else {
+                    crate::archive::strip_extension(&file_name).to_string()
+                };
                 let parent = dir
                     .parent()
                     .and_then(Path::file_name)
@@ -613,7 +634,8 @@ impl<'a> Expander<'a> {
         }
         let input_t = pick!(input, "input");
         let output_t = pick!(output, "output");
-        let adapters = pick!(adapters, "adapters").unwrap_or(AdapterSet::ALL);
+        let adapters = pick!(adapters, "adapters").unwrap_or(AdapterChoice::Set(AdapterSet::ALL));
+        let input_format = pick!(input_format, "input_format");
         let last_commit_ts = pick!(last_commit_ts, "last_commit_ts");
         let self_test = pick!(self_test, "self_test").unwrap_or(false);
         let scratch_root = pick!(scratch_root, "scratch_root");
@@ -682,7 +704,15 @@ impl<'a> Expander<'a> {
         let input_in_plan = clean_relative(&input);
         let output_in_plan = clean_relative(&output);
         let mut job = EncodeJob::new(self.resolve(&input), self.resolve(&output));
-        job.adapters = adapters;
+        // Resolved against the manifest by the checks ("manifest").
+        job.adapters = match adapters {
+            AdapterChoice::Set(s) => s,
+            AdapterChoice::Manifest => AdapterSet::NONE,
+        };
+        let input_format = input_format.unwrap_or_else(|| match &source {
+            JobSource::Batch { matched, .. } => InputFormat::detect(matched),
+            JobSource::Job { .. } => InputFormat::detect(&job.input),
+        });
         job.last_commit_ts = last_commit_ts;
         job.self_test = self_test;
         job.scratch_root = scratch_root.map(|s| self.resolve(&s));
@@ -698,13 +728,20 @@ impl<'a> Expander<'a> {
             input_pointer: None,
             input_in_plan,
             output_in_plan,
+            input_format,
+            adapters_from_manifest: adapters == AdapterChoice::Manifest,
             unusable,
         })
     }
 
     /// The directories a batch matches, each with the pointer of the glob
     /// that matched it first, in byte order of their paths.
-    fn batch_matches(&mut self, b: usize, e: &BatchEntry) -> Option<Vec<(PathBuf, String)>> {
+    fn batch_matches(
+        &mut self,
+        b: usize,
+        e: &BatchEntry,
+        format: Option<InputFormat>,
+    ) -> Option<Vec<(PathBuf, String)>> {
         let ptr = format!("/batch/{b}");
         let opts = glob::MatchOptions {
             case_sensitive: true,
@@ -756,7 +793,14 @@ impl<'a> Expander<'a> {
                     // An unreadable directory on the way: nothing matched there.
                     continue;
                 };
-                if !path.is_dir() {
+                let is_input = match format {
+                    None => {
+                        path.is_dir() || (path.is_file() && Compression::from_path(&path).is_some())
+                    }
+                    Some(InputFormat::Dir) => path.is_dir(),
+                    Some(InputFormat::Archive(_)) => path.is_file(),
+                };
+                if !is_input {
                     continue;
                 }
                 if skips.iter().any(|s| s.matches_path_with(&path, opts)) {
@@ -773,7 +817,7 @@ impl<'a> Expander<'a> {
         if found.is_empty() {
             let mut d = PlanDiagnostic::error(
                 "batch_no_match",
-                format!("[[batch]] #{} matches no input directory", b + 1),
+                format!("[[batch]] #{} matches no input", b + 1),
             )
             .at(self.span(&child(&ptr, "inputs")), "matches nothing");
             for s in &searched {
@@ -783,7 +827,11 @@ impl<'a> Expander<'a> {
                 d = d.note(format!("{skipped} match(es) were removed by `skip`"));
             }
             self.diags.push(
-                d.help("globs are relative to the plan file's directory; only directories match"),
+                d.help(match format {
+                    None => "globs are relative to the plan file's directory; only directories and *.tar, *.tar.zst, *.tar.zstd files match",
+                    Some(InputFormat::Dir) => "globs are relative to the plan file's directory; with input_format = \"dir\" only directories match",
+                    Some(InputFormat::Archive(_)) => "globs are relative to the plan file's directory; with an archive input_format only files match",
+                }),
             );
             return None;
         }

@@ -47,6 +47,19 @@ fn setting_text(j: &ResolvedJob, name: &str) -> String {
     match name {
         "input" => e.input.display().to_string(),
         "output" => e.output.display().to_string(),
+        "input_format" => match j.origins.get("input_format") {
+            Some(Origin::BuiltIn) | None => {
+                format!("{} (by the input's name)", j.input_format.as_str())
+            }
+            _ => j.input_format.as_str().to_string(),
+        },
+        "adapters" if j.adapters_from_manifest => {
+            if e.adapters.is_empty() {
+                "as the manifest lists (none known)".into()
+            } else {
+                format!("{} (as the manifest lists)", e.adapters.names().join(", "))
+            }
+        }
         "adapters" => e.adapters.names().join(", "),
         "last_commit_ts" => match (e.last_commit_ts, j.manifest_last_commit_ts) {
             (Some(t), Some(m)) => format!("{t} ({t:#x}), override of the manifest's {m}"),

@@ -125,7 +125,7 @@ fn probe(path: &Path) -> Result<Option<Found>> {
     if !md.is_file() {
         return Ok(None);
     }
-    let m = peek_manifest(path, c)?;
+    let m = peek_manifest(path, c).map_err(|e| e.into_error(path))?;
     Ok(Some(Found {
         path: path.to_path_buf(),
         name: strip_extension(&file_name).to_string(),
@@ -365,6 +365,13 @@ fn render(groups: &[Group], plan_dir: &Path, args_shown: &str) -> String {
                 });
             }
             continue;
+        }
+        if !g.single && g.found.len() > 1 {
+            let _ = writeln!(
+                w,
+                "\n# The dumps in {rel_dir} differ (kind of input or adapters): one job each.\n\
+                 # One batch with adapters = \"manifest\" would take each dump's own adapters."
+            );
         }
         for f in &g.found {
             let (set, notes) = f.adapters();

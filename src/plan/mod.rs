@@ -32,7 +32,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::adapter::ScopeExclusions;
+use crate::adapter::{AdapterSet, ScopeExclusions};
+use crate::archive::input::InputFormat;
 use crate::error::{Error, IoResultExt, exit};
 use crate::job::EncodeJob;
 use crate::machine::JsonU64;
@@ -51,6 +52,15 @@ pub enum Origin {
     Defaults,
     /// Not set anywhere: ekvplan's default.
     BuiltIn,
+}
+
+/// What a plan's `adapters` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterChoice {
+    /// These (`"all"` is all four).
+    Set(AdapterSet),
+    /// Exactly those the input's manifest lists (`"manifest"`).
+    Manifest,
 }
 
 /// Which plan entry produced a job.
@@ -84,6 +94,11 @@ pub struct ResolvedJob {
     /// location.
     pub input_in_plan: String,
     pub output_in_plan: String,
+    /// How the input is stored (`input_format`, else by its name).
+    pub input_format: InputFormat,
+    /// `adapters = "manifest"`: `job.adapters` is what the input's manifest
+    /// lists (filled in by validation).
+    pub adapters_from_manifest: bool,
     /// Settings the plan gets wrong for this job (already reported): their
     /// values are unknown, so the checks that need them are skipped. A job
     /// with any is still checked for everything else, then dropped.
@@ -154,6 +169,8 @@ impl ResolvedJob {
             input_pointer: None,
             input_in_plan: job.input_display.clone(),
             output_in_plan: job.output_display.clone(),
+            input_format: InputFormat::detect(&job.input),
+            adapters_from_manifest: false,
             unusable: BTreeSet::new(),
             job,
         }

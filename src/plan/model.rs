@@ -50,10 +50,17 @@ pub struct PlanFile {
 /// Settings a job, a batch or `[defaults]` may set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct CommonSettings {
-    /// Adapters to encode: "all" or a list drawn from redis, dynamodb, s3,
-    /// sqs. Default: "all".
+    /// Adapters to encode: "all" (all four, each of which the manifest must
+    /// list), "manifest" (exactly those the input's manifest lists), or a
+    /// list drawn from redis, dynamodb, s3, sqs. Default: "all".
     #[serde(default)]
     pub adapters: Option<AdapterSelection>,
+    /// How the input is stored: "dir" (a dump tree), "tar", "tar.zst" or
+    /// "tar.zstd" (a dump archive made by `ekvplan archive pack` or
+    /// upstream's elastickv-snapshot-archive). Default: by the input's name:
+    /// .tar, .tar.zst and .tar.zstd are archives, anything else a directory.
+    #[serde(default)]
+    pub input_format: Option<InputFormatName>,
     /// Override of the manifest's last_commit_ts (the HLC timestamp every
     /// record is stamped with); must not be below the manifest's. An integer,
     /// or a string in decimal or 0x hex for values past 2^63-1. Default: the
@@ -103,8 +110,8 @@ pub struct JobEntry {
     /// or digit). Used by `run --only`, sharding and reports.
     #[schemars(regex(pattern = ID_PATTERN), length(min = 1, max = 128))]
     pub id: String,
-    /// The dump tree to encode: a directory holding MANIFEST.json. May use
-    /// the placeholder {id}.
+    /// The dump to encode: a directory holding MANIFEST.json, or a dump
+    /// archive (.tar, .tar.zst, .tar.zstd). May use the placeholder {id}.
     #[serde(default)]
     #[schemars(length(min = 1))]
     pub input: Option<String>,
@@ -117,19 +124,22 @@ pub struct JobEntry {
     pub common: CommonSettings,
 }
 
-/// One `[[batch]]`: every directory matched by `inputs` (minus `skip`)
-/// becomes a job, in byte order of its path.
+/// One `[[batch]]`: every dump directory or dump archive matched by
+/// `inputs` (minus `skip`) becomes a job, in byte order of its path.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct BatchEntry {
-    /// Glob(s) of input dump directories, e.g. "dumps/*" (`*`, `?`, `[...]`,
-    /// `**`; a leading dot must be matched literally). Files are ignored.
+    /// Glob(s) of input dumps, e.g. "dumps/*" (`*`, `?`, `[...]`, `**`; a
+    /// leading dot must be matched literally). Directories and files named
+    /// *.tar, *.tar.zst or *.tar.zstd match (with `input_format`, only
+    /// inputs of that format); other files are ignored.
     pub inputs: Globs,
-    /// Glob(s) of matched directories to leave out.
+    /// Glob(s) of matched inputs to leave out.
     #[serde(default)]
     pub skip: Option<Globs>,
-    /// Job id template; placeholders {name} (the matched directory's name)
-    /// and {parent} (its parent's name). Default: "{name}".
+    /// Job id template; placeholders {name} (the matched input's name,
+    /// without an archive extension) and {parent} (its parent directory's
+    /// name). Default: "{name}".
     #[serde(default)]
     #[schemars(length(min = 1))]
     pub id: Option<String>,
@@ -211,12 +221,12 @@ macro_rules! either_shape {
 }
 
 either_shape! {
-    /// `"all"` or a list of adapter names.
-    AdapterSelection { All(String), List(Vec<String>) }
+    /// `"all"`, `"manifest"` or a list of adapter names.
+    AdapterSelection { Word(String), List(Vec<String>) }
     schema {
-        "description": "\"all\", or a non-empty list of adapter names.",
+        "description": "\"all\" (all four adapters), \"manifest\" (those the input's manifest lists), or a non-empty list of adapter names.",
         "oneOf": [
-            { "type": "string", "enum": ["all"] },
+            { "type": "string", "enum": ADAPTER_WORDS },
             {
                 "type": "array",
                 "items": { "type": "string", "enum": ["redis", "dynamodb", "s3", "sqs"] },
@@ -224,6 +234,27 @@ either_shape! {
                 "uniqueItems": true
             }
         ]
+    }
+}
+
+/// The words `adapters` accepts besides a list.
+pub const ADAPTER_WORDS: [&str; 2] = ["all", "manifest"];
+
+/// `input_format`: one of [`crate::archive::input::InputFormat::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct InputFormatName(pub String);
+
+impl JsonSchema for InputFormatName {
+    fn schema_name() -> Cow<'static, str> {
+        "InputFormat".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "How the input is stored: \"dir\" (a dump tree), or a dump archive: \"tar\", \"tar.zst\" or \"tar.zstd\" (the same).",
+            "type": "string",
+            "enum": crate::archive::input::InputFormat::NAMES
+        })
     }
 }
 
@@ -287,6 +318,7 @@ fn version_schema(_: &mut SchemaGenerator) -> Schema {
 /// Every key each kind of table accepts, for "did you mean" suggestions.
 pub const COMMON_KEYS: &[&str] = &[
     "adapters",
+    "input_format",
     "last_commit_ts",
     "self_test",
     "scratch_root",

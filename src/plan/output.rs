@@ -136,8 +136,14 @@ pub struct ExplainedJob {
     /// The line of the job's entry in the plan.
     pub line: Option<usize>,
     pub input: String,
+    /// `dir`, `tar` or `tar.zst`.
+    pub input_format: String,
     pub output: String,
+    /// The adapters the job encodes (with `adapters = "manifest"`: those
+    /// the manifest lists, empty when it cannot be read).
     pub adapters: Vec<String>,
+    /// `adapters = "manifest"`.
+    pub adapters_from_manifest: bool,
     pub last_commit_ts: Option<JsonU64>,
     pub manifest_last_commit_ts: Option<JsonU64>,
     pub self_test: bool,
@@ -201,8 +207,10 @@ pub fn explained(j: &ResolvedJob, idx: &LineIndex<'_>) -> ExplainedJob {
         },
         line: j.span.as_ref().map(|s| idx.line_col(s.start).0),
         input: e.input.display().to_string(),
+        input_format: j.input_format.as_str().to_string(),
         output: e.output.display().to_string(),
         adapters: e.adapters.names().iter().map(|s| s.to_string()).collect(),
+        adapters_from_manifest: j.adapters_from_manifest,
         last_commit_ts: e.last_commit_ts.map(JsonU64),
         manifest_last_commit_ts: j.manifest_last_commit_ts.map(JsonU64),
         self_test: e.self_test,

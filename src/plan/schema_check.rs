@@ -140,7 +140,8 @@ fn expectation(doc: &Doc, ptr: &str) -> String {
         "defaults" | "exclude" | "dynamodb" | "s3" | "sqs" | "redis" => "a table".into(),
         "job" => "an array of tables ([[job]])".into(),
         "batch" => "an array of tables ([[batch]])".into(),
-        "adapters" => "\"all\" or a list of adapter names".into(),
+        "adapters" => "\"all\", \"manifest\" or a list of adapter names".into(),
+        "input_format" => "one of \"dir\", \"tar\", \"tar.zst\", \"tar.zstd\"".into(),
         "last_commit_ts" => "an integer, or a string in decimal or 0x hex".into(),
         "memory_budget" => "a byte size (an integer, or a string such as \"512MiB\")".into(),
         "self_test" => "a boolean (true or false)".into(),
@@ -188,12 +189,15 @@ fn type_error(doc: &Doc, ptr: &str, out: &mut Vec<PlanDiagnostic>) {
 }
 
 fn adapters_hint(d: PlanDiagnostic, s: &str) -> PlanDiagnostic {
+    if let Some(w) = suggest(s, model::ADAPTER_WORDS.iter().copied()) {
+        return d.help(format!("did you mean {w:?}?"));
+    }
     match crate::adapter::AdapterSet::parse_encode_flag(s) {
-        Ok(set) if s != "all" => {
+        Ok(set) if !model::ADAPTER_WORDS.contains(&s) => {
             let names: Vec<String> = set.names().iter().map(|n| format!("{n:?}")).collect();
             d.help(format!("write a list: adapters = [{}]", names.join(", ")))
         }
-        _ => d.help("use \"all\" or a list such as [\"redis\", \"s3\"]"),
+        _ => d.help("use \"all\", \"manifest\" or a list such as [\"redis\", \"s3\"]"),
     }
 }
 
@@ -299,11 +303,11 @@ fn map_error(doc: &Doc, e: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) 
                 PlanDiagnostic::error(
                     "invalid_value",
                     format!(
-                        "`adapters` in {entry} must be \"all\" or a list of adapter names, found {}",
+                        "`adapters` in {entry} must be \"all\", \"manifest\" or a list of adapter names, found {}",
                         e.instance
                     ),
                 )
-                .at(doc.value_span(ptr), "not \"all\"")
+                .at(doc.value_span(ptr), "not \"all\" or \"manifest\"")
             } else {
                 PlanDiagnostic::error(
                     "invalid_value",

@@ -361,6 +361,68 @@ fn flags_follow_upstream() {
     assert!(fs::read_dir(&dest).unwrap().next().is_none());
 }
 
+/// Upstream parses its flags with Go's `flag` package; scripts written for
+/// it use `-input x`, `-flag=value`, and may leave arguments after the
+/// flags (ignored).
+#[test]
+fn go_flag_syntax_works_end_to_end() {
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("a.tar");
+    let b = t.path().join("b.tar");
+    ekvplan()
+        .args(["archive", "pack", "-input"])
+        .arg(example_dump())
+        .arg(format!("-output={}", a.display()))
+        .args(["--compression=none", "trailing", "-compression", "zstd"])
+        .assert()
+        .success();
+    ekvplan()
+        .args(["archive", "pack", "--input"])
+        .arg(example_dump())
+        .arg("--output")
+        .arg(&b)
+        .args(["--compression", "none"])
+        .assert()
+        .success();
+    assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
+    assert!(
+        members(&fs::read(&a).unwrap()).len() > 3,
+        "uncompressed tar"
+    );
+    let out = t.path().join("tree");
+    ekvplan()
+        .args(["archive", "unpack"])
+        .arg(format!("--input={}", a.display()))
+        .arg("-output")
+        .arg(&out)
+        .args(["-compression=none", "--", "-compression=zstd"])
+        .assert()
+        .success();
+    assert!(out.join("MANIFEST.json").is_file());
+    for (args, needle) in [
+        (&["-h"][..], "help requested"),
+        (
+            &["-input", "x", "-output", "y", "-compression="],
+            "unsupported compression",
+        ),
+        (
+            &["-input", "x", "-output", "y", "-level", "3"],
+            "flag provided but not defined: -level",
+        ),
+        (
+            &["-input", "x", "-output"],
+            "flag needs an argument: -output",
+        ),
+    ] {
+        ekvplan()
+            .args(["archive", "unpack"])
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains(needle));
+    }
+}
+
 #[test]
 fn pack_refuses_trees_upstream_refuses() {
     type Spoil = fn(&Path);
@@ -664,4 +726,325 @@ fn symlinked_or_special_archive_inputs_are_refused() {
         .code(2)
         .stderr(predicates::str::contains("not a regular file"));
     assert!(!t.path().join("out").exists());
+}
+
+// ---- Archives as plan inputs ----
+
+/// `<root>/dumps`: upstream's archive of cluster-1 (`c1.tar.zst`), ekvplan's
+/// uncompressed archive of cluster-2 (`c2.tar`) and cluster-3 as a tree;
+/// a plan over `dumps/*` with self-test, scratch in `<root>/scratch`.
+fn archive_plan(root: &Path) -> PathBuf {
+    let dumps = root.join("dumps");
+    fs::create_dir_all(&dumps).unwrap();
+    fs::copy(fixture("cluster-1.tar.zst"), dumps.join("c1.tar.zst")).unwrap();
+    ekvplan()
+        .args(["archive", "pack", "--compression", "none", "--input"])
+        .arg(repo().join("examples/dumps/cluster-2"))
+        .arg("--output")
+        .arg(dumps.join("c2.tar"))
+        .assert()
+        .success();
+    copy_tree(&repo().join("examples/dumps/cluster-3"), &dumps.join("c3"));
+    let plan = root.join("plan.toml");
+    fs::write(
+        &plan,
+        "version = 1\n\
+         [defaults]\n\
+         self_test = true\n\
+         scratch_root = \"scratch\"\n\
+         [[batch]]\n\
+         inputs = \"dumps/*\"\n\
+         output = \"out/{name}.fsm\"\n",
+    )
+    .unwrap();
+    plan
+}
+
+/// What `ekvplan encode` makes of `tree`.
+fn encoded(tree: &Path, out: &Path) -> Vec<u8> {
+    ekvplan()
+        .args(["encode", "--input"])
+        .arg(tree)
+        .arg("--output")
+        .arg(out)
+        .assert()
+        .success();
+    fs::read(out).unwrap()
+}
+
+#[test]
+fn archive_inputs_run_then_resume_and_rerun_when_the_archive_changes() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let plan = archive_plan(root);
+    let explain = ekvplan()
+        .args(["validate", "--explain"])
+        .arg(&plan)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let explain = String::from_utf8(explain).unwrap();
+    // `{name}` drops the archive extension.
+    for want in [
+        "job c1 ",
+        "job c2 ",
+        "job c3 ",
+        "tar.zst (by the input's name)",
+    ] {
+        assert!(explain.contains(want), "{want}: {explain}");
+    }
+
+    ekvplan()
+        .current_dir(root)
+        .args(["run", "plan.toml", "--report", "r1.json"])
+        .assert()
+        .success();
+    // The same bytes as encoding the trees the archives were made from.
+    for (id, tree) in [
+        ("c1", "cluster-1"),
+        ("c2", "cluster-2"),
+        ("c3", "cluster-3"),
+    ] {
+        let want = encoded(
+            &repo().join("examples/dumps").join(tree),
+            &root.join(format!("want-{id}.fsm")),
+        );
+        assert_eq!(
+            fs::read(root.join(format!("out/{id}.fsm"))).unwrap(),
+            want,
+            "{id}"
+        );
+    }
+    // The sidecar names the archive, as the plan does, and its digest.
+    let side: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("out/c1.fsm.encode_info.json")).unwrap())
+            .unwrap();
+    assert_eq!(side["input_root"], "dumps/c1.tar.zst");
+    assert_eq!(side["ekvplan"]["input_digest"]["content"], "archive");
+    assert_eq!(
+        side["ekvplan"]["input_digest"]["content_sha256"],
+        hex::encode(
+            ekvplan::testing::checksums::sha256_file(&fixture("cluster-1.tar.zst")).unwrap()
+        )
+    );
+    // Nothing staged is left behind.
+    assert_eq!(leftovers(&root.join("scratch")), Vec::<String>::new());
+
+    // Resumed: nothing to do.
+    ekvplan()
+        .current_dir(root)
+        .args(["run", "plan.toml", "--report", "r2.json"])
+        .assert()
+        .success();
+    let r2: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("r2.json")).unwrap()).unwrap();
+    assert_eq!(r2["counts"]["up_to_date"], 3, "{r2}");
+
+    // The archive's bytes changed (same manifest): only that job reruns.
+    let c2 = root.join("dumps/c2.tar");
+    let mut bytes = fs::read(&c2).unwrap();
+    bytes.extend_from_slice(&[0u8; 1024]);
+    fs::write(&c2, bytes).unwrap();
+    ekvplan()
+        .current_dir(root)
+        .args(["run", "plan.toml", "--report", "r3.json"])
+        .assert()
+        .success();
+    let r3: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("r3.json")).unwrap()).unwrap();
+    assert_eq!(r3["counts"]["up_to_date"], 2, "{r3}");
+    let job = r3["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == "c2")
+        .unwrap();
+    assert_eq!(job["reason_code"], "input_changed", "{job}");
+    assert_eq!(job["reason"], "input changed: archive bytes", "{job}");
+
+    // A plan moved with its archives stays up to date (path-free).
+    let moved = root.join("elsewhere");
+    fs::create_dir_all(&moved).unwrap();
+    for n in ["plan.toml", "dumps", "out"] {
+        fs::rename(root.join(n), moved.join(n)).unwrap();
+    }
+    ekvplan()
+        .current_dir(&moved)
+        .args(["run", "plan.toml", "--report", "r4.json"])
+        .assert()
+        .success();
+    let r4: serde_json::Value =
+        serde_json::from_slice(&fs::read(moved.join("r4.json")).unwrap()).unwrap();
+    assert_eq!(r4["counts"]["up_to_date"], 3, "{r4}");
+
+    // verify --deep unpacks the archives to compare.
+    ekvplan()
+        .current_dir(&moved)
+        .args(["verify", "plan.toml", "--deep"])
+        .assert()
+        .success();
+}
+
+/// An archive whose damage lies past MANIFEST.json validates (only the
+/// manifest is read) and fails when the job unpacks it: exit 2, named
+/// like `archive unpack` names it, nothing published, scratch empty.
+#[test]
+fn a_damaged_archive_input_fails_its_job_and_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let plan = archive_plan(root);
+    // c2.tar: one data byte of a member past MANIFEST.json flipped.
+    let c2 = root.join("dumps/c2.tar");
+    let good = fs::read(&c2).unwrap();
+    let mut out = tar::Builder::new(Vec::new());
+    let mut flipped = false;
+    for e in tar::Archive::new(&good[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header().clone();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        let name = e.path_bytes().into_owned();
+        if !flipped && name.starts_with(b"redis/") && !data.is_empty() {
+            data[0] ^= 1;
+            flipped = true;
+        }
+        out.append(&h, &data[..]).unwrap();
+    }
+    assert!(flipped);
+    fs::write(&c2, out.into_inner().unwrap()).unwrap();
+
+    ekvplan().arg("validate").arg(&plan).assert().success();
+    let assert = ekvplan()
+        .current_dir(root)
+        .args(["run", "plan.toml", "--only", "c2", "--progress", "none"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(err.contains("dumps/c2.tar"), "{err}");
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(!root.join("out/c2.fsm").exists());
+    assert_eq!(leftovers(&root.join("out")), Vec::<String>::new());
+    assert_eq!(leftovers(&root.join("scratch")), Vec::<String>::new());
+    // With --verify-checksums, validate reads the whole archive and says so.
+    ekvplan()
+        .args(["validate", "--verify-checksums"])
+        .arg(&plan)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("checksum_mismatch"));
+}
+
+/// Ctrl-C while a job holds its unpacked archive: exit 130, the staged
+/// tree and the run's scratch directory are gone, nothing published.
+#[test]
+fn sigint_during_an_archive_job_removes_the_staged_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    archive_plan(root);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ekvplan"))
+        .current_dir(root)
+        .args(["run", "plan.toml", "--only", "c1", "--progress", "none"])
+        .env(ekvplan::testing::HOLD_PHASE_ENV, "writing")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A MANIFEST.json below the scratch directory (files come and go
+    // meanwhile: errors are not failures).
+    fn staged(dir: &Path, depth: u32) -> bool {
+        fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+            let p = e.path();
+            p.file_name().is_some_and(|n| n == "MANIFEST.json")
+                || (depth > 0 && e.file_type().is_ok_and(|t| t.is_dir()) && staged(&p, depth - 1))
+        })
+    }
+    let staged_manifest = || staged(&root.join("scratch"), 4);
+    crate::common::run::wait_for("the archive to be staged", staged_manifest);
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let mut status = None;
+    crate::common::run::wait_for("exit", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(130));
+    assert_eq!(leftovers(&root.join("scratch")), Vec::<String>::new());
+    assert!(!root.join("out/c1.fsm").exists());
+}
+
+/// `validate` checks an archive as it checks a tree: exclusions against its
+/// entries, `input_format` for an archive named otherwise, and a format
+/// that does not fit the input.
+#[test]
+fn archive_inputs_validate_like_directories() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    fs::create_dir_all(root.join("in")).unwrap();
+    fs::copy(fixture("cluster-1.tar.zst"), root.join("in/c1.tar.zst")).unwrap();
+    fs::copy(fixture("cluster-1.tar.zst"), root.join("in/c1.bin")).unwrap();
+    let validate = |name: &str, plan: &str| {
+        fs::write(root.join(name), format!("version = 1\n{plan}")).unwrap();
+        ekvplan()
+            .current_dir(root)
+            .args(["validate", name])
+            .assert()
+    };
+    let job = |extra: &str| {
+        format!(
+            "[[job]]\nid = \"c1\"\ninput = \"in/c1.tar.zst\"\noutput = \"out/c1.fsm\"\n{extra}\n"
+        )
+    };
+    validate(
+        "ok.toml",
+        &job("exclude.dynamodb.tables = [\"users\"]\nexclude.redis.databases = [0]"),
+    )
+    .success();
+    validate("typo.toml", &job("exclude.dynamodb.tables = [\"user\"]"))
+        .code(2)
+        .stderr(predicates::str::contains("exclusion_not_found"))
+        .stderr(predicates::str::contains("did you mean \"users\"?"));
+    validate(
+        "bin.toml",
+        "[[job]]\nid = \"c1\"\ninput = \"in/c1.bin\"\noutput = \"out/c1.fsm\"\n",
+    )
+    .code(2)
+    .stderr(predicates::str::contains("input_not_found"))
+    .stderr(predicates::str::contains("set input_format"));
+    validate(
+        "bin-format.toml",
+        "[[job]]\nid = \"c1\"\ninput = \"in/c1.bin\"\ninput_format = \"tar.zstd\"\noutput = \"out/c1.fsm\"\n",
+    )
+    .success();
+    validate("dir-format.toml", &job("input_format = \"dir\""))
+        .code(2)
+        .stderr(predicates::str::contains("not a directory"));
+    // A batch with an archive format matches files only, whatever their names.
+    let out = ekvplan()
+        .current_dir(root)
+        .args(["validate", "--explain", "--format", "json"])
+        .arg({
+            fs::write(
+                root.join("batch.toml"),
+                "version = 1\n[[batch]]\ninputs = \"in/*\"\ninput_format = \"tar.zst\"\nid = \"{name}-x\"\noutput = \"out/{id}.fsm\"\n",
+            )
+            .unwrap();
+            "batch.toml"
+        })
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let ids: Vec<&str> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    // `{name}` drops a known archive extension only.
+    assert_eq!(ids, ["c1.bin-x", "c1-x"], "{v}");
+    assert_eq!(v["jobs"][0]["input_format"], "tar.zst", "{v}");
 }

@@ -339,6 +339,32 @@ fn run_tables_and_result_lines_follow_color() {
     );
 }
 
+/// `--progress bar` draws bars even when stderr is a pipe (as in a CI
+/// log viewer that renders ANSI); `auto` there gives plain lines.
+#[test]
+fn forced_bars_draw_into_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = small_plan(dir.path());
+    let bars = ekvplan()
+        .args(["run", "--progress", "bar", "--color", "never"])
+        .arg(&plan)
+        .assert()
+        .code(2);
+    let err = stderr_of(&bars);
+    assert!(err.contains("jobs"), "the overall bar: {err:?}");
+    assert!(err.contains("\x1b[2K"), "bars redraw in place: {err:?}");
+    let auto = ekvplan()
+        .args(["run", "--force", "--progress", "auto", "--color", "never"])
+        .arg(&plan)
+        .assert()
+        .code(2);
+    assert!(
+        !stderr_of(&auto).contains("\x1b[2K"),
+        "{:?}",
+        stderr_of(&auto)
+    );
+}
+
 #[test]
 fn quiet_run_prints_only_failures_and_the_summary() {
     let dir = tempfile::tempdir().unwrap();

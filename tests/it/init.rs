@@ -1,5 +1,6 @@
-//! `ekvplan init`: a commented first plan for the dumps it finds, which
-//! `validate` accepts as written.
+//! `ekvplan init`: a commented first plan for the dumps and dump archives
+//! it finds, which `validate` accepts as written; and the batch `init`
+//! cannot write for unlike dumps, `adapters = "manifest"`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,10 @@ fn init_writes_a_plan_that_validates_as_written() {
     assert!(text.contains("adapters = [\"redis\"]"), "{text}");
     assert!(text.contains("input = \"../mixed/full\""), "{text}");
     assert!(
+        text.contains("One batch with adapters = \"manifest\""),
+        "{text}"
+    );
+    assert!(
         text.contains("left out, no adapter the encoder can rebuild"),
         "{text}"
     );
@@ -103,6 +108,13 @@ fn init_finds_archives_and_names_them_without_the_extension() {
         .stdout
         .clone();
     let text = String::from_utf8(out).unwrap();
+    // Paths are relative to the working directory for a plan on stdout.
+    fs::write(t.path().join("plan.toml"), &text).unwrap();
+    ekvplan()
+        .current_dir(t.path())
+        .args(["validate", "plan.toml", "--verify-checksums"])
+        .assert()
+        .success();
     // A directory and an archive are not alike: one job each.
     assert!(
         text.contains("id = \"c1\"\ninput = \"archives/c1.tar.zst\""),
@@ -121,4 +133,161 @@ fn init_finds_archives_and_names_them_without_the_extension() {
         .arg(t.path().join("missing"))
         .assert()
         .code(1);
+}
+
+#[test]
+fn init_then_validate_then_run_over_dumps_and_archives() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("staging");
+    fs::create_dir_all(&dir).unwrap();
+    // Look-alikes: two archives and a tree of the same shape.
+    fs::copy(
+        repo().join("tests/archive/upstream/cluster-1.tar.zst"),
+        dir.join("a.tar.zst"),
+    )
+    .unwrap();
+    ekvplan()
+        .args(["archive", "pack", "--compression", "none", "--input"])
+        .arg(repo().join("examples/dumps/cluster-2"))
+        .arg("--output")
+        .arg(dir.join("b.tar"))
+        .assert()
+        .success();
+    copy_tree(&repo().join("examples/dumps/cluster-3"), &dir.join("c"));
+    ekvplan()
+        .current_dir(t.path())
+        .args(["init", "staging", "--output", "plan.toml"])
+        .assert()
+        .success();
+    let text = fs::read_to_string(t.path().join("plan.toml")).unwrap();
+    ekvplan()
+        .current_dir(t.path())
+        .args(["validate", "plan.toml"])
+        .assert()
+        .success();
+    ekvplan()
+        .current_dir(t.path())
+        .args(["run", "plan.toml", "--progress", "none"])
+        .assert()
+        .success();
+    for id in ["a", "b", "c"] {
+        assert!(
+            t.path().join(format!("out/{id}.fsm")).is_file(),
+            "{id}: {text}"
+        );
+    }
+}
+
+/// `mixed/full` (cluster-1) lists four adapters, `mixed/cache` (cluster-2
+/// with a manifest listing redis alone) one: a batch over both fails under
+/// `"all"` and passes under `"manifest"`, where each job takes what its
+/// manifest lists and an exclusion for an adapter a dump lacks is not an
+/// error.
+#[test]
+fn a_batch_over_unlike_dumps_under_adapters_manifest() {
+    let t = tempfile::tempdir().unwrap();
+    let mixed = t.path().join("mixed");
+    copy_tree(
+        &repo().join("examples/dumps/cluster-1"),
+        &mixed.join("full"),
+    );
+    copy_tree(
+        &repo().join("examples/dumps/cluster-2"),
+        &mixed.join("cache"),
+    );
+    let m = mixed.join("cache/MANIFEST.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    let redis = v["adapters"]["redis"].clone();
+    v["adapters"] = serde_json::json!({ "redis": redis });
+    fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    fs::remove_file(mixed.join("cache/CHECKSUMS")).unwrap();
+    let plan = |adapters: &str| {
+        format!(
+            "version = 1\n\
+             [[batch]]\n\
+             inputs = \"mixed/*\"\n\
+             output = \"out/{{name}}.fsm\"\n\
+             adapters = {adapters}\n\
+             self_test = true\n\
+             exclude.dynamodb.tables = [\"users\"]\n"
+        )
+    };
+    fs::write(t.path().join("all.toml"), plan("\"all\"")).unwrap();
+    ekvplan()
+        .current_dir(t.path())
+        .args(["validate", "all.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("adapter_not_in_manifest"))
+        .stderr(predicates::str::contains("adapters = \"manifest\""));
+
+    fs::write(t.path().join("plan.toml"), plan("\"manifest\"")).unwrap();
+    let out = ekvplan()
+        .current_dir(t.path())
+        .args(["validate", "plan.toml", "--explain", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["counts"]["warnings"], 0, "{v}");
+    let adapters: Vec<(String, serde_json::Value, serde_json::Value)> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_str().unwrap().to_string(),
+                j["adapters"].clone(),
+                j["adapters_from_manifest"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        adapters,
+        [
+            (
+                "cache".to_string(),
+                serde_json::json!(["redis"]),
+                serde_json::json!(true)
+            ),
+            (
+                "full".to_string(),
+                serde_json::json!(["redis", "dynamodb", "s3", "sqs"]),
+                serde_json::json!(true)
+            ),
+        ]
+    );
+    ekvplan()
+        .current_dir(t.path())
+        .args(["run", "plan.toml", "--progress", "none"])
+        .assert()
+        .success();
+    for (id, want) in [
+        (
+            "full",
+            serde_json::json!(["redis", "dynamodb", "s3", "sqs"]),
+        ),
+        ("cache", serde_json::json!(["redis"])),
+    ] {
+        let side: serde_json::Value = serde_json::from_slice(
+            &fs::read(t.path().join(format!("out/{id}.fsm.encode_info.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(side["adapters_enabled"], want, "{id}");
+    }
+    // The excluded table is still checked where the adapter is listed.
+    fs::write(
+        t.path().join("typo.toml"),
+        plan("\"manifest\"").replace("[\"users\"]", "[\"user\"]"),
+    )
+    .unwrap();
+    ekvplan()
+        .current_dir(t.path())
+        .args(["validate", "typo.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("exclusion_not_found"))
+        .stderr(predicates::str::contains("[job full]"));
 }
