@@ -4,9 +4,7 @@
 //! with the syntax check.
 #![no_main]
 
-use ekvplan::testing::gojson::{
-    self, Escape, SampleOuter as Outer, Value, ValueStream,
-};
+use ekvplan::testing::gojson::{self, Escape, SampleOuter as Outer, Value, ValueStream};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
