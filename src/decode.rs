@@ -99,7 +99,10 @@ impl DecodeError {
     /// The error with its entry offset as context.
     pub fn into_error(self) -> Error {
         match self.entry_offset {
-            Some(o) => self.error.context(format_args!("entry at byte {o}")),
+            Some(o) => self
+                .error
+                .at_payload_byte(o)
+                .context(format_args!("entry at byte {o}")),
             None => self.error,
         }
     }

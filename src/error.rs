@@ -403,6 +403,18 @@ impl Error {
         self
     }
 
+    /// Where in the `.fsm` payload a data error without a position is (the
+    /// entry it came from). An input error keeps its own: its offset is
+    /// inside the record and shown in its message.
+    pub fn at_payload_byte(mut self, offset: u64) -> Self {
+        if let Error::Data(d) = &mut self {
+            if d.at.is_none() && d.file.is_none() {
+                d.at = Some(Position::Byte(offset));
+            }
+        }
+        self
+    }
+
     /// A data error of `kind` (other errors keep theirs).
     pub fn with_kind(mut self, kind: Kind) -> Self {
         if let Error::Data(d) = &mut self {
@@ -793,6 +805,9 @@ mod tests {
             .in_area(Area::Redis)
             .in_area(Area::Encode);
         assert_eq!(e.code().to_string(), "ekvplan::redis::invalid_record");
+        let e = e.at_payload_byte(7);
+        assert_eq!(e.position(), Some(Position::Byte(7)));
+        assert_eq!(e.to_string(), "bad");
         assert_eq!(Error::usage("x").code().to_string(), "ekvplan::usage");
         let e = Error::Fsm {
             context: String::new(),
