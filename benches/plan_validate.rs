@@ -24,7 +24,7 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn manifest_bytes() -> Vec<u8> {
-    ekvplan::manifest::Manifest::all_adapters("bench", 114693662310400001, "2026-06-01T00:00:00Z")
+    ekvplan::Manifest::all_adapters("bench", 114693662310400001, "2026-06-01T00:00:00Z")
         .to_bytes()
         .unwrap()
 }

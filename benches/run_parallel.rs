@@ -22,9 +22,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ekvplan::executor::testing::{resolved_job, validated_plan};
-use ekvplan::executor::{RunControl, RunOptions, run_plan};
-use ekvplan::job::EncodeJob;
+use ekvplan::testing::{resolved_job, validated_plan};
+use ekvplan::{EncodeJob, RunControl, RunOptions, run_plan};
 
 const CHILD_ENV: &str = "EKVPLAN_BENCH_CHILD";
 
@@ -75,7 +74,7 @@ fn child_encode_loop(root: &Path, n: usize) {
     for (i, d) in dump_dirs(root, n).into_iter().enumerate() {
         let mut j = EncodeJob::new(d, out.join(format!("d{}.fsm", i + 1)));
         j.scratch_root = Some(root.join("scratch"));
-        if let Err(e) = ekvplan::job::run_encode_simple(&j) {
+        if let Err(e) = ekvplan::testing::run_encode_simple(&j) {
             eprintln!("    d{}: {e}", i + 1);
             std::process::exit(e.exit_code());
         }

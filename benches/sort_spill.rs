@@ -10,8 +10,8 @@
 use std::io;
 use std::time::Instant;
 
-use ekvplan::fsm::HashingWriter;
-use ekvplan::sorter::EntrySorter;
+use ekvplan::testing::EntrySorter;
+use ekvplan::testing::fsm::HashingWriter;
 
 /// xorshift64*: deterministic, dependency-free key material.
 struct Rng(u64);

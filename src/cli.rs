@@ -1,19 +1,20 @@
 //! Command-line interface. `main.rs` only calls [`main`].
 
-pub mod completions;
-pub mod goflag_help;
-pub mod help;
-pub mod man;
+pub(crate) mod completions;
+pub(crate) mod goflag_help;
+pub(crate) mod help;
+pub(crate) mod man;
 
 use std::path::PathBuf;
 
-use clap::{Args, FromArgMatches, Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 
 use crate::adapter::{self, AdapterSet, CancelToken, DecodeOptions, Warn};
 use crate::budget::{self, DEFAULT_MEMORY_BUDGET_STR, parse_size};
 use crate::decode::{self, DecodeRequest};
+use crate::diagnostic::Style;
 use crate::error::{Error, Result, exit};
-use crate::gojson::flag::{self as goflag, FlagError, FlagSpec};
+use crate::gojson::flag::{self as goflag, FlagError, FlagSpec, GoFlagArgs};
 use crate::job::{self, EncodeJob};
 
 #[derive(Parser, Debug)]
@@ -36,7 +37,7 @@ pub enum Command {
     /// Check a plan against its schema and every input dump; report every problem.
     Validate(crate::plan::cli::ValidateArgs),
     /// Print the plan's JSON Schema.
-    Schema(crate::plan::cli::SchemaArgs),
+    Schema(crate::schemas::SchemaArgs),
     /// Run a plan's jobs in parallel.
     Run(crate::executor::cli::RunArgs),
     /// Check published outputs against their sidecars (a plan or one .fsm).
@@ -52,15 +53,6 @@ pub enum Command {
 }
 
 const DEFAULT_ADAPTERS: &str = "dynamodb,s3,redis,sqs";
-
-/// The arguments of `encode` / `decode`, parsed with Go's `flag` syntax
-/// (as the upstream tools parse theirs), not clap's.
-#[derive(Args, Debug, Clone)]
-#[command(disable_help_flag = true)]
-pub struct GoFlagArgs {
-    #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
-    pub args: Vec<String>,
-}
 
 const fn flag(name: &'static str) -> FlagSpec {
     FlagSpec {
@@ -174,8 +166,8 @@ pub fn encode_job_from_args(a: GoFlagArgs) -> Result<EncodeJob> {
 /// Run one command with Ctrl-C/SIGTERM handling: the first signal cancels
 /// it (it cleans up and the process exits 130), a second exits at once.
 fn with_signals<T>(f: impl FnOnce(&CancelToken) -> Result<T>) -> Result<T> {
-    let ctl = std::sync::Arc::new(crate::executor::RunControl::new());
-    let guard = crate::executor::signals::install(ctl.clone(), |_| {
+    let ctl = std::sync::Arc::new(crate::cancel::RunControl::new());
+    let guard = crate::cancel::signals::install(ctl.clone(), |_| {
         eprintln!("ekvplan: interrupted (press Ctrl-C again to exit at once)");
     })?;
     let res = f(ctl.cancel_token());
@@ -284,7 +276,7 @@ pub fn main() -> i32 {
         Command::Encode(a) => run_encode_cmd(a, &warn),
         Command::Decode(a) => run_decode_cmd(a, warn),
         Command::Validate(a) => return crate::plan::cli::validate_main(a),
-        Command::Schema(a) => return crate::plan::cli::schema_main(a),
+        Command::Schema(a) => return crate::schemas::schema_main(a),
         Command::Run(a) => return crate::executor::cli::run_main(a, warn),
         Command::Verify(a) => return crate::executor::cli::verify_main(a, warn),
         Command::Archive(a) => return crate::archive::cli::archive_main(a),
@@ -295,7 +287,7 @@ pub fn main() -> i32 {
     match res {
         Ok(()) => exit::OK,
         Err(e) => {
-            eprintln!("ekvplan: error: {e}");
+            eprint!("{}", e.render(Style::for_stderr()));
             e.exit_code()
         }
     }

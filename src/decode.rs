@@ -10,7 +10,7 @@ use crate::adapter::{
     self, AdapterDecoder, AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions, Warn,
 };
 use crate::budget::{self, DecodeBudget};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Area, Error, IoResultExt, Result};
 use crate::fsm::{self, FsmReader, StreamKind};
 use crate::fsutil;
 use crate::manifest::{self, Adapters, Exclusions, Manifest, Scope, Source};
@@ -99,7 +99,10 @@ impl DecodeError {
     /// The error with its entry offset as context.
     pub fn into_error(self) -> Error {
         match self.entry_offset {
-            Some(o) => self.error.context(format_args!("entry at byte {o}")),
+            Some(o) => self
+                .error
+                .at_payload_byte(o)
+                .context(format_args!("entry at byte {o}")),
             None => self.error,
         }
     }
@@ -150,7 +153,7 @@ fn fsm_context(e: Error, path: &Path) -> Error {
             context: format!("decode {}", path.display()),
             source,
         },
-        Error::Data(m) => Error::Data(format!("decode {}: {m}", path.display())),
+        e @ Error::Data(_) => e.context(format_args!("decode {}", path.display())),
         other => other,
     }
 }
@@ -396,6 +399,10 @@ fn dir_is_empty(p: &Path) -> Result<bool> {
 /// The `decode` command: build the tree beside `--output`, sync it, then
 /// rename it into place. A failure leaves nothing at `--output`.
 pub fn run_decode(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Result<DecodeSummary> {
+    decode_request(req, warn, cancel).map_err(|e| e.in_area(Area::Decode))
+}
+
+fn decode_request(req: &DecodeRequest, warn: Warn, cancel: &CancelToken) -> Result<DecodeSummary> {
     let out = &req.output;
     let existing = match std::fs::symlink_metadata(out) {
         Ok(m) if m.is_dir() => Some(dir_is_empty(out)?),

@@ -111,35 +111,35 @@ impl EncodeInfo {
 crate::go_struct! {
     #[derive(Debug, Default)]
     struct Probe as "struct { FormatVersion uint32 }" {
-        format_version: u32 = "format_version",
+        format_version: u32,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Default)]
     struct GoSelfTest as "backup.EncodeInfoSelfTest" {
-        ran: bool = "ran",
-        matched: bool = "matched",
+        ran: bool,
+        matched: bool,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Default)]
     struct GoEncodeInfo as "backup.EncodeInfo" {
-        format_version: u32 = "format_version",
-        encoder_version: String = "encoder_version",
-        encoder_key_format_version: u32 = "encoder_key_format_version",
-        wall_time_iso: String = "wall_time_iso",
-        input_root: String = "input_root",
-        output_fsm_path: String = "output_fsm_path",
-        output_fsm_sha256: String = "output_fsm_sha256",
-        last_commit_ts: u64 = "last_commit_ts",
-        last_commit_ts_overridden: bool = "last_commit_ts_overridden",
-        manifest_last_commit_ts: u64 = "manifest_last_commit_ts",
-        manifest_cluster_id: String = "manifest_cluster_id",
-        adapters_enabled: GoSlice<String> = "adapters_enabled",
-        self_test: GoSelfTest = "self_test",
-        ekvplan: RawMessage = "ekvplan",
+        format_version: u32,
+        encoder_version: String,
+        encoder_key_format_version: u32,
+        wall_time_iso: String,
+        input_root: String,
+        output_fsm_path: String,
+        output_fsm_sha256: String,
+        last_commit_ts: u64,
+        last_commit_ts_overridden: bool,
+        manifest_last_commit_ts: u64,
+        manifest_cluster_id: String,
+        adapters_enabled: GoSlice<String>,
+        self_test: GoSelfTest,
+        ekvplan: RawMessage,
     }
 }
 

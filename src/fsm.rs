@@ -82,14 +82,6 @@ impl FsmError {
     }
 }
 
-/// Encode the MVCC key: `userKey ‖ BE64(!ts)`.
-pub fn encode_key(user_key: &[u8], commit_ts: u64, out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(user_key.len() + TS_SUFFIX_LEN);
-    out.extend_from_slice(user_key);
-    out.extend_from_slice(&(!commit_ts).to_be_bytes());
-}
-
 /// One decoded entry; the slices borrow the reader's buffers.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {

@@ -5,9 +5,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, IoResultExt, Kind, Result};
 
 pub const FILE_MODE: u32 = 0o600;
 pub const DIR_MODE: u32 = 0o755;
@@ -53,6 +53,23 @@ pub fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// `p` made absolute against the current directory, with `.` and `..`
+/// resolved lexically (no filesystem access, so symlinks are not followed).
+pub fn lexical_absolute(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 /// Create a new file for exclusive writing (0600); fails if it exists.
 pub fn create_new_private(path: &Path) -> Result<File> {
     OpenOptions::new()
@@ -67,11 +84,16 @@ pub fn create_new_private(path: &Path) -> Result<File> {
 /// Create or truncate a file inside a tree being written, refusing to
 /// follow a symlink at `path`. Mode 0600.
 pub fn create_tree_file(path: &Path) -> Result<File> {
+    create_tree_file_with_mode(path, FILE_MODE)
+}
+
+/// [`create_tree_file`] with `mode` (before the umask).
+pub fn create_tree_file_with_mode(path: &Path, mode: u32) -> Result<File> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(FILE_MODE)
+        .mode(mode)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| {
@@ -85,13 +107,6 @@ pub fn create_tree_file(path: &Path) -> Result<File> {
             }
         })?;
     Ok(f)
-}
-
-/// Write a whole small file inside a tree (no fsync: trees are synced as a
-/// whole before they are published).
-pub fn write_tree_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = create_tree_file(path)?;
-    f.write_all(bytes).io_at(path, "write")
 }
 
 /// Write a whole file and fsync it.
@@ -200,16 +215,17 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 /// followed through a symlink) with a single link.
 pub fn check_input_file(path: &Path) -> Result<fs::Metadata> {
     let m = fs::symlink_metadata(path).io_at(path, "stat")?;
+    let refuse = |msg: String| Err(Error::data_at(path, msg).with_kind(Kind::NonRegular));
     if m.file_type().is_symlink() {
-        return Err(Error::data_at(path, "is a symlink; refusing to follow it"));
+        return refuse("is a symlink; refusing to follow it".into());
     }
     if !m.file_type().is_file() {
-        return Err(Error::data_at(path, "is not a regular file"));
+        return refuse("is not a regular file".into());
     }
     if m.nlink() > 1 {
-        return Err(Error::data_at(
-            path,
-            format!("is hard-linked (nlink={}); refusing to read it", m.nlink()),
+        return refuse(format!(
+            "is hard-linked (nlink={}); refusing to read it",
+            m.nlink()
         ));
     }
     Ok(m)
@@ -236,7 +252,7 @@ pub fn read_input_file(path: &Path) -> Result<Vec<u8>> {
 /// Run a blocking flush (fsync, syncfs) on a helper thread, so that a
 /// cancelled job returns within its poll interval instead of waiting for
 /// the disk; the flush itself runs on to completion in the background.
-pub fn interruptible<F>(cancel: &crate::adapter::CancelToken, flush: F) -> Result<()>
+pub fn interruptible<F>(cancel: &crate::cancel::CancelToken, flush: F) -> Result<()>
 where
     F: FnOnce() -> Result<()> + Send + 'static,
 {
@@ -274,6 +290,15 @@ pub fn sync_filesystem_of(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lexical_absolute_resolves_dots_without_the_filesystem() {
+        assert_eq!(
+            lexical_absolute(Path::new("/a/./b/../c")),
+            PathBuf::from("/a/c")
+        );
+        assert_eq!(lexical_absolute(Path::new("/..")), PathBuf::from("/"));
+    }
 
     #[test]
     fn sidecar_refuses_symlink_and_hardlink_and_tightens_mode() {

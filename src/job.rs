@@ -14,7 +14,7 @@ use crate::adapter::{
 use crate::budget::{DEFAULT_MEMORY_BUDGET, EncodeBudget};
 use crate::decode;
 use crate::encode_info::{self, EncodeInfo};
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Area, Error, IoResultExt, Result};
 use crate::fsm::HashingWriter;
 use crate::fsutil;
 use crate::manifest::{self, Manifest};
@@ -120,10 +120,10 @@ pub fn check_adapters_in_manifest(
     manifest_path: &Path,
 ) -> Result<()> {
     let Some(a) = &m.adapters else {
-        return Err(Error::data_at(
-            manifest_path,
-            "manifest has no adapters object",
-        ));
+        return Err(
+            Error::data_at(manifest_path, "manifest has no adapters object")
+                .in_area(Area::Manifest),
+        );
     };
     for k in adapters.iter() {
         let present = match k {
@@ -139,7 +139,8 @@ pub fn check_adapters_in_manifest(
                     "adapter {k:?} selected but not present in manifest adapters",
                     k = k.name()
                 ),
-            ));
+            )
+            .in_area(Area::Manifest));
         }
     }
     Ok(())
@@ -151,7 +152,8 @@ pub fn resolve_commit_ts(manifest_ts: u64, override_ts: Option<u64>) -> Result<(
         None => Ok((manifest_ts, false)),
         Some(t) if t < manifest_ts => Err(Error::data(format!(
             "--last-commit-ts {t} is lower than the manifest's last_commit_ts {manifest_ts}"
-        ))),
+        ))
+        .in_area(Area::Manifest)),
         Some(t) => Ok((t, true)),
     }
 }
@@ -297,6 +299,15 @@ pub fn run_encode(
     warn: &Warn,
     progress: Option<&dyn Progress>,
 ) -> Result<EncodeOutcome> {
+    encode_job(job, cancel, warn, progress).map_err(|e| e.in_area(Area::Encode))
+}
+
+fn encode_job(
+    job: &EncodeJob,
+    cancel: &CancelToken,
+    warn: &Warn,
+    progress: Option<&dyn Progress>,
+) -> Result<EncodeOutcome> {
     let progress = progress.unwrap_or(&NoProgress);
     let manifest_path = job.input.join(manifest::FILE_NAME);
     // 1. Manifest, adapter scope, effective T, fail-closed guards.
@@ -311,7 +322,8 @@ pub fn run_encode(
         return Err(Error::data_at(
             &manifest_path,
             format!("{flag} is set, and the {k} encoder cannot rebuild those records"),
-        ));
+        )
+        .in_area(Area::Manifest));
     }
     // 2. Stale mismatch report from an earlier run goes first (as upstream).
     let _ = fs::remove_file(fsutil::with_suffix(&job.output, ".mismatch.txt"));
@@ -340,8 +352,7 @@ pub fn run_encode(
         for k in job.adapters.iter() {
             adapter::encode(k, &ctx, &mut sink).map_err(|e| match e {
                 Error::Interrupted => e,
-                Error::Io { .. } | Error::Usage(_) => e.context(format!("{k} encoder")),
-                other => Error::data(format!("{k} encoder: {other}")),
+                other => other.lead(format_args!("{k} encoder")),
             })?;
             enabled.push(k.name().to_string());
         }

@@ -3,7 +3,7 @@ fn main() {
     // give the main work thread room for it.
     let code = std::thread::Builder::new()
         .stack_size(256 << 20)
-        .spawn(ekvplan::cli::main)
+        .spawn(ekvplan::main)
         .expect("spawn main thread")
         .join()
         .unwrap_or(1);

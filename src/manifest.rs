@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Area, Error, IoResultExt, Kind, Result};
 use crate::gojson::{self, Escape, GoMap, GoSlice, JsonWriter, RawMessage};
 
 pub const FILE_NAME: &str = "MANIFEST.json";
@@ -26,16 +26,16 @@ pub enum ManifestError {
 crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Source as "backup.Source" {
-        pub fsm_path: String = "fsm_path",
-        pub fsm_crc32c: String = "fsm_crc32c",
+        pub fsm_path: String,
+        pub fsm_crc32c: String,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Live as "backup.Live" {
-        pub read_ts: u64 = "read_ts",
-        pub pin_token_sha256: String = "pin_token_sha256",
+        pub read_ts: u64,
+        pub pin_token_sha256: String,
     }
 }
 
@@ -43,10 +43,10 @@ crate::go_struct! {
     /// One adapter's scope object. The decoder always writes `{}`.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Scope as "backup.Adapter" {
-        pub tables: GoSlice<String> = "tables",
-        pub buckets: GoSlice<String> = "buckets",
-        pub databases: GoSlice<u32> = "databases",
-        pub queues: GoSlice<String> = "queues",
+        pub tables: GoSlice<String>,
+        pub buckets: GoSlice<String>,
+        pub databases: GoSlice<u32>,
+        pub queues: GoSlice<String>,
     }
 }
 
@@ -54,48 +54,48 @@ crate::go_struct! {
     /// Which adapters the dump claims; `None` means "not in this dump".
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Adapters as "backup.Adapters" {
-        pub dynamodb: Option<Scope> = "dynamodb",
-        pub s3: Option<Scope> = "s3",
-        pub redis: Option<Scope> = "redis",
-        pub sqs: Option<Scope> = "sqs",
+        pub dynamodb: Option<Scope>,
+        pub s3: Option<Scope>,
+        pub redis: Option<Scope>,
+        pub sqs: Option<Scope>,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Exclusions as "backup.Exclusions" {
-        pub include_incomplete_uploads: bool = "include_incomplete_uploads",
-        pub include_orphans: bool = "include_orphans",
-        pub preserve_sqs_visibility: bool = "preserve_sqs_visibility",
-        pub include_sqs_side_records: bool = "include_sqs_side_records",
-        pub rename_s3_collisions: bool = "rename_s3_collisions",
+        pub include_incomplete_uploads: bool,
+        pub include_orphans: bool,
+        pub preserve_sqs_visibility: bool,
+        pub include_sqs_side_records: bool,
+        pub rename_s3_collisions: bool,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Manifest as "backup.Manifest" {
-        pub format_version: u32 = "format_version",
-        pub phase: String = "phase",
-        pub elastickv_version: String = "elastickv_version",
-        pub cluster_id: String = "cluster_id",
-        pub snapshot_index: u64 = "snapshot_index",
-        pub last_commit_ts: u64 = "last_commit_ts",
-        pub wall_time_iso: String = "wall_time_iso",
-        pub source: Option<Source> = "source",
-        pub live: Option<Live> = "live",
-        pub adapters: Option<Adapters> = "adapters",
-        pub exclusions: Option<Exclusions> = "exclusions",
-        pub checksum_algorithm: String = "checksum_algorithm",
-        pub checksum_format: String = "checksum_format",
-        pub encoded_filename_charset: String = "encoded_filename_charset",
-        pub key_segment_max_bytes: u32 = "key_segment_max_bytes",
-        pub s3_meta_suffix: String = "s3_meta_suffix",
-        pub s3_collision_strategy: String = "s3_collision_strategy",
-        pub dynamodb_layout: String = "dynamodb_layout",
+        pub format_version: u32,
+        pub phase: String,
+        pub elastickv_version: String,
+        pub cluster_id: String,
+        pub snapshot_index: u64,
+        pub last_commit_ts: u64,
+        pub wall_time_iso: String,
+        pub source: Option<Source>,
+        pub live: Option<Live>,
+        pub adapters: Option<Adapters>,
+        pub exclusions: Option<Exclusions>,
+        pub checksum_algorithm: String,
+        pub checksum_format: String,
+        pub encoded_filename_charset: String,
+        pub key_segment_max_bytes: u32,
+        pub s3_meta_suffix: String,
+        pub s3_collision_strategy: String,
+        pub dynamodb_layout: String,
         /// ekvplan only: the jsonl bundle size a jsonl tree was written with
         /// (0 = not recorded), so a self-test re-packs bundles identically.
-        pub dynamodb_bundle_max_bytes: u64 = "dynamodb_bundle_max_bytes",
+        pub dynamodb_bundle_max_bytes: u64,
     }
 }
 
@@ -377,7 +377,15 @@ impl Manifest {
     pub fn read_from_dir(root: &Path) -> Result<Manifest> {
         let path = root.join(FILE_NAME);
         let bytes = std::fs::read(&path).io_at(&path, "open")?;
-        Manifest::parse(&bytes).map_err(|e| Error::data_at(&path, e))
+        Manifest::parse(&bytes).map_err(|e| {
+            let kind = match e {
+                ManifestError::UnsupportedVersion(_) => Kind::UnsupportedVersion,
+                ManifestError::Invalid(_) => Kind::InvalidRecord,
+            };
+            Error::data_at(&path, e)
+                .with_kind(kind)
+                .in_area(Area::Manifest)
+        })
     }
 }
 
@@ -394,7 +402,7 @@ crate::go_struct! {
     /// The version probe upstream decodes before the full struct.
     #[derive(Debug, Clone, Default)]
     struct VersionProbe as "struct { FormatVersion uint32 }" {
-        format_version: u32 = "format_version",
+        format_version: u32,
     }
 }
 

@@ -175,12 +175,6 @@ pub fn paint(s: Stream, style: Style, text: &str) -> String {
     }
 }
 
-/// Pad `text` to `width` columns, then paint it (escapes add no width).
-pub fn paint_padded(s: Stream, style: Style, text: &str, width: usize) -> String {
-    let pad = width.saturating_sub(text.chars().count());
-    format!("{}{}", paint(s, style, text), " ".repeat(pad))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,9 +239,9 @@ mod tests {
     }
 
     #[test]
-    fn padding_ignores_escapes() {
+    fn painting_adds_no_visible_text() {
         for s in [Stream::Stdout, Stream::Stderr] {
-            assert_eq!(strip(&paint_padded(s, style::OK, "ok", 5)), "ok   ");
+            assert_eq!(strip(&paint(s, style::OK, "ok")), "ok");
             assert_eq!(strip(&paint(s, style::ERROR, "x")), "x");
         }
     }

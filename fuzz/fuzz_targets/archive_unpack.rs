@@ -3,8 +3,8 @@
 //! nothing may be written outside the destination.
 #![no_main]
 
-use ekvplan::adapter::CancelToken;
-use ekvplan::archive::{Compression, Limits, unpack_to_dir};
+use ekvplan::CancelToken;
+use ekvplan::testing::archive::{Compression, Limits, unpack_to_dir};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,8 @@
 
 use std::io::{BufReader, Read};
 
-use ekvplan::fsm::{self, FsmReader, StreamKind};
+use ekvplan::testing::fsm;
+use ekvplan::{FsmReader, StreamKind};
 use libfuzzer_sys::fuzz_target;
 
 fn drain<R: Read>(r: R) {

@@ -4,31 +4,8 @@
 //! with the syntax check.
 #![no_main]
 
-use ekvplan::gojson::{self, Escape, GoMap, GoSlice, RawMessage, Value, ValueStream};
+use ekvplan::testing::gojson::{self, Escape, SampleOuter as Outer, Value, ValueStream};
 use libfuzzer_sys::fuzz_target;
-
-ekvplan::go_struct! {
-    #[derive(Debug, Default)]
-    struct Inner as "fuzz.inner" {
-        name: String = "name",
-        n: u32 = "n",
-        raw: RawMessage = "raw",
-    }
-}
-
-ekvplan::go_struct! {
-    #[derive(Debug, Default)]
-    struct Outer as "fuzz.outer" {
-        ts: u64 = "ts",
-        s: String = "s",
-        ptr: Option<Inner> = "ptr",
-        list: GoSlice<Inner> = "list",
-        map: GoMap<String> = "map",
-        bytes: gojson::GoBytes = "bytes",
-        f: f64 = "f",
-        any: Value = "any",
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let parsed = gojson::parse_with_limit(data, 256);

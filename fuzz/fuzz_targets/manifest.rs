@@ -2,7 +2,7 @@
 //! back to bytes that parse to the same manifest.
 #![no_main]
 
-use ekvplan::manifest::Manifest;
+use ekvplan::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! lines. Decoding an encoded segment must give the original bytes back.
 #![no_main]
 
-use ekvplan::tree::{checksums, filename, keymap};
+use ekvplan::testing::{checksums, filename, keymap};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use crate::cancel::CancelToken;
-use crate::error::{Error, Result};
+use crate::error::{Area, Error, Result};
 use crate::manifest::Manifest;
 use crate::tree::TreeOut;
 
-pub mod dynamodb;
-pub mod redis;
-pub mod s3;
-pub mod sqs;
+pub(crate) mod dynamodb;
+pub(crate) mod redis;
+pub(crate) mod s3;
+pub(crate) mod sqs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AdapterKind {
@@ -25,6 +25,16 @@ pub enum AdapterKind {
 }
 
 impl AdapterKind {
+    /// The adapter's part of an error code.
+    pub fn area(self) -> Area {
+        match self {
+            AdapterKind::Redis => Area::Redis,
+            AdapterKind::DynamoDb => Area::Dynamodb,
+            AdapterKind::S3 => Area::S3,
+            AdapterKind::Sqs => Area::Sqs,
+        }
+    }
+
     /// Upstream's encoder fan-out order (also the self-test diff order).
     pub const FAN_OUT: [AdapterKind; 4] = [
         AdapterKind::Redis,
@@ -298,7 +308,7 @@ pub trait AdapterDecoder {
     fn finalize(&mut self) -> Result<()>;
 }
 
-/// Run one adapter's encoder.
+/// Run one adapter's encoder; what it refuses carries its [`Area`].
 pub fn encode(kind: AdapterKind, ctx: &EncodeContext<'_>, sink: &mut dyn EntrySink) -> Result<()> {
     match kind {
         AdapterKind::Redis => redis::encode(ctx, sink),
@@ -306,15 +316,38 @@ pub fn encode(kind: AdapterKind, ctx: &EncodeContext<'_>, sink: &mut dyn EntrySi
         AdapterKind::S3 => s3::encode(ctx, sink),
         AdapterKind::Sqs => sqs::encode(ctx, sink),
     }
+    .map_err(|e| e.in_area(kind.area()))
 }
 
-/// Build one adapter's decoder.
+/// Build one adapter's decoder; what it refuses carries its [`Area`].
 pub fn decoder(kind: AdapterKind, ctx: &DecodeContext) -> Result<Box<dyn AdapterDecoder>> {
-    match kind {
+    let inner = match kind {
         AdapterKind::Redis => redis::decoder(ctx),
         AdapterKind::DynamoDb => dynamodb::decoder(ctx),
         AdapterKind::S3 => s3::decoder(ctx),
         AdapterKind::Sqs => sqs::decoder(ctx),
+    }
+    .map_err(|e| e.in_area(kind.area()))?;
+    Ok(Box::new(InArea {
+        area: kind.area(),
+        inner,
+    }))
+}
+
+/// A decoder whose errors name its adapter.
+struct InArea {
+    area: Area,
+    inner: Box<dyn AdapterDecoder>,
+}
+
+impl AdapterDecoder for InArea {
+    fn handle(&mut self, prefix: &'static [u8], user_key: &[u8], value: &[u8]) -> Result<()> {
+        self.inner
+            .handle(prefix, user_key, value)
+            .map_err(|e| e.in_area(self.area))
+    }
+    fn finalize(&mut self) -> Result<()> {
+        self.inner.finalize().map_err(|e| e.in_area(self.area))
     }
 }
 

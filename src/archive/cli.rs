@@ -10,11 +10,10 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 
 use super::{Compression, Limits, pack, unpack};
-use crate::cli::GoFlagArgs;
+use crate::cancel::{RunControl, signals};
+
 use crate::error::{Error, Result, exit};
-use crate::executor::control::RunControl;
-use crate::executor::signals;
-use crate::gojson::flag::{self as goflag, FlagError, FlagSpec};
+use crate::gojson::flag::{self as goflag, FlagError, FlagSpec, GoFlagArgs};
 
 #[derive(Args, Debug)]
 pub struct ArchiveArgs {

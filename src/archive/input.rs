@@ -12,11 +12,9 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
-use super::unpack::{
-    self, clean_name, finish_stream, open_archive_file, open_stream, read_error, type_description,
-};
+use super::unpack::{self, LastEntry, open_archive_file, open_stream, read_error};
 use super::verify::StreamVerifier;
-use super::{Compression, Limits, Problem, UnpackStats, show_name};
+use super::{Compression, Limits, Problem, UnpackStats};
 use crate::adapter::{AdapterKind, CancelToken};
 use crate::error::{Error, IoResultExt, Result};
 use crate::manifest::{self, Manifest};
@@ -97,15 +95,10 @@ fn scan<T>(
     let mut seen = HashSet::new();
     let limits = Limits::default();
     let (mut n, mut bytes) = (0u64, 0u64);
-    let mut end_of_last = 0u64;
-    let mut last_name: Option<Vec<u8>> = None;
+    let mut last = LastEntry::default();
     for entry in entries {
         cancel.check()?;
-        let where_ = match &last_name {
-            Some(n) => format!("header after entry {}", show_name(n)),
-            None => "first header".to_string(),
-        };
-        let mut entry = entry.map_err(|e| read_error(failed.get(), e, &where_))?;
+        let mut entry = entry.map_err(|e| read_error(failed.get(), e, &last.next_header()))?;
         let raw = entry.path_bytes().into_owned();
         n += 1;
         if n > limits.max_entries {
@@ -113,23 +106,10 @@ fn scan<T>(
                 Problem::Budget.at_entry(&raw, format!("more than {} entries", limits.max_entries))
             );
         }
-        let flag = entry.header().as_bytes()[156];
-        let size = entry.size();
-        end_of_last = entry.raw_file_position() + size.div_ceil(512) * 512;
-        last_name = Some(raw.clone());
-        let is_dir = flag == b'5' || (flag == 0 && raw.ends_with(b"/"));
-        let is_file = !is_dir && (flag == b'0' || flag == 0);
-        let Some(rel) = clean_name(&raw)? else {
-            if is_dir {
-                continue;
-            }
-            return Err(Problem::NonRegular.at_entry(&raw, "names the archive root"));
+        let Some((rel, is_dir, size)) = last.read(&entry, &raw)? else {
+            continue;
         };
-        if !is_dir && !is_file {
-            return Err(
-                Problem::NonRegular.at_entry(&raw, format!("is {}", type_description(flag)))
-            );
-        }
+        let is_file = !is_dir;
         if !seen.insert(rel.clone()) {
             return Err(Problem::Duplicate.at_entry(&raw, "listed twice"));
         }
@@ -146,15 +126,7 @@ fn scan<T>(
             return Ok(Some(v));
         }
     }
-    let rest = archive.into_inner();
-    finish_stream(
-        rest,
-        compression,
-        count.get(),
-        end_of_last,
-        last_name.as_deref(),
-        &failed,
-    )?;
+    last.finish(archive.into_inner(), compression, count.get(), &failed)?;
     Ok(None)
 }
 
@@ -420,7 +392,11 @@ impl Staged {
         let s = |m: String| self.relabel_text(&m, archive);
         match e {
             Error::Usage(m) => Error::Usage(s(m)),
-            Error::Data(m) => Error::Data(s(m)),
+            Error::Data(mut d) => {
+                d.message = s(std::mem::take(&mut d.message));
+                d.file = d.file.take().map(|f| self.relabel_path(f, archive));
+                Error::Data(d)
+            }
             Error::SelfTestMismatch(mut m) => {
                 m.summary = s(std::mem::take(&mut m.summary));
                 m.first_path = m.first_path.map(s);
@@ -435,17 +411,19 @@ impl Staged {
                 source,
             },
             Error::Input(mut b) => {
-                if let Some(rel) = b
-                    .file
-                    .as_ref()
-                    .and_then(|f| f.strip_prefix(self.path()).ok())
-                {
-                    b.file = Some(archive.join(rel));
-                }
+                b.file = b.file.take().map(|f| self.relabel_path(f, archive));
                 b.context = b.context.into_iter().map(s).collect();
                 Error::Input(b)
             }
             other => other,
+        }
+    }
+
+    /// `path` inside the unpacked tree as the archive's member.
+    fn relabel_path(&self, path: PathBuf, archive: &Path) -> PathBuf {
+        match path.strip_prefix(self.path()) {
+            Ok(rel) => archive.join(rel),
+            Err(_) => path,
         }
     }
 }
@@ -520,7 +498,7 @@ mod tests {
             Compression::Zstd => "c1.tar.zst",
         };
         let out = dir.join(name);
-        crate::archive::pack_to_path(
+        crate::archive::pack::pack_to_path(
             &dump,
             out.to_str().unwrap(),
             compression,

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::error::Error;
+use crate::error::{Area, Error, Kind};
 
 pub mod cli;
 pub mod goheader;
@@ -17,8 +17,8 @@ pub mod pack;
 pub mod unpack;
 mod verify;
 
-pub use pack::{PackStats, pack_to_path, pack_tree};
-pub use unpack::{UnpackStats, unpack_to_dir, unpack_to_path};
+pub use pack::pack_tree;
+pub use unpack::{UnpackStats, unpack_to_dir};
 
 /// The compressions upstream's `--compression` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,8 +103,8 @@ impl Default for Limits {
     }
 }
 
-/// Why an archive was refused; the code is stable (it appears in messages
-/// and reports as `[archive_<code>]`).
+/// Why an archive was refused. Its error code is `ekvplan::archive::<kind>`;
+/// the message also ends in a `[archive_<kind>]` tag, stable too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     /// `..`, an absolute path, or an empty name.
@@ -141,7 +141,21 @@ impl Problem {
 
     /// A data error (exit 2) with this problem's code.
     pub fn error(self, msg: impl fmt::Display) -> Error {
-        Error::data(format!("{msg} [{}]", self.code()))
+        Error::data_kind(self.kind(), format!("{msg} [{}]", self.code())).in_area(Area::Archive)
+    }
+
+    /// The kind of its error code, `ekvplan::archive::<kind>`.
+    pub fn kind(self) -> Kind {
+        match self {
+            Problem::UnsafePath => Kind::UnsafePath,
+            Problem::NonRegular => Kind::NonRegular,
+            Problem::Duplicate => Kind::DuplicateEntry,
+            Problem::Budget => Kind::BudgetExceeded,
+            Problem::Truncated => Kind::Truncated,
+            Problem::Corrupt => Kind::Corrupt,
+            Problem::Compression => Kind::BadCompression,
+            Problem::Unchecksummed => Kind::UnchecksummedFile,
+        }
     }
 
     /// A data error about one archive entry.

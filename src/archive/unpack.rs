@@ -159,6 +159,31 @@ pub(super) fn read_error(failed: Option<Layer>, e: io::Error, what: &str) -> Err
     }
 }
 
+/// What one tar entry is, by its name and type flag, with the refusals
+/// every reader of a dump archive applies: `None` for the archive's root
+/// directory (skipped), else its path in the tree and whether it is a
+/// directory. Anything but a directory or a regular file is refused.
+pub(super) fn classify(raw: &[u8], flag: u8) -> Result<Option<(Vec<u8>, bool)>> {
+    let is_dir = flag == b'5' || (flag == 0 && raw.ends_with(b"/"));
+    let is_file = !is_dir && (flag == b'0' || flag == 0);
+    let Some(rel) = clean_name(raw)? else {
+        if is_dir {
+            return Ok(None);
+        }
+        return Err(Problem::NonRegular.at_entry(raw, "names the archive root"));
+    };
+    if !is_dir && !is_file {
+        return Err(Problem::NonRegular.at_entry(
+            raw,
+            format!(
+                "is {}; only directories and regular files are allowed",
+                type_description(flag)
+            ),
+        ));
+    }
+    Ok(Some((rel, is_dir)))
+}
+
 /// The cleaned relative path of an entry, or `None` for the root itself.
 pub(super) fn clean_name(raw: &[u8]) -> Result<Option<Vec<u8>>> {
     let name = raw.strip_prefix(b"./").unwrap_or(raw);
@@ -429,20 +454,15 @@ fn extract_entries(
     let mut dir_modes = Vec::new();
     let mut entries_left = limits.max_entries;
     let mut bytes_left = limits.max_bytes;
-    let mut end_of_last = 0u64;
-    let mut last_name: Option<Vec<u8>> = None;
+    let mut last = LastEntry::default();
     let mut buf = vec![0u8; 256 << 10];
     let mut file_names = FileNames::new();
     loop {
         cancel.check()?;
-        let where_ = || match &last_name {
-            Some(n) => format!("header after entry {}", show_name(n)),
-            None => "first header".to_string(),
-        };
         let mut entry = match entries.next() {
             None => break,
             Some(Ok(e)) => e,
-            Some(Err(e)) => return Err(read_error(failed.get(), e, &where_())),
+            Some(Err(e)) => return Err(read_error(failed.get(), e, &last.next_header())),
         };
         let raw = entry.path_bytes().into_owned();
         if entries_left == 0 {
@@ -452,27 +472,9 @@ fn extract_entries(
         }
         entries_left -= 1;
         stats.entries += 1;
-        let flag = entry.header().as_bytes()[156];
-        let size = entry.size();
-        end_of_last = entry.raw_file_position() + size.div_ceil(512) * 512;
-        last_name = Some(raw.clone());
-        let is_dir = flag == b'5' || (flag == 0 && raw.ends_with(b"/"));
-        let is_file = !is_dir && (flag == b'0' || flag == 0);
-        let Some(rel) = clean_name(&raw)? else {
-            if is_dir {
-                continue;
-            }
-            return Err(Problem::NonRegular.at_entry(&raw, "names the archive root"));
+        let Some((rel, is_dir, size)) = last.read(&entry, &raw)? else {
+            continue;
         };
-        if !is_dir && !is_file {
-            return Err(Problem::NonRegular.at_entry(
-                &raw,
-                format!(
-                    "is {}; only directories and regular files are allowed",
-                    type_description(flag)
-                ),
-            ));
-        }
         let mode = entry
             .header()
             .mode()
@@ -591,17 +593,59 @@ fn extract_entries(
         stats.files += 1;
         stats.bytes += size;
     }
-    let rest = archive.into_inner();
-    finish_stream(
-        rest,
-        compression,
-        count.get(),
-        end_of_last,
-        last_name.as_deref(),
-        &failed,
-    )?;
+    last.finish(archive.into_inner(), compression, count.get(), &failed)?;
     stats.tar_bytes = count.get();
     Ok((dir_modes, verifier))
+}
+
+/// The last entry read: where its data ends and its name, for the message
+/// about the header after it and for the end-of-archive check.
+#[derive(Debug, Default)]
+pub(super) struct LastEntry {
+    end: u64,
+    name: Option<Vec<u8>>,
+}
+
+impl LastEntry {
+    /// Where a header that cannot be read is.
+    pub(super) fn next_header(&self) -> String {
+        match &self.name {
+            Some(n) => format!("header after entry {}", show_name(n)),
+            None => "first header".to_string(),
+        }
+    }
+
+    /// Note `entry` (named `raw`) as the last one read, and [`classify`]
+    /// it: its path, whether it is a directory, and its size.
+    pub(super) fn read<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        raw: &[u8],
+    ) -> Result<Option<(Vec<u8>, bool, u64)>> {
+        let flag = entry.header().as_bytes()[156];
+        let size = entry.size();
+        self.end = entry.raw_file_position() + size.div_ceil(512) * 512;
+        self.name = Some(raw.to_vec());
+        Ok(classify(raw, flag)?.map(|(rel, is_dir)| (rel, is_dir, size)))
+    }
+
+    /// [`finish_stream`] after this entry.
+    pub(super) fn finish(
+        &self,
+        rest: &mut dyn Read,
+        compression: Compression,
+        tar_bytes_read: u64,
+        failed: &Cell<Option<Layer>>,
+    ) -> Result<()> {
+        finish_stream(
+            rest,
+            compression,
+            tar_bytes_read,
+            self.end,
+            self.name.as_deref(),
+            failed,
+        )
+    }
 }
 
 /// After the last entry: the end-of-archive marker must follow it (the tar

@@ -60,6 +60,17 @@ const fn one_of(mut d: FlagDoc, values: &'static [&'static str]) -> FlagDoc {
 
 const ADAPTERS: &str = "dynamodb,s3,redis,sqs";
 
+/// Shared by encode and decode, which sort the same way.
+const MEMORY_BUDGET: FlagDoc = with_default(
+    value(
+        "memory-budget",
+        "SIZE",
+        ValueHint::Other,
+        "Memory for sorting before it spills to disk (512MiB, 2GiB, ...).",
+    ),
+    DEFAULT_MEMORY_BUDGET_STR,
+);
+
 pub const ENCODE: &[FlagDoc] = &[
     value(
         "input",
@@ -98,15 +109,7 @@ pub const ENCODE: &[FlagDoc] = &[
         ValueHint::DirPath,
         "Where the self-test's scratch tree goes [default: the system temp directory, TMPDIR].",
     ),
-    with_default(
-        value(
-            "memory-budget",
-            "SIZE",
-            ValueHint::Other,
-            "Memory for sorting before it spills to disk (512MiB, 2GiB, ...).",
-        ),
-        DEFAULT_MEMORY_BUDGET_STR,
-    ),
+    MEMORY_BUDGET,
 ];
 
 pub const DECODE: &[FlagDoc] = &[
@@ -173,15 +176,7 @@ pub const DECODE: &[FlagDoc] = &[
         "force",
         "Replace a non-empty output directory (the old tree is removed only after the new one is in place).",
     ),
-    with_default(
-        value(
-            "memory-budget",
-            "SIZE",
-            ValueHint::Other,
-            "Memory for sorting before it spills to disk (512MiB, 2GiB, ...).",
-        ),
-        DEFAULT_MEMORY_BUDGET_STR,
-    ),
+    MEMORY_BUDGET,
     with_default(
         value(
             "dynamodb-bundle-size",

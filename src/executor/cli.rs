@@ -10,16 +10,17 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::control::RunControl;
+use super::RunOptions;
 use super::events::{Reporter, Reporters};
 use super::plain::{GithubReporter, PlainOptions, PlainReporter, SummaryTo, stderr_sink};
 use super::progress::BarReporter;
-use super::report::{FileFormat, ReportFile};
+use super::report_file::{FileFormat, ReportFile};
 use super::select::{COMPLETION_INDEX_ENV, Shard};
 use super::verify;
-use super::{RunOptions, signals};
 use crate::adapter::Warn;
 use crate::budget::parse_size;
+use crate::cancel::{RunControl, signals};
+use crate::diagnostic::Style;
 use crate::error::{Error, Result, exit};
 use crate::machine::dest::Dest;
 use crate::machine::github;
@@ -222,7 +223,7 @@ fn load(
 }
 
 fn fail(e: Error) -> i32 {
-    eprintln!("ekvplan: error: {e}");
+    eprint!("{}", e.render(Style::for_stderr()));
     e.exit_code()
 }
 

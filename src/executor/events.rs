@@ -42,7 +42,6 @@ pub struct JobStart {
     pub output: String,
     pub reason: Reason,
     pub input_bytes: Option<u64>,
-    pub self_test: bool,
 }
 
 /// One running job at one moment.
@@ -97,7 +96,6 @@ pub enum RunEvent<'a> {
         phase: Phase,
     },
     JobWarning {
-        index: usize,
         id: &'a str,
         message: &'a str,
     },
@@ -138,9 +136,11 @@ impl Reporter for Reporters {
     }
 }
 
-/// A reporter that shows nothing (library use, tests).
+/// A reporter that shows nothing.
+#[cfg(test)]
 pub struct Silent;
 
+#[cfg(test)]
 impl Reporter for Silent {
     fn event(&self, _: &RunEvent<'_>) {}
 }

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -227,8 +227,8 @@ impl SidecarExtra {
 
     /// The object for a job about to run.
     pub fn new(rj: &ResolvedJob, fp: &Fingerprint) -> SidecarExtra {
-        let input_abs = lexical_absolute(&rj.job.input);
-        let output_abs = lexical_absolute(&rj.job.output);
+        let input_abs = fsutil::lexical_absolute(&rj.job.input);
+        let output_abs = fsutil::lexical_absolute(&rj.job.output);
         let out_dir = output_abs.parent().unwrap_or(Path::new("/"));
         SidecarExtra {
             fingerprint_version: FINGERPRINT_VERSION,
@@ -257,23 +257,6 @@ impl SidecarExtra {
             PathBuf::from(&self.input_path)
         }
     }
-}
-
-/// `p` made absolute against the current directory, `.` and `..` resolved
-/// lexically.
-fn lexical_absolute(p: &Path) -> PathBuf {
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// The path from directory `from` to `to` (both absolute and clean).
@@ -320,51 +303,36 @@ impl Changes {
                 now.ekvplan_version.clone(),
             ));
         }
-        let (r, n) = (&recorded.settings, &now.settings);
-        let list = |v: &[String]| format!("[{}]", v.join(", "));
-        let mut diff = |name: &'static str, was: String, now: String| {
-            if was != now {
-                c.settings.push(SettingChange { name, was, now });
+        fn list<T: ToString>(v: &[T]) -> String {
+            let items: Vec<String> = v.iter().map(T::to_string).collect();
+            format!("[{}]", items.join(", "))
+        }
+        type Show = fn(&JobSettings) -> String;
+        const SHOWN: &[(&str, Show)] = &[
+            ("input", |s| s.input.clone()),
+            ("output", |s| s.output.clone()),
+            ("adapters", |s| s.adapters.join(",")),
+            ("last_commit_ts", |s| {
+                s.last_commit_ts
+                    .map_or_else(|| "the manifest's".to_string(), |t| t.to_string())
+            }),
+            ("self_test", |s| s.self_test.to_string()),
+            ("exclude.dynamodb.tables", |s| {
+                list(&s.exclude.dynamodb_tables)
+            }),
+            ("exclude.s3.buckets", |s| list(&s.exclude.s3_buckets)),
+            ("exclude.sqs.queues", |s| list(&s.exclude.sqs_queues)),
+            ("exclude.redis.databases", |s| {
+                list(&s.exclude.redis_databases)
+            }),
+        ];
+        for (name, show) in SHOWN {
+            let was = show(&recorded.settings);
+            let is = show(&now.settings);
+            if was != is {
+                c.settings.push(SettingChange { name, was, now: is });
             }
-        };
-        diff("input", r.input.clone(), n.input.clone());
-        diff("output", r.output.clone(), n.output.clone());
-        diff("adapters", r.adapters.join(","), n.adapters.join(","));
-        let ts = |t: &Option<crate::machine::JsonU64>| {
-            t.map_or_else(|| "the manifest's".to_string(), |t| t.to_string())
-        };
-        diff(
-            "last_commit_ts",
-            ts(&r.last_commit_ts),
-            ts(&n.last_commit_ts),
-        );
-        diff(
-            "self_test",
-            r.self_test.to_string(),
-            n.self_test.to_string(),
-        );
-        let (re, ne) = (&r.exclude, &n.exclude);
-        diff(
-            "exclude.dynamodb.tables",
-            list(&re.dynamodb_tables),
-            list(&ne.dynamodb_tables),
-        );
-        diff(
-            "exclude.s3.buckets",
-            list(&re.s3_buckets),
-            list(&ne.s3_buckets),
-        );
-        diff(
-            "exclude.sqs.queues",
-            list(&re.sqs_queues),
-            list(&ne.sqs_queues),
-        );
-        let dbs = |v: &[u32]| list(&v.iter().map(u32::to_string).collect::<Vec<_>>());
-        diff(
-            "exclude.redis.databases",
-            dbs(&re.redis_databases),
-            dbs(&ne.redis_databases),
-        );
+        }
         let (ri, ni) = (&recorded.input_digest, &now.input);
         if ri.manifest_sha256 != ni.manifest_sha256 {
             c.input.push("MANIFEST.json");
@@ -393,10 +361,6 @@ impl Changes {
             });
         }
         c
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.version.is_none() && self.settings.is_empty() && self.input.is_empty()
     }
 }
 
@@ -681,7 +645,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dump = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dumps/cluster-1");
         let a = t.path().join("c1.tar");
-        crate::archive::pack_to_path(
+        crate::archive::pack::pack_to_path(
             &dump,
             a.to_str().unwrap(),
             Compression::None,
@@ -824,10 +788,6 @@ mod tests {
         assert_eq!(r("/a/out", "/a/dumps/x"), "../dumps/x");
         assert_eq!(r("/a", "/a/x"), "x");
         assert_eq!(r("/a/b", "/a/b"), ".");
-        assert_eq!(
-            lexical_absolute(Path::new("/a/./b/../c")),
-            PathBuf::from("/a/c")
-        );
     }
 
     #[test]

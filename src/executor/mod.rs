@@ -9,23 +9,20 @@
 //! touches another job's output and nothing partial is ever published.
 //!
 //! The scheduler says what happens as typed [`events::RunEvent`]s; the
-//! reporters (`progress`, `plain`, `report`) turn them into bars, log lines,
+//! reporters (`progress`, `plain`, `report_file`) turn them into bars, log lines,
 //! GitHub Actions commands and report files.
 
-pub mod cli;
-pub mod control;
-pub mod dry_run;
-pub mod events;
-pub mod fingerprint;
-pub mod plain;
-pub mod progress;
-pub mod report;
-pub mod scratch;
-pub mod select;
-pub mod signals;
-#[doc(hidden)]
-pub mod testing;
-pub mod verify;
+pub(crate) mod cli;
+pub(crate) mod dry_run;
+pub(crate) mod events;
+pub(crate) mod fingerprint;
+pub(crate) mod plain;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod report_file;
+pub(crate) mod scratch;
+pub(crate) mod select;
+pub(crate) mod verify;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -45,7 +42,8 @@ use crate::machine::JsonU64;
 use crate::manifest;
 use crate::plan::{ResolvedJob, ValidatedPlan};
 
-pub use control::RunControl;
+pub use crate::cancel::RunControl;
+use crate::cancel::signals;
 use events::{JobMeter, JobStart, Reporter, RunEvent, RunStart, Running};
 use fingerprint::{Fingerprint, Freshness, Reason};
 use report::{Counts, JobError, ReportOptions, SelfTest, SelfTestMismatch};
@@ -441,14 +439,12 @@ fn finished_record(p: &Prepared<'_>, res: Result<EncodeOutcome>) -> JobRecord {
 /// A job's warnings: told to the reporters and kept for its record.
 fn warn_sink(
     reporter: Arc<dyn Reporter>,
-    index: usize,
     id: &str,
     keep: Arc<Mutex<Vec<String>>>,
 ) -> crate::adapter::Warn {
     let id = id.to_string();
     Arc::new(move |msg: &str| {
         reporter.event(&RunEvent::JobWarning {
-            index,
             id: &id,
             message: msg,
         });
@@ -635,10 +631,9 @@ pub fn run_plan_with(
                     output: p.rj.job.output_display.clone(),
                     reason: p.reason(),
                     input_bytes: p.input_bytes,
-                    self_test: p.rj.job.self_test,
                 }));
                 let kept = Arc::new(Mutex::new(Vec::new()));
-                let warn = warn_sink(reporter_arc.clone(), p.index, p.id(), kept.clone());
+                let warn = warn_sink(reporter_arc.clone(), p.id(), kept.clone());
                 let observer = Observer {
                     meter: &meter,
                     reporter,

@@ -429,6 +429,10 @@ impl GithubReporter {
         }
         if let Some(e) = &r.error {
             field("error", e.message.clone());
+            field("code", e.code.clone());
+            if let Some(h) = &e.help {
+                field("help", h.clone());
+            }
         }
         d
     }
@@ -533,7 +537,6 @@ mod tests {
             output: "out/j.fsm".into(),
             reason: Reason::NoOutput,
             input_bytes: Some(4 << 20),
-            self_test: false,
         };
         r.event(&RunEvent::JobStarted(&start));
         let snaps = [snapshot(10)];

@@ -305,7 +305,6 @@ mod tests {
             output: "out".into(),
             reason: Reason::NoOutput,
             input_bytes: Some(1000),
-            self_test: true,
         };
         r.event(&RunEvent::JobStarted(&start));
         let snap = JobSnapshot {

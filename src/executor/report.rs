@@ -1,20 +1,17 @@
 //! What a run produced: per-job records, the end-of-run summary table, the
 //! JSON report (`--report`, described by `schema/run-report.schema.json`)
 //! and JUnit XML (`--junit`). The JSON and JUnit files are written by
-//! [`ReportFile`] reporters when the run finishes.
+//! [`super::report_file::ReportFile`] reporters when the run finishes.
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
-use super::events::{Reporter, RunEvent};
 use super::fingerprint::Reason;
-use crate::error::{Error, Result, exit};
+use crate::error::{Code, Error, Kind, Position, exit};
 use crate::machine::JsonU64;
-use crate::machine::dest::Dest;
 
 /// The `format` of a run report.
 pub const RUN_REPORT_FORMAT: &str = "ekvplan-run-report";
@@ -112,7 +109,24 @@ pub struct JobError {
     pub class: &'static str,
     /// The exit code this error alone would give (1, 2 or 130).
     pub exit_code: i32,
+    /// The stable code, `ekvplan::<area>::<kind>` or `ekvplan::<kind>`
+    /// (docs/errors.md lists them).
+    #[schemars(regex(pattern = r"^ekvplan::[a-z0-9_]+(::[a-z0-9_]+)?$"))]
+    pub code: String,
     pub message: String,
+    /// The file the error is about, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line of `file` (JSON Lines files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<JsonU64>,
+    /// The byte offset in `file`, or in the `.fsm` payload when there is no
+    /// file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_offset: Option<JsonU64>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
 }
 
 fn error_class_schema(_: &mut SchemaGenerator) -> Schema {
@@ -157,18 +171,37 @@ impl JobError {
             Error::SelfTestMismatch(_) => "self_test_mismatch",
             Error::Interrupted => "interrupted",
         };
+        let (line, byte_offset) = match e.position() {
+            Some(Position::Line(n)) => (Some(JsonU64(n)), None),
+            Some(Position::Byte(b)) => (None, Some(JsonU64(b))),
+            None => (None, None),
+        };
         JobError {
             class,
             exit_code: e.exit_code(),
+            code: e.code().to_string(),
             message: e.to_string(),
+            file: e.file().map(|p| p.display().to_string()),
+            line,
+            byte_offset,
+            help: e.help().map(str::to_string),
         }
     }
 
     pub fn internal(message: String) -> Self {
+        let code = Code {
+            area: None,
+            kind: Kind::Internal,
+        };
         JobError {
             class: "internal",
-            exit_code: exit::USAGE_OR_IO,
+            exit_code: code.kind.exit_code(),
+            code: code.to_string(),
             message,
+            file: None,
+            line: None,
+            byte_offset: None,
+            help: code.kind.help().map(str::to_string),
         }
     }
 }
@@ -363,11 +396,11 @@ impl RunReport {
                     j.status.label()
                 )),
                 JobStatus::Failed => {
-                    let (class, message) = j
+                    let (class, code, message) = j
                         .error
                         .as_ref()
-                        .map(|e| (e.class, e.message.as_str()))
-                        .unwrap_or(("internal", "failed"));
+                        .map(|e| (e.class, e.code.as_str(), e.message.as_str()))
+                        .unwrap_or(("internal", "ekvplan::internal", "failed"));
                     let tag = if is_data_failure(j) {
                         "failure"
                     } else {
@@ -375,7 +408,8 @@ impl RunReport {
                     };
                     let first = message.lines().next().unwrap_or("");
                     Some(format!(
-                        "      <{tag} type=\"{class}\" message=\"{}\">{}</{tag}>\n",
+                        "      <{tag} type=\"{class}\" code=\"{}\" message=\"{}\">{}</{tag}>\n",
+                        xml_escape(code),
                         xml_escape(first),
                         xml_escape(message)
                     ))
@@ -547,59 +581,8 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// What a [`ReportFile`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    Json,
-    Junit,
-}
-
-/// The JSON or JUnit report, written to its destination when the run
-/// finishes. The outcome is kept for the exit code.
-pub struct ReportFile {
-    dest: Dest,
-    format: FileFormat,
-    outcome: Mutex<Option<Result<()>>>,
-}
-
-impl ReportFile {
-    pub fn new(dest: Dest, format: FileFormat) -> Self {
-        ReportFile {
-            dest,
-            format,
-            outcome: Mutex::new(None),
-        }
-    }
-
-    pub fn dest(&self) -> &Dest {
-        &self.dest
-    }
-
-    /// `Ok` once written; the error if writing failed; `Ok` if the run
-    /// never finished (nothing to write).
-    pub fn outcome(&self) -> Result<()> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or(Ok(()))
-    }
-}
-
-impl Reporter for ReportFile {
-    fn event(&self, ev: &RunEvent<'_>) {
-        if let RunEvent::Finished(r) = ev {
-            let bytes = match self.format {
-                FileFormat::Json => r.to_json(),
-                FileFormat::Junit => r.to_junit().into_bytes(),
-            };
-            let res = self.dest.write(&bytes);
-            *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(res);
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn record(id: &str, status: JobStatus, err: Option<Error>) -> JobRecord {
@@ -626,7 +609,7 @@ mod tests {
         }
     }
 
-    fn report(jobs: Vec<JobRecord>) -> RunReport {
+    pub(crate) fn report(jobs: Vec<JobRecord>) -> RunReport {
         RunReport {
             format: RUN_REPORT_FORMAT,
             format_version: FORMAT_VERSION,
@@ -687,8 +670,8 @@ mod tests {
         assert!(x.contains(
             "<testcase name=\"bad&lt;&amp;&gt;\" classname=\"ekvplan.nightly\" time=\"1.234\">"
         ));
-        assert!(x.contains("<failure type=\"data\" message=\"x\u{FFFD}&quot;y&quot;\">x\u{FFFD}&quot;y&quot;\nmore</failure>"), "{x}");
-        assert!(x.contains("<error type=\"io\" message=\"open f: denied\">"));
+        assert!(x.contains("<failure type=\"data\" code=\"ekvplan::invalid_record\" message=\"x\u{FFFD}&quot;y&quot;\">x\u{FFFD}&quot;y&quot;\nmore</failure>"), "{x}");
+        assert!(x.contains("<error type=\"io\" code=\"ekvplan::io\" message=\"open f: denied\">"));
         assert!(x.contains("<skipped message=\"up to date\"/>"));
         assert_eq!(x.matches("<testcase ").count(), 4);
         assert_eq!(x.matches("</testcase>").count(), 4);
@@ -714,6 +697,7 @@ mod tests {
         assert_eq!(v["jobs"][0]["self_test"], "not_run");
         assert_eq!(v["jobs"][1]["error"]["class"], "data");
         assert_eq!(v["jobs"][1]["error"]["exit_code"], 2);
+        assert_eq!(v["jobs"][1]["error"]["code"], "ekvplan::invalid_record");
         assert!(v["jobs"][1]["output_sha256"].is_null());
     }
 
@@ -748,18 +732,5 @@ mod tests {
         assert_eq!(format_duration(1000), "1.00s");
         assert_eq!(format_duration(59_999), "59.99s");
         assert_eq!(format_duration(61_000), "1m01s");
-    }
-
-    #[test]
-    fn report_files_are_written_when_the_run_finishes() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("r.json");
-        let f = ReportFile::new(Dest::Path(p.clone()), FileFormat::Json);
-        f.event(&RunEvent::Interrupted);
-        assert!(!p.exists());
-        let r = report(vec![record("ok", JobStatus::Succeeded, None)]);
-        f.event(&RunEvent::Finished(&r));
-        f.outcome().unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), r.to_json());
     }
 }

@@ -163,7 +163,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn job(id: &str) -> ResolvedJob {
-        crate::executor::testing::resolved_job(id, EncodeJob::new("in", format!("{id}.fsm")))
+        crate::testing::resolved_job(id, EncodeJob::new("in", format!("{id}.fsm")))
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::encode_info::EncodeInfo;
 use crate::error::exit;
+use crate::testing;
 
 fn manifest_bytes() -> Vec<u8> {
     crate::manifest::Manifest::all_adapters("test", 7000, "2026-01-01T00:00:00Z")

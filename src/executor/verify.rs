@@ -10,7 +10,6 @@ use rayon::prelude::*;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 
-use super::control::RunControl;
 use super::fingerprint::{self, Reason, Recorded};
 use super::report::{JobError, const_schema};
 use super::scratch::RunDir;
@@ -18,9 +17,10 @@ use super::select::{self, Shard};
 use crate::adapter::{AdapterSet, CancelToken, ScopeExclusions};
 use crate::archive::input::{self as archive_input, InputFormat};
 use crate::budget::DEFAULT_MEMORY_BUDGET;
+use crate::cancel::RunControl;
 use crate::decode;
 use crate::encode_info::EncodeInfo;
-use crate::error::{Error, Result, exit};
+use crate::error::{Area, Error, Kind, Result, exit};
 use crate::fsutil;
 use crate::job;
 use crate::plan::{ResolvedJob, ValidatedPlan};
@@ -182,7 +182,7 @@ fn read_sidecar(output: &Path) -> Result<EncodeInfo> {
     let bytes = match fsutil::read_input_file(&path) {
         Ok(b) => b,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::data_at(&path, "sidecar is missing"));
+            return Err(Error::data_at(&path, "sidecar is missing").with_kind(Kind::MissingFile));
         }
         Err(e) => return Err(e),
     };
@@ -245,7 +245,8 @@ fn deep_check(
         Some(selftest::Failure::CommitTs { want, got }) => Err(Error::data_at(
             output,
             format!("header last_commit_ts {got} differs from the sidecar's {want}"),
-        )),
+        )
+        .with_kind(Kind::Mismatch)),
         Some(f) => {
             let text = f.mismatch_text();
             let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -270,9 +271,15 @@ fn verify_one(
     let res = (|| {
         match std::fs::symlink_metadata(&t.output) {
             Ok(m) if m.is_file() => {}
-            Ok(_) => return Err(Error::data_at(&t.output, "is not a regular file")),
+            Ok(_) => {
+                return Err(
+                    Error::data_at(&t.output, "is not a regular file").with_kind(Kind::NonRegular)
+                );
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::data_at(&t.output, "output is missing"));
+                return Err(
+                    Error::data_at(&t.output, "output is missing").with_kind(Kind::MissingFile)
+                );
             }
             Err(e) => return Err(Error::io_at(&t.output, "stat", e)),
         }
@@ -285,7 +292,8 @@ fn verify_one(
                     "sha256 {got} does not match the sidecar's {}",
                     info.output_fsm_sha256
                 ),
-            ));
+            )
+            .with_kind(Kind::ChecksumMismatch));
         }
         if let Some(job) = &t.plan_job {
             note = staleness_note(job, &info);
@@ -316,7 +324,7 @@ fn verify_one(
         }
         Ok(got)
     })();
-    (res, note)
+    (res.map_err(|e| e.in_area(Area::SelfTest)), note)
 }
 
 /// Verify every target (in parallel). Records come back in target order.
@@ -427,13 +435,8 @@ pub fn github_annotations(
     out
 }
 
-/// One line per record, for the terminal.
-pub fn render(records: &[VerifyRecord]) -> String {
-    render_styled(records, false, false)
-}
-
-/// [`render`] with the results in color when `color`; `quiet` keeps only
-/// the failures and the count line.
+/// One line per record, for the terminal, the results in color when
+/// `color`; `quiet` keeps only the failures and the count line.
 pub fn render_styled(records: &[VerifyRecord], color: bool, quiet: bool) -> String {
     use crate::output::style;
     let paint = |st: anstyle::Style, text: String| {

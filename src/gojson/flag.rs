@@ -9,6 +9,18 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use clap::Args;
+
+/// What clap hands a command whose flags use Go's syntax (`encode`,
+/// `decode`, `archive pack`/`unpack`, as the upstream tools parse theirs):
+/// the raw arguments, parsed here rather than by clap.
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+pub struct GoFlagArgs {
+    #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true)]
+    pub args: Vec<String>,
+}
+
 /// One flag a command defines.
 #[derive(Debug, Clone, Copy)]
 pub struct FlagSpec {

@@ -10,14 +10,14 @@
 //! no serde format reproduces either, so both are written here by hand and
 //! pinned by the vectors in the reference maps and by the upstream tools.
 
-pub mod base64;
-pub mod flag;
+pub(crate) mod base64;
+pub(crate) mod flag;
 mod float;
-pub mod protowire;
+pub(crate) mod protowire;
 mod read;
 mod scan;
 mod stream;
-pub mod time;
+pub(crate) mod time;
 mod unmarshal;
 mod write;
 
@@ -30,3 +30,5 @@ pub use unmarshal::{
     decode_value, field_index, fold_matches, unmarshal, unmarshal_into, unmarshal_with, unquote,
 };
 pub use write::{Escape, JsonWriter, write_raw_compact, write_string};
+
+pub(crate) use unmarshal::go_struct;

@@ -251,15 +251,21 @@ impl<'a> Decoder<'a> {
     /// skip it.
     pub fn mismatch(&mut self, value: &str, go_type: String) {
         self.ws();
+        self.type_error(value.to_string(), go_type, self.pos);
+        self.skip();
+    }
+
+    /// Record Go's `UnmarshalTypeError` for a value read at `offset` that
+    /// does not fit `go_type` (e.g. a number out of range).
+    pub fn type_error(&mut self, value: String, go_type: String, offset: usize) {
         let e = UnmarshalError::Type {
-            value: value.to_string(),
+            value,
             go_type,
             strukt: self.strukt,
             field: self.fields.join("."),
-            offset: self.pos,
+            offset,
         };
         self.save(e);
-        self.skip();
     }
 
     /// Skip the next value; returns its span.
@@ -548,31 +554,25 @@ pub trait Unmarshal {
     fn unmarshal(&mut self, d: &mut Decoder<'_>);
 }
 
-impl Unmarshal for String {
-    fn go_type() -> String {
-        "string".into()
-    }
-    fn unmarshal(&mut self, d: &mut Decoder<'_>) {
-        match d.peek() {
-            Kind::Null => d.read_null(),
-            Kind::String => *self = d.read_string(),
-            k => d.mismatch(k.go_word(), Self::go_type()),
+/// Go types that take exactly one kind of JSON value (or `null`, a no-op).
+macro_rules! go_scalar {
+    ($($t:ty => $name:literal, $kind:ident, $read:ident);*) => {$(
+        impl Unmarshal for $t {
+            fn go_type() -> String {
+                $name.into()
+            }
+            fn unmarshal(&mut self, d: &mut Decoder<'_>) {
+                match d.peek() {
+                    Kind::Null => d.read_null(),
+                    Kind::$kind => *self = d.$read(),
+                    k => d.mismatch(k.go_word(), Self::go_type()),
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl Unmarshal for bool {
-    fn go_type() -> String {
-        "bool".into()
-    }
-    fn unmarshal(&mut self, d: &mut Decoder<'_>) {
-        match d.peek() {
-            Kind::Null => d.read_null(),
-            Kind::Bool => *self = d.read_bool(),
-            k => d.mismatch(k.go_word(), Self::go_type()),
-        }
-    }
-}
+go_scalar!(String => "string", String, read_string; bool => "bool", Bool, read_bool);
 
 macro_rules! go_int {
     ($($t:ty => $name:literal),*) => {$(
@@ -591,16 +591,7 @@ macro_rules! go_int {
                         // exponent, no "-0" for unsigned types.
                         match n.parse::<$t>() {
                             Ok(v) if !n.starts_with('+') => *self = v,
-                            _ => {
-                                let e = UnmarshalError::Type {
-                                    value: format!("number {n}"),
-                                    go_type: Self::go_type(),
-                                    strukt: d.strukt,
-                                    field: d.fields.join("."),
-                                    offset: at,
-                                };
-                                d.save(e);
-                            }
+                            _ => d.type_error(format!("number {n}"), Self::go_type(), at),
                         }
                     }
                     k => d.mismatch(k.go_word(), Self::go_type()),
@@ -625,16 +616,7 @@ impl Unmarshal for f64 {
                 let n = d.read_number();
                 match n.parse::<f64>() {
                     Ok(v) if v.is_finite() => *self = v,
-                    _ => {
-                        let e = UnmarshalError::Type {
-                            value: format!("number {n}"),
-                            go_type: Self::go_type(),
-                            strukt: d.strukt,
-                            field: d.fields.join("."),
-                            offset: at,
-                        };
-                        d.save(e);
-                    }
+                    _ => d.type_error(format!("number {n}"), Self::go_type(), at),
                 }
             }
             k => d.mismatch(k.go_word(), Self::go_type()),
@@ -881,13 +863,7 @@ impl Unmarshal for super::Value {
                 let at = d.offset();
                 let n = d.read_number();
                 if !n.parse::<f64>().is_ok_and(f64::is_finite) {
-                    d.save(UnmarshalError::Type {
-                        value: format!("number {n}"),
-                        go_type: "float64".into(),
-                        strukt: d.strukt,
-                        field: d.fields.join("."),
-                        offset: at,
-                    });
+                    d.type_error(format!("number {n}"), "float64".into(), at);
                     Value::Null
                 } else {
                     Value::Number(n.to_string())
@@ -1016,13 +992,15 @@ pub fn decode_value<T: Unmarshal + Default>(value: &[u8]) -> Result<T, Unmarshal
 
 /// Declare a Go struct: the Rust struct plus its [`Unmarshal`] impl with
 /// Go's field matching. `go_struct! { pub struct X as "backup.x" { pub a:
-/// String = "a", ... } }`; derives go on the struct as usual.
-#[macro_export]
+/// String, pub ty: String = "type", ... } }`: a field's JSON key is its
+/// name unless given after `=`; derives go on the struct as usual.
 macro_rules! go_struct {
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $json:literal) => { $json };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident as $go:literal {
-            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty = $json:literal ),* $(,)?
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty $(= $json:literal)? ),* $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -1035,7 +1013,7 @@ macro_rules! go_struct {
                 $go.into()
             }
             fn unmarshal(&mut self, d: &mut $crate::gojson::Decoder<'_>) {
-                const FIELDS: &[&str] = &[$($json),*];
+                const FIELDS: &[&str] = &[$($crate::go_struct!(@key $field $($json)?)),*];
                 d.decode_struct($go, FIELDS, |d, i| {
                     let mut k = 0usize;
                     $(
@@ -1051,6 +1029,7 @@ macro_rules! go_struct {
         }
     };
 }
+pub(crate) use go_struct;
 
 #[cfg(test)]
 mod tests {
@@ -1059,8 +1038,8 @@ mod tests {
     crate::go_struct! {
         #[derive(Debug, Default, Clone, PartialEq)]
         struct Inner as "t.inner" {
-            name: String = "name",
-            n: u32 = "n",
+            name: String,
+            n: u32,
         }
     }
 
@@ -1068,15 +1047,15 @@ mod tests {
         #[derive(Debug, Default, Clone, PartialEq)]
         struct Outer as "t.outer" {
             ts: u64 = "last_commit_ts",
-            phase: String = "phase",
-            ptr: Option<Inner> = "ptr",
-            list: GoSlice<Inner> = "list",
-            strs: GoSlice<String> = "strs",
-            map: GoMap<String> = "map",
-            raw: RawMessage = "raw",
-            bytes: GoBytes = "bytes",
-            i: i64 = "i",
-            f: f64 = "f",
+            phase: String,
+            ptr: Option<Inner>,
+            list: GoSlice<Inner>,
+            strs: GoSlice<String>,
+            map: GoMap<String>,
+            raw: RawMessage,
+            bytes: GoBytes,
+            i: i64,
+            f: f64,
         }
     }
 

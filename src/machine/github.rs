@@ -14,7 +14,6 @@ pub fn enabled() -> bool {
 pub enum Level {
     Error,
     Warning,
-    Notice,
 }
 
 /// Where an annotation points.
@@ -32,7 +31,6 @@ pub fn annotation(level: Level, at: &Location, title: &str, message: &str) -> St
     let cmd = match level {
         Level::Error => "error",
         Level::Warning => "warning",
-        Level::Notice => "notice",
     };
     let mut props = Vec::new();
     if let Some(f) = &at.file {

@@ -3,9 +3,8 @@
 //! no JSON reader rounds it), the committed JSON Schemas that describe each
 //! document, and the destinations reports are written to.
 
-pub mod dest;
-pub mod github;
-pub mod schemas;
+pub(crate) mod dest;
+pub(crate) mod github;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -8,7 +8,7 @@ use std::ffi::CString;
 use std::fs;
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -817,23 +817,9 @@ pub fn comparable(p: &Path) -> PathBuf {
                 rest.push(name.to_owned());
                 existing = parent.to_path_buf();
             }
-            _ => return lexical(&abs),
+            _ => return crate::fsutil::lexical_absolute(&abs),
         }
     }
-}
-
-fn lexical(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// Whether a file could be created at `path`: its nearest existing ancestor

@@ -1,4 +1,4 @@
-//! `ekvplan validate` and `ekvplan schema`.
+//! `ekvplan validate`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::error::exit;
-use crate::machine::dest::Dest;
 use crate::output::{self, OutputArgs, Stream, Verbosity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,18 +33,6 @@ pub struct ValidateArgs {
     pub explain: bool,
     #[command(flatten)]
     pub output: OutputArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct SchemaArgs {
-    /// Which schema: plan (the plan file), run-report (`run --report`),
-    /// verify-report (`verify --report`), validate (`validate --format
-    /// json`) or dry-run (`run --dry-run --format json`).
-    #[arg(default_value = "plan")]
-    pub name: String,
-    /// Write the schema to this file instead of stdout.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
 }
 
 /// What validating one plan came to.
@@ -191,26 +178,6 @@ fn validate_one(
         Err(e) => {
             eprintln!("ekvplan: error: write stdout: {e}");
             ((outcome, counts), exit::USAGE_OR_IO.max(code))
-        }
-    }
-}
-
-pub fn schema_main(a: SchemaArgs) -> i32 {
-    let Some(doc) = crate::machine::schemas::find(&a.name) else {
-        eprintln!(
-            "ekvplan: error: no schema named {:?} (one of: {})",
-            a.name,
-            crate::machine::schemas::names().join(", ")
-        );
-        return exit::USAGE_OR_IO;
-    };
-    let text = doc.text();
-    let dest = a.output.as_deref().map_or(Dest::Stdout, Dest::parse);
-    match dest.write(text.as_bytes()) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("ekvplan: error: {e}");
-            e.exit_code()
         }
     }
 }

@@ -5,7 +5,10 @@
 use std::fmt;
 use std::ops::Range;
 
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use miette::{Diagnostic, LabeledSpan, NamedSource};
+
+pub use crate::diagnostic::Style;
+use crate::diagnostic::{PLAIN_WIDTH, handler};
 
 /// Every diagnostic code is `ekvplan::plan::<kind>`.
 pub const CODE_PREFIX: &str = "ekvplan::plan::";
@@ -126,53 +129,6 @@ impl PlanDiagnostic {
             Some(id) => format!("[job {id}] {}", self.message),
             None => self.message.clone(),
         }
-    }
-}
-
-/// How diagnostics are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    /// Unicode boxes and colors (stderr gets color).
-    Fancy,
-    /// No color, no hyperlinks, fixed width: logs, CI, snapshots.
-    Plain,
-}
-
-impl Style {
-    /// Fancy exactly when stderr gets color (see [`crate::output`]).
-    pub fn for_stderr() -> Style {
-        Style::for_stream(crate::output::Stream::Stderr)
-    }
-
-    /// `text` in `s` in the fancy style, as it is in the plain one.
-    pub fn paint(self, s: anstyle::Style, text: &str) -> String {
-        match self {
-            Style::Fancy if !text.is_empty() => {
-                format!("{}{text}{}", s.render(), s.render_reset())
-            }
-            _ => text.to_string(),
-        }
-    }
-
-    /// Fancy exactly when `s` gets color.
-    pub fn for_stream(s: crate::output::Stream) -> Style {
-        if crate::output::color(s) {
-            Style::Fancy
-        } else {
-            Style::Plain
-        }
-    }
-}
-
-/// Plain output wraps at this width so snapshots and CI logs are stable.
-const PLAIN_WIDTH: usize = 100;
-
-fn handler(style: Style) -> GraphicalReportHandler {
-    match style {
-        Style::Fancy => GraphicalReportHandler::new_themed(GraphicalTheme::unicode()),
-        Style::Plain => GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-            .with_width(PLAIN_WIDTH)
-            .with_links(false),
     }
 }
 

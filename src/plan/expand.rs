@@ -128,20 +128,11 @@ struct Sanitized {
 
 /// The setting a top-level key of an entry sets.
 fn setting_of_key(key: &str) -> Option<&'static str> {
-    const KEYS: &[&str] = &[
-        "id",
-        "input",
-        "inputs",
-        "skip",
-        "output",
-        "adapters",
-        "input_format",
-        "last_commit_ts",
-        "self_test",
-        "scratch_root",
-        "memory_budget",
-    ];
-    KEYS.iter().copied().find(|k| *k == key)
+    ["id", "input", "inputs", "skip", "output"]
+        .iter()
+        .chain(model::COMMON_KEYS)
+        .copied()
+        .find(|k| *k == key && *k != "exclude")
 }
 
 /// The exclusion setting of `exclude.<adapter>`.
@@ -174,6 +165,15 @@ fn remove_path(v: &mut Value, path: &[&str]) {
     if let Some(m) = cur.as_object_mut() {
         m.remove(*last);
     }
+}
+
+/// The index and JSON pointer of each entry of the `[[table]]` array.
+fn entry_pointers(json: &serde_json::Value, table: &str) -> Vec<(usize, String)> {
+    let n = json
+        .get(table)
+        .and_then(|v| v.as_array())
+        .map_or(0, Vec::len);
+    (0..n).map(|i| (i, format!("/{table}/{i}"))).collect()
 }
 
 /// Placeholders each template may use.
@@ -288,6 +288,26 @@ impl<'a> Expander<'a> {
         }
     }
 
+    /// Report a setting whose value the schema accepts but that cannot be
+    /// used, and mark it unusable at this level.
+    fn unusable_value(
+        &mut self,
+        l: &mut Level,
+        ptr: &str,
+        key: &'static str,
+        message: String,
+        label: &str,
+        help: &str,
+    ) {
+        l.unusable.insert(key);
+        let span = self.span(&child(ptr, key));
+        self.diags.push(
+            PlanDiagnostic::error("invalid_value", message)
+                .at(span, label)
+                .help(help),
+        );
+    }
+
     /// Parse one level's settings; the unusable ones are reported and
     /// marked.
     fn level(
@@ -335,24 +355,20 @@ impl<'a> Expander<'a> {
         l.last_commit_ts = match &common.last_commit_ts {
             None => None,
             Some(CommitTs::Int(n)) => Some(*n),
-            Some(CommitTs::Str(s)) => {
-                match job::parse_commit_ts(s) {
-                    Ok(n) => Some(n),
-                    Err(_) => {
-                        l.unusable.insert("last_commit_ts");
-                        let p = child(ptr, "last_commit_ts");
-                        self.diags.push(
-                        PlanDiagnostic::error(
-                            "invalid_value",
-                            format!("last_commit_ts {s:?} does not fit in a uint64"),
-                        )
-                        .at(self.span(&p), "out of range")
-                        .help("HLC timestamps are at most 18446744073709551615 (0xffffffffffffffff)"),
+            Some(CommitTs::Str(s)) => match job::parse_commit_ts(s) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.unusable_value(
+                        &mut l,
+                        ptr,
+                        "last_commit_ts",
+                        format!("last_commit_ts {s:?} does not fit in a uint64"),
+                        "out of range",
+                        "HLC timestamps are at most 18446744073709551615 (0xffffffffffffffff)",
                     );
-                        None
-                    }
+                    None
                 }
-            }
+            },
         };
         // The schema admits only the known names.
         l.input_format = common
@@ -366,15 +382,13 @@ impl<'a> Expander<'a> {
             Some(ByteSize::Int(n)) => Some(*n),
             Some(ByteSize::Str(s)) => match parse_size(s) {
                 Ok(0) | Err(_) => {
-                    l.unusable.insert("memory_budget");
-                    let p = child(ptr, "memory_budget");
-                    self.diags.push(
-                        PlanDiagnostic::error(
-                            "invalid_value",
-                            format!("memory_budget {s:?} is not a usable size"),
-                        )
-                        .at(self.span(&p), "zero or too large")
-                        .help("use a positive size below 16 EiB, e.g. \"512MiB\""),
+                    self.unusable_value(
+                        &mut l,
+                        ptr,
+                        "memory_budget",
+                        format!("memory_budget {s:?} is not a usable size"),
+                        "zero or too large",
+                        "use a positive size below 16 EiB, e.g. \"512MiB\"",
                     );
                     None
                 }
@@ -442,13 +456,7 @@ impl<'a> Expander<'a> {
         };
 
         let mut jobs = Vec::new();
-        let n_jobs = doc
-            .json
-            .get("job")
-            .and_then(|v| v.as_array())
-            .map_or(0, Vec::len);
-        for i in 0..n_jobs {
-            let ptr = format!("/job/{i}");
+        for (i, ptr) in entry_pointers(&doc.json, "job") {
             let Some(sv) = self.sanitize(&ptr) else {
                 continue;
             };
@@ -477,13 +485,7 @@ impl<'a> Expander<'a> {
             }
         }
 
-        let n_batches = doc
-            .json
-            .get("batch")
-            .and_then(|v| v.as_array())
-            .map_or(0, Vec::len);
-        for b in 0..n_batches {
-            let ptr = format!("/batch/{b}");
+        for (b, ptr) in entry_pointers(&doc.json, "batch") {
             let Some(sv) = self.sanitize(&ptr) else {
                 continue;
             };

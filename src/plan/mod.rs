@@ -1,5 +1,5 @@
 //! The TOML plan: model, JSON Schema, batch expansion and validation
-//! against the input dumps (issue 7).
+//! against the input dumps.
 //!
 //! The executor depends only on [`load_and_validate`], [`ValidatedPlan`],
 //! [`ResolvedJob`] and [`PlanProblems`]; everything else is internal.
@@ -10,18 +10,18 @@
 //! all it finds; a later stage skips only the entries an earlier one
 //! rejected, so one run lists every problem of every job.
 
-pub mod check;
-pub mod cli;
-pub mod diag;
-pub mod expand;
-pub mod explain;
-pub mod init;
-pub mod model;
-pub mod output;
-pub mod schema;
-pub mod schema_check;
-pub mod source;
-pub mod template;
+pub(crate) mod check;
+pub(crate) mod cli;
+pub(crate) mod diag;
+pub(crate) mod expand;
+pub(crate) mod explain;
+pub(crate) mod init;
+pub(crate) mod model;
+pub(crate) mod output;
+pub(crate) mod schema;
+pub(crate) mod schema_check;
+pub(crate) mod source;
+pub(crate) mod template;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
@@ -219,7 +219,7 @@ impl ValidatedPlan {
 
     /// The expanded jobs with every setting and where it came from.
     pub fn explain(&self) -> String {
-        explain::render(&self.report, &self.jobs)
+        self.report.explain(&self.jobs)
     }
 }
 
@@ -317,6 +317,12 @@ impl Report {
             styles::ERROR
         };
         style.paint(s, &self.summary(jobs))
+    }
+
+    /// `jobs` (as [`validate`] returned them) with every setting and where
+    /// it came from, as `validate --explain` prints them.
+    pub fn explain(&self, jobs: &[ResolvedJob]) -> String {
+        explain::render(self, jobs)
     }
 
     /// One line: valid or not, and the counts.

@@ -198,37 +198,47 @@ pub struct RedisExclude {
     pub databases: Vec<u32>,
 }
 
-/// `"all"`, `"manifest"` or a list of adapter names.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum AdapterSelection {
-    /// `"all"` or `"manifest"`.
-    Word(String),
-    List(Vec<String>),
+/// A plan value TOML may spell in several ways (serde tries the variants
+/// in order), with the JSON Schema written out by hand.
+macro_rules! either_shape {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident($ty:ty)),* $(,)? } schema $schema:tt) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+        #[serde(untagged)]
+        pub enum $name {
+            $($variant($ty)),*
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
+}
+
+either_shape! {
+    /// `"all"`, `"manifest"` or a list of adapter names.
+    AdapterSelection { Word(String), List(Vec<String>) }
+    schema {
+        "description": "\"all\" (all four adapters), \"manifest\" (those the input's manifest lists), or a non-empty list of adapter names.",
+        "oneOf": [
+            { "type": "string", "enum": ADAPTER_WORDS },
+            {
+                "type": "array",
+                "items": { "type": "string", "enum": ["redis", "dynamodb", "s3", "sqs"] },
+                "minItems": 1,
+                "uniqueItems": true
+            }
+        ]
+    }
 }
 
 /// The words `adapters` accepts besides a list.
 pub const ADAPTER_WORDS: [&str; 2] = ["all", "manifest"];
-
-impl JsonSchema for AdapterSelection {
-    fn schema_name() -> Cow<'static, str> {
-        "AdapterSelection".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "\"all\" (all four adapters), \"manifest\" (those the input's manifest lists), or a non-empty list of adapter names.",
-            "oneOf": [
-                { "type": "string", "enum": ADAPTER_WORDS },
-                {
-                    "type": "array",
-                    "items": { "type": "string", "enum": ["redis", "dynamodb", "s3", "sqs"] },
-                    "minItems": 1,
-                    "uniqueItems": true
-                }
-            ]
-        })
-    }
-}
 
 /// `input_format`: one of [`crate::archive::input::InputFormat::NAMES`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -248,58 +258,44 @@ impl JsonSchema for InputFormatName {
     }
 }
 
-/// A commit timestamp: an integer or a decimal/hex string.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum CommitTs {
-    Int(u64),
-    Str(String),
-}
-
-impl JsonSchema for CommitTs {
-    fn schema_name() -> Cow<'static, str> {
-        "CommitTs".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A uint64 HLC timestamp: a TOML integer (up to 2^63-1), or a string in decimal or 0x hex.",
-            "oneOf": [
-                { "type": "integer", "minimum": 0 },
-                { "type": "string", "pattern": COMMIT_TS_PATTERN }
-            ]
-        })
+either_shape! {
+    /// A commit timestamp: an integer or a decimal/hex string.
+    CommitTs { Int(u64), Str(String) }
+    schema {
+        "description": "A uint64 HLC timestamp: a TOML integer (up to 2^63-1), or a string in decimal or 0x hex.",
+        "oneOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": COMMIT_TS_PATTERN }
+        ]
     }
 }
 
-/// A byte size: an integer or a string with a unit.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum ByteSize {
-    Int(u64),
-    Str(String),
-}
-
-impl JsonSchema for ByteSize {
-    fn schema_name() -> Cow<'static, str> {
-        "ByteSize".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "Bytes: a positive integer, or a string such as \"512MiB\" (units B, K/KiB/KB, M/MiB/MB, G/GiB/GB, all binary).",
-            "oneOf": [
-                { "type": "integer", "minimum": 1 },
-                { "type": "string", "pattern": SIZE_PATTERN }
-            ]
-        })
+either_shape! {
+    /// A byte size: an integer or a string with a unit.
+    ByteSize { Int(u64), Str(String) }
+    schema {
+        "description": "Bytes: a positive integer, or a string such as \"512MiB\" (units B, K/KiB/KB, M/MiB/MB, G/GiB/GB, all binary).",
+        "oneOf": [
+            { "type": "integer", "minimum": 1 },
+            { "type": "string", "pattern": SIZE_PATTERN }
+        ]
     }
 }
 
-/// One glob or a list of globs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum Globs {
-    One(String),
-    Many(Vec<String>),
+either_shape! {
+    /// One glob or a list of globs.
+    Globs { One(String), Many(Vec<String>) }
+    schema {
+        "description": "A glob, or a non-empty list of globs, relative to the plan file's directory.",
+        "oneOf": [
+            { "type": "string", "minLength": 1 },
+            {
+                "type": "array",
+                "items": { "type": "string", "minLength": 1 },
+                "minItems": 1
+            }
+        ]
+    }
 }
 
 impl Globs {
@@ -308,25 +304,6 @@ impl Globs {
             Globs::One(s) => vec![s.as_str()],
             Globs::Many(v) => v.iter().map(String::as_str).collect(),
         }
-    }
-}
-
-impl JsonSchema for Globs {
-    fn schema_name() -> Cow<'static, str> {
-        "Globs".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A glob, or a non-empty list of globs, relative to the plan file's directory.",
-            "oneOf": [
-                { "type": "string", "minLength": 1 },
-                {
-                    "type": "array",
-                    "items": { "type": "string", "minLength": 1 },
-                    "minItems": 1
-                }
-            ]
-        })
     }
 }
 

@@ -42,10 +42,6 @@ pub fn child(ptr: &str, seg: &str) -> String {
 }
 
 impl Doc {
-    pub fn info(&self, ptr: &str) -> Option<&SpanInfo> {
-        self.spans.get(ptr)
-    }
-
     /// The value's span.
     pub fn value_span(&self, ptr: &str) -> Option<Range<usize>> {
         self.spans
@@ -58,15 +54,6 @@ impl Doc {
     pub fn key_span(&self, ptr: &str) -> Option<Range<usize>> {
         let s = self.spans.get(ptr)?;
         s.key.clone().or_else(|| Some(s.value.clone()))
-    }
-
-    /// From the key's start to the value's end (`id = "x"`), else the value.
-    pub fn entry_span(&self, ptr: &str) -> Option<Range<usize>> {
-        let s = self.spans.get(ptr)?;
-        match &s.key {
-            Some(k) if k.start <= s.value.start => Some(k.start..s.value.end.max(k.end)),
-            _ => self.value_span(ptr),
-        }
     }
 
     /// Whether `ptr` or one of its ancestors was reported during conversion.
@@ -236,8 +223,6 @@ mod tests {
         assert_eq!(&src[id], "\"a\"");
         let k = doc.key_span("/job/0/exclude/s3/buckets").unwrap();
         assert_eq!(&src[k], "buckets");
-        let e = doc.entry_span("/job/0/id").unwrap();
-        assert_eq!(&src[e], "id = \"a\"");
         let job = doc.extent("/job/0").unwrap();
         assert_eq!(
             &src[job],

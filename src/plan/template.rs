@@ -70,18 +70,6 @@ pub fn check(t: &str, allowed: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// The placeholders a template uses.
-pub fn vars(t: &str) -> Vec<&str> {
-    pieces(t)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| match p {
-            Piece::Var(v) => Some(v),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Fill a template; a placeholder without a value is an error naming it.
 pub fn render(t: &str, value: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut s = String::with_capacity(t.len() + 16);
@@ -136,7 +124,6 @@ mod tests {
                 .unwrap_err()
                 .contains("stray")
         );
-        assert_eq!(vars("{a}/{b}{{c}}"), ["a", "b"]);
     }
 
     proptest::proptest! {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::{ExternalSorter, Ties};
 use crate::cancel::CancelToken;
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Error, IoResultExt, Kind, Result};
 use crate::fsm::{self, FsmWriter};
 
 /// Collects live entries (`expireAt` 0, as every upstream adapter writes).
@@ -46,7 +46,8 @@ impl EntrySorter {
                 show_key(user_key),
                 user_key.len(),
                 fsm::MAX_ENCODED_KEY - 8
-            )));
+            ))
+            .with_kind(Kind::KeyTooLarge));
         }
         if (user_value.len() + fsm::VALUE_HEADER_LEN) as u64 > fsm::MAX_ENCODED_VALUE {
             return Err(Error::data(format!(
@@ -54,7 +55,8 @@ impl EntrySorter {
                 show_key(user_key),
                 user_value.len(),
                 fsm::MAX_ENCODED_VALUE - 9
-            )));
+            ))
+            .with_kind(Kind::ValueTooLarge));
         }
         let ts = (!self.commit_ts).to_be_bytes();
         // Header: not a tombstone, no expiry.
@@ -93,7 +95,10 @@ fn show_key(user_key: &[u8]) -> String {
 
 fn duplicate(encoded_key: &[u8]) -> Error {
     let user = &encoded_key[..encoded_key.len() - fsm::TS_SUFFIX_LEN];
-    Error::data(format!("duplicate key: userKey {}", show_key(user)))
+    Error::data_kind(
+        Kind::DuplicateKey,
+        format!("duplicate key: userKey {}", show_key(user)),
+    )
 }
 
 #[cfg(test)]

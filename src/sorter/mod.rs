@@ -22,7 +22,7 @@
 //! Cancellation is checked while spilling and merging.
 
 mod entries;
-pub mod key;
+pub(crate) mod key;
 mod merge;
 mod run;
 
@@ -30,12 +30,12 @@ use std::path::{Path, PathBuf};
 
 use rayon::slice::ParallelSliceMut;
 
-pub use entries::{EntrySorter, SortStats};
+pub use entries::EntrySorter;
 use merge::{Merger, Source};
 use run::{Run, RunReader, RunWriter};
 
 use crate::cancel::CancelToken;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::fsutil;
 
 /// What records with equal keys mean.
@@ -147,7 +147,10 @@ impl Ticker {
 }
 
 fn too_large(what: &str, n: usize) -> Error {
-    Error::data(format!("{what} of {n} bytes is too large to sort"))
+    Error::data_kind(
+        Kind::TooLarge,
+        format!("{what} of {n} bytes is too large to sort"),
+    )
 }
 
 pub struct ExternalSorter {
@@ -191,6 +194,7 @@ impl ExternalSorter {
     }
 
     /// Merge at most `n` (at least 2) runs at once.
+    #[cfg(test)]
     pub fn with_fan_in(mut self, n: usize) -> ExternalSorter {
         self.fan_in = n.max(2);
         self

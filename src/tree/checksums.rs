@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{Area, Error, IoResultExt, Kind, Result};
 
 pub const FILE_NAME: &str = "CHECKSUMS";
 const MAX_LINE: usize = 8 * 1024;
@@ -152,8 +152,13 @@ pub fn split_line(line: &[u8]) -> Result<(String, Vec<u8>), String> {
     Ok((String::from_utf8(digest.to_vec()).expect("hex"), path))
 }
 
-/// Verify `root/CHECKSUMS` against the tree. Stops at the first failure.
+/// Verify `root/CHECKSUMS` against the tree. Stops at the first failure,
+/// which names the line of `CHECKSUMS`.
 pub fn verify(root: &Path) -> Result<usize> {
+    verify_lines(root).map_err(|e| e.in_area(Area::Checksums))
+}
+
+fn verify_lines(root: &Path) -> Result<usize> {
     let path = root.join(FILE_NAME);
     let f = fs::File::open(&path).io_at(&path, "open")?;
     let mut br = BufReader::new(f);
@@ -173,20 +178,24 @@ pub fn verify(root: &Path) -> Result<usize> {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        let bad = |kind: Kind, msg: String| {
+            Err(Error::data_at(&path, format!("line {n}: {msg}"))
+                .with_kind(kind)
+                .at_line(n as u64))
+        };
         if line.len() > MAX_LINE {
-            return Err(Error::data_at(
-                &path,
-                format!("line {n}: longer than {MAX_LINE} bytes"),
-            ));
+            return bad(Kind::InvalidRecord, format!("longer than {MAX_LINE} bytes"));
         }
         if line.is_empty() {
             continue;
         }
-        let (digest, rel) =
-            split_line(&line).map_err(|e| Error::data_at(&path, format!("line {n}: {e}")))?;
+        let (digest, rel) = match split_line(&line) {
+            Ok(x) => x,
+            Err(e) => return bad(Kind::InvalidRecord, e.to_string()),
+        };
         let relp = Path::new(std::ffi::OsStr::from_bytes(&rel));
         if rel.is_empty() || rel == b"." {
-            return Err(Error::data_at(&path, format!("line {n}: empty path")));
+            return bad(Kind::InvalidRecord, "empty path".into());
         }
         if relp.is_absolute()
             || relp.components().any(|c| {
@@ -196,10 +205,10 @@ pub fn verify(root: &Path) -> Result<usize> {
                 )
             })
         {
-            return Err(Error::data_at(
-                &path,
-                format!("line {n}: path escapes the tree: {}", relp.display()),
-            ));
+            return bad(
+                Kind::UnsafePath,
+                format!("path escapes the tree: {}", relp.display()),
+            );
         }
         // Refuse symlinks on every component.
         let mut cur = root.to_path_buf();
@@ -207,34 +216,31 @@ pub fn verify(root: &Path) -> Result<usize> {
             cur.push(comp);
             match fs::symlink_metadata(&cur) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(Error::data_at(
-                        &path,
-                        format!("line {n}: {} is a symlink", cur.display()),
-                    ));
+                    return bad(Kind::NonRegular, format!("{} is a symlink", cur.display()));
                 }
                 Ok(_) => {}
                 Err(_) => {
-                    return Err(Error::data_at(
-                        &path,
-                        format!("line {n}: {} missing on disk", relp.display()),
-                    ));
+                    return bad(
+                        Kind::MissingFile,
+                        format!("{} missing on disk", relp.display()),
+                    );
                 }
             }
         }
         let got = hex::encode(sha256_file(&cur)?);
         if got != digest {
-            return Err(Error::data_at(
-                &path,
+            return bad(
+                Kind::ChecksumMismatch,
                 format!(
-                    "line {n}: {} checksum mismatch (listed {digest}, actual {got})",
+                    "{} checksum mismatch (listed {digest}, actual {got})",
                     relp.display()
                 ),
-            ));
+            );
         }
         verified += 1;
     }
     if verified == 0 {
-        return Err(Error::data_at(&path, "no checksummed files"));
+        return Err(Error::data_at(&path, "no checksummed files").with_kind(Kind::MissingFile));
     }
     Ok(verified)
 }

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use super::checksums;
 use super::pathsort::{self, Grouped, PathSorter};
 use super::sink::{self, Dirs, FileMode, Files, TreeOut, Worker};
-use crate::adapter::CancelToken;
 use crate::budget::DecodeBudget;
+use crate::cancel::CancelToken;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsutil;
 
@@ -33,23 +33,7 @@ fn os(rel: &[u8]) -> &OsStr {
 
 /// Create or truncate a tree file, never through a symlink.
 fn create_file(path: &Path, mode: FileMode) -> Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode.bits())
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                Error::usage(format!(
-                    "refusing to overwrite symlink at {}",
-                    path.display()
-                ))
-            } else {
-                Error::io_at(path, "create", e)
-            }
-        })
+    fsutil::create_tree_file_with_mode(path, mode.bits())
 }
 
 struct OpenFile {
@@ -276,11 +260,6 @@ impl FsSink {
             return Err(e);
         }
         self.cancel.check()
-    }
-
-    /// Wait for the writers; nothing more (no CHECKSUMS).
-    pub fn close(mut self) -> Result<()> {
-        self.drain()
     }
 
     /// Wait for the writers, then write `CHECKSUMS` (0666 & ~umask) from

@@ -43,9 +43,9 @@ crate::go_struct! {
     /// `KeymapRecord` as upstream decodes it.
     #[derive(Debug, Clone, Default)]
     struct GoRecord as "backup.KeymapRecord" {
-        encoded: String = "encoded",
-        original: String = "original",
-        kind: String = "kind",
+        encoded: String,
+        original: String,
+        kind: String,
     }
 }
 

@@ -2,7 +2,6 @@
 //! CHECKSUMS) and the sinks decoders emit it through.
 
 pub mod checksums;
-pub mod compare_sink;
 pub mod filename;
 pub mod fs_sink;
 pub mod keymap;

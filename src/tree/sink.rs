@@ -25,7 +25,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::adapter::CancelToken;
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// How a file's permission bits are set, as upstream sets them.
@@ -534,19 +534,22 @@ impl TreeOut {
 
     /// A whole file. Its directory is created if needed.
     pub fn file_with_mode(&self, rel: &[u8], mode: FileMode, data: Vec<u8>) -> Result<()> {
+        self.submit_file(rel, |seq| Op::Whole {
+            seq,
+            rel: rel.to_vec(),
+            mode,
+            data,
+        })
+    }
+
+    /// Check `rel`, make its directory, and hand the file's operation (in
+    /// emission order) to the worker that owns the path.
+    fn submit_file(&self, rel: &[u8], op: impl FnOnce(u64) -> Op) -> Result<()> {
         self.check()?;
         check_path(rel)?;
         self.shared.dirs.parent_of(rel)?;
         let seq = self.next_seq();
-        self.submit(
-            self.worker_for(rel),
-            Op::Whole {
-                seq,
-                rel: rel.to_vec(),
-                mode,
-                data,
-            },
-        )
+        self.submit(self.worker_for(rel), op(seq))
     }
 
     /// Start a file written as a stream (mode 0600). Nothing is emitted
@@ -581,19 +584,12 @@ impl TreeOut {
     /// Move a finished scratch file into the tree at `rel` (mode 0600).
     /// The scratch file is gone afterwards.
     pub fn adopt(&self, rel: &[u8], src: &Path) -> Result<()> {
-        self.check()?;
-        check_path(rel)?;
-        self.shared.dirs.parent_of(rel)?;
-        let seq = self.next_seq();
-        self.submit(
-            self.worker_for(rel),
-            Op::Adopt {
-                seq,
-                rel: rel.to_vec(),
-                mode: FileMode::Private,
-                src: src.to_path_buf(),
-            },
-        )
+        self.submit_file(rel, |seq| Op::Adopt {
+            seq,
+            rel: rel.to_vec(),
+            mode: FileMode::Private,
+            src: src.to_path_buf(),
+        })
     }
 
     /// Wait until every operation emitted so far has been carried out.

@@ -8,9 +8,9 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use ekvplan::adapter::CancelToken;
-use ekvplan::archive::goheader::{self, Member};
-use ekvplan::archive::{self, Compression};
+use ekvplan::CancelToken;
+use ekvplan::testing::archive::goheader::{self, Member};
+use ekvplan::testing::archive::{self, Compression};
 
 use crate::common::{ekvplan, walk};
 
@@ -825,7 +825,9 @@ fn archive_inputs_run_then_resume_and_rerun_when_the_archive_changes() {
     assert_eq!(side["ekvplan"]["input_digest"]["content"], "archive");
     assert_eq!(
         side["ekvplan"]["input_digest"]["content_sha256"],
-        hex::encode(ekvplan::tree::checksums::sha256_file(&fixture("cluster-1.tar.zst")).unwrap())
+        hex::encode(
+            ekvplan::testing::checksums::sha256_file(&fixture("cluster-1.tar.zst")).unwrap()
+        )
     );
     // Nothing staged is left behind.
     assert_eq!(leftovers(&root.join("scratch")), Vec::<String>::new());
@@ -944,7 +946,7 @@ fn sigint_during_an_archive_job_removes_the_staged_tree() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ekvplan"))
         .current_dir(root)
         .args(["run", "plan.toml", "--only", "c1", "--progress", "none"])
-        .env(ekvplan::executor::HOLD_PHASE_ENV, "writing")
+        .env(ekvplan::testing::HOLD_PHASE_ENV, "writing")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -29,11 +29,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use ekvplan::adapter::{self, AdapterKind, AdapterSet, CancelToken};
-use ekvplan::cli::{Cli, Command, decode_request_from_args, encode_job_from_args};
-use ekvplan::decode::run_decode;
-use ekvplan::error::Error;
-use ekvplan::job::run_encode;
+use ekvplan::testing::{self, Cli, Command, decode_request_from_args, encode_job_from_args};
+use ekvplan::{AdapterKind, AdapterSet, CancelToken, Error, run_decode, run_encode, silent_warn};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -552,7 +549,7 @@ fn in_keyspace(kind: AdapterKind, key: &[u8]) -> bool {
         AdapterKind::S3 => b"!s3",
         AdapterKind::Sqs => b"!sqs|",
     };
-    key.starts_with(namespace) || adapter::routes(kind).iter().any(|p| key.starts_with(p))
+    key.starts_with(namespace) || testing::routes(kind).iter().any(|p| key.starts_with(p))
 }
 
 /// `kind`'s part of an upstream `.fsm`, which holds no tombstones.
@@ -624,13 +621,13 @@ fn run_with(
             let mut j = encode_job_from_args(a)?;
             j.adapters = adapters;
             j.scratch_root = Some(output_dir.to_path_buf());
-            Ok(run_encode(&j, &cancel, &adapter::silent_warn(), None)?.self_test)
+            Ok(run_encode(&j, &cancel, &silent_warn(), None)?.self_test)
         }
         Command::Decode(a) => {
             let mut r = decode_request_from_args(a)?;
             r.options.adapters = adapters;
             r.memory_budget = 1 << 20;
-            run_decode(&r, adapter::silent_warn(), &cancel)?;
+            run_decode(&r, silent_warn(), &cancel)?;
             Ok(None)
         }
         other => panic!("unexpected command {other:?}"),

@@ -7,14 +7,15 @@ use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use ekvplan::adapter::dynamodb::keys::{ITEM_MAGIC, SCHEMA_MAGIC, b64url};
-use ekvplan::adapter::dynamodb::proto::{AttrValue, Item, KeySchema, TableSchema};
-use ekvplan::adapter::dynamodb::public;
-use ekvplan::adapter::{AdapterKind, AdapterSet, CancelToken, DecodeContext, DecodeOptions, Warn};
-use ekvplan::decode;
-use ekvplan::fsm::FsmWriter;
-use ekvplan::job::{self, EncodeJob};
-use ekvplan::manifest::{self, Manifest, Scope};
+use ekvplan::testing::dynamodb::keys::{ITEM_MAGIC, SCHEMA_MAGIC, b64url};
+use ekvplan::testing::dynamodb::proto::{AttrValue, Item, KeySchema, TableSchema};
+use ekvplan::testing::dynamodb::public;
+use ekvplan::testing::{self, DecodeContext, manifest};
+use ekvplan::{
+    AdapterKind, AdapterSet, CancelToken, DecodeOptions, EncodeJob, EncodeOutcome, FsmWriter,
+    Manifest, Warn,
+};
+use manifest::Scope;
 
 // ------------------------------------------------------------ decoding
 
@@ -77,7 +78,7 @@ impl Decoded {
         if !root.join("dynamodb").exists() {
             return Vec::new();
         }
-        ekvplan::tree::checksums::list_regular_files(root)
+        testing::checksums::list_regular_files(root)
             .unwrap()
             .into_iter()
             .map(|(r, _)| String::from_utf8(r).unwrap())
@@ -111,7 +112,7 @@ fn decode_with_budget(entries: &[(Vec<u8>, u64, Vec<u8>)], jsonl: bool, budget: 
         budget,
         warn,
     );
-    let result = decode::decode_stream(&bytes[..], ctx, &CancelToken::new()).map(drop);
+    let result = testing::decode_stream(&bytes[..], ctx, &CancelToken::new()).map(drop);
     let warnings = seen.lock().unwrap().clone();
     Decoded {
         dir,
@@ -438,7 +439,7 @@ fn users_tree(root: &Path) {
     let mut gsis = BTreeMap::new();
     gsis.insert(
         "by-n".to_string(),
-        ekvplan::adapter::dynamodb::proto::Gsi {
+        ekvplan::testing::dynamodb::proto::Gsi {
             key_schema: Some(KeySchema {
                 hash_key: "n".into(),
                 range_key: String::new(),
@@ -474,11 +475,11 @@ fn users_tree(root: &Path) {
     fs::write(root.join("dynamodb/users/items/notes.txt"), "skipped").unwrap();
 }
 
-fn encode(root: &Path) -> ekvplan::Result<job::EncodeOutcome> {
+fn encode(root: &Path) -> ekvplan::Result<EncodeOutcome> {
     encode_excluding(root, &[])
 }
 
-fn encode_excluding(root: &Path, tables: &[&str]) -> ekvplan::Result<job::EncodeOutcome> {
+fn encode_excluding(root: &Path, tables: &[&str]) -> ekvplan::Result<EncodeOutcome> {
     let out = root.parent().unwrap().join("out.fsm");
     let mut j = EncodeJob::new(root, &out);
     j.exclusions.dynamodb_tables = tables.iter().map(|t| t.to_string()).collect();
@@ -487,17 +488,12 @@ fn encode_excluding(root: &Path, tables: &[&str]) -> ekvplan::Result<job::Encode
     j.self_test = !tables.is_empty();
     j.adapters = AdapterSet::parse_encode_flag("dynamodb").unwrap();
     j.scratch_root = Some(root.parent().unwrap().to_path_buf());
-    let r = job::run_encode(
-        &j,
-        &CancelToken::new(),
-        &ekvplan::adapter::silent_warn(),
-        None,
-    );
+    let r = ekvplan::run_encode(&j, &CancelToken::new(), &ekvplan::silent_warn(), None);
     if r.is_err() {
         assert!(!out.exists(), "output left after a failure");
     } else {
         fs::remove_file(&out).unwrap();
-        fs::remove_file(job::sidecar_path(&out)).unwrap();
+        fs::remove_file(testing::sidecar_path(&out)).unwrap();
     }
     r
 }

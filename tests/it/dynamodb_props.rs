@@ -3,9 +3,9 @@
 
 use std::cmp::Ordering;
 
-use ekvplan::adapter::dynamodb::number::{canonical_number, numeric_key_bytes};
-use ekvplan::adapter::dynamodb::proto::{AttrValue, Item, TableSchema};
-use ekvplan::adapter::dynamodb::{keys, public};
+use ekvplan::testing::dynamodb::number::{canonical_number, numeric_key_bytes};
+use ekvplan::testing::dynamodb::proto::{AttrValue, Item, TableSchema};
+use ekvplan::testing::dynamodb::{keys, public};
 
 use num_bigint::{BigInt, Sign};
 use proptest::collection::{btree_map, vec};
@@ -133,7 +133,7 @@ proptest! {
         defs in btree_map("[a-z]{0,4}", prop_oneof![Just("S"), Just("N"), Just("B"), Just("")], 0..4),
         gsis in btree_map("\\PC{0,6}", ("[a-z]{0,3}", "[a-z]{0,3}", "[A-Z_]{0,8}", vec("[a-z]{0,3}", 0..3)), 0..3),
     ) {
-        use ekvplan::adapter::dynamodb::proto::{Gsi, KeySchema, Projection};
+        use ekvplan::testing::dynamodb::proto::{Gsi, KeySchema, Projection};
         let schema = TableSchema {
             table_name: name,
             attribute_definitions: defs.into_iter().map(|(k, v)| (k, v.to_string())).collect(),
@@ -194,10 +194,9 @@ proptest! {
 
 /// Arbitrary `!ddb|` rows never panic the decoder (either layout).
 mod decoder_robustness {
-    use ekvplan::adapter::dynamodb::keys::{ITEM_MAGIC, SCHEMA_MAGIC};
-    use ekvplan::adapter::{self, AdapterKind, CancelToken, DecodeContext, DecodeOptions};
-    use ekvplan::decode;
-    use ekvplan::fsm::FsmWriter;
+    use ekvplan::testing::dynamodb::keys::{ITEM_MAGIC, SCHEMA_MAGIC};
+    use ekvplan::testing::{self, DecodeContext};
+    use ekvplan::{AdapterKind, CancelToken, DecodeOptions, FsmWriter, silent_warn};
     use proptest::collection::vec;
     use proptest::prelude::*;
 
@@ -239,9 +238,9 @@ mod decoder_robustness {
                 &dir.path().join(".scratch"),
                 DecodeOptions { adapters, dynamodb_bundle_jsonl: jsonl, ..DecodeOptions::default() },
                 1 << 16,
-                adapter::silent_warn(),
+                silent_warn(),
             );
-            let _ = decode::decode_stream(&bytes[..], ctx, &CancelToken::new());
+            let _ = testing::decode_stream(&bytes[..], ctx, &CancelToken::new());
         }
     }
 }

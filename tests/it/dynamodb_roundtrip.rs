@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ekvplan::adapter::dynamodb::proto::{AttrValue, Gsi, Item, KeySchema, Projection, TableSchema};
-use ekvplan::adapter::dynamodb::{keys, public};
-use ekvplan::adapter::{self, AdapterKind, AdapterSet, CancelToken, DecodeOptions};
-use ekvplan::decode::{self, DecodeRequest};
-use ekvplan::job::{self, EncodeJob};
-use ekvplan::manifest::{self, Manifest, Scope};
-use ekvplan::tree::filename;
+use ekvplan::testing::dynamodb::proto::{AttrValue, Gsi, Item, KeySchema, Projection, TableSchema};
+use ekvplan::testing::dynamodb::{keys, public};
+use ekvplan::testing::{self, filename, manifest};
+use ekvplan::{
+    AdapterKind, AdapterSet, CancelToken, DecodeOptions, DecodeRequest, EncodeJob, Manifest,
+    run_decode, run_encode, silent_warn,
+};
+use manifest::Scope;
 use proptest::prelude::*;
 
 /// xorshift64*: a tiny deterministic generator driven by proptest's seed.
@@ -261,7 +262,7 @@ fn encode(input: &Path, out: &Path, self_test: bool) -> ekvplan::Result<Vec<u8>>
     j.self_test = self_test;
     j.memory_budget = 64 << 10;
     j.scratch_root = Some(out.parent().unwrap().to_path_buf());
-    job::run_encode(&j, &CancelToken::new(), &adapter::silent_warn(), None)?;
+    run_encode(&j, &CancelToken::new(), &silent_warn(), None)?;
     Ok(fs::read(out).unwrap())
 }
 
@@ -280,7 +281,7 @@ fn decode(fsm: &Path, out: &Path, jsonl: bool, bundle: u64) {
         force: false,
         memory_budget: 16 << 10,
     };
-    decode::run_decode(&req, adapter::silent_warn(), &CancelToken::new()).unwrap();
+    run_decode(&req, silent_warn(), &CancelToken::new()).unwrap();
 }
 
 fn run_case(seed: u64) {
@@ -317,9 +318,9 @@ fn run_case(seed: u64) {
     for tb in &tables {
         let d1 = table_dir(&p("t1"), tb).join("items");
         let d2 = table_dir(&p("t2"), tb).join("items");
-        let per_item = ekvplan::tree::checksums::list_regular_files(&d1).unwrap();
+        let per_item = testing::checksums::list_regular_files(&d1).unwrap();
         let mut lines = 0;
-        for (name, path) in ekvplan::tree::checksums::list_regular_files(&d2).unwrap() {
+        for (name, path) in testing::checksums::list_regular_files(&d2).unwrap() {
             assert!(name.starts_with(b"data-") && name.ends_with(b".jsonl"));
             let body = fs::read(path).unwrap();
             assert!(

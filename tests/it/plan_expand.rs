@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ekvplan::plan::{self, JobSource, Origin, Style, ValidateOptions};
 
 fn manifest_bytes() -> Vec<u8> {
-    ekvplan::manifest::Manifest::all_adapters("t", 7000, "2026-06-01T00:00:00Z")
+    ekvplan::Manifest::all_adapters("t", 7000, "2026-06-01T00:00:00Z")
         .to_bytes()
         .unwrap()
 }

@@ -68,7 +68,7 @@ fn check(body: &[u8]) {
     let _ = report.render(&jobs, Style::Plain);
     let _ = report.render(&jobs, Style::Fancy);
     let _ = report.to_json(&jobs, true);
-    let _ = plan::explain::render(&report, &jobs);
+    let _ = report.explain(&jobs);
 }
 
 proptest! {

@@ -3,7 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ekvplan::plan::{self, Style, ValidateOptions, schema};
+use ekvplan::plan::{self, Style, ValidateOptions};
+use ekvplan::schemas;
+
+fn plan_schema() -> &'static schemas::Document {
+    schemas::find("plan").unwrap()
+}
 
 fn shipped_plans() -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -21,19 +26,20 @@ fn shipped_plans() -> Vec<PathBuf> {
 
 #[test]
 fn committed_schema_is_current() {
-    let committed = std::fs::read_to_string(schema::COMMITTED_PATH).unwrap();
+    let doc = plan_schema();
+    let committed = std::fs::read_to_string(doc.path).unwrap();
     assert!(
-        committed == schema::schema_text(),
+        committed == doc.text(),
         "{} is stale: run `cargo run -- schema --output {}` and commit it",
-        schema::COMMITTED_PATH,
-        schema::COMMITTED_PATH
+        doc.path,
+        doc.path
     );
 }
 
 #[test]
 fn committed_schema_is_draft07() {
     let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(schema::COMMITTED_PATH).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(plan_schema().path).unwrap()).unwrap();
     assert_eq!(v["$schema"], "http://json-schema.org/draft-07/schema#");
     // The draft-07 meta-schema accepts it.
     assert!(jsonschema::draft7::meta::is_valid(&v));
@@ -44,7 +50,7 @@ fn shipped_plans_point_at_the_schema_and_validate_clean() {
     let plans = shipped_plans();
     assert!(plans.len() >= 2, "{plans:?}");
     let validator = jsonschema::draft7::new(
-        &serde_json::from_str(&std::fs::read_to_string(schema::COMMITTED_PATH).unwrap()).unwrap(),
+        &serde_json::from_str(&std::fs::read_to_string(plan_schema().path).unwrap()).unwrap(),
     )
     .unwrap();
     for p in plans {
@@ -56,7 +62,7 @@ fn shipped_plans_point_at_the_schema_and_validate_clean() {
         let resolved = p.parent().unwrap().join(target);
         assert_eq!(
             std::fs::canonicalize(&resolved).unwrap(),
-            std::fs::canonicalize(schema::COMMITTED_PATH).unwrap(),
+            std::fs::canonicalize(plan_schema().path).unwrap(),
             "{}: #:schema must point at the committed schema",
             p.display()
         );

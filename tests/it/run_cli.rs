@@ -183,6 +183,10 @@ fn parallel_run_with_one_bad_input_and_reports() {
     let broken = jobs.iter().find(|j| j["id"] == "broken").unwrap();
     assert_eq!(broken["status"], "failed");
     assert_eq!(broken["error"]["class"], "data");
+    assert_eq!(broken["error"]["code"], "ekvplan::dynamodb::json_syntax");
+    let file = broken["error"]["file"].as_str().unwrap_or_default();
+    assert!(file.ends_with("_schema.json"), "{broken}");
+    assert!(broken["error"]["help"].is_string(), "{broken}");
     let j0 = jobs.iter().find(|j| j["id"] == "j0").unwrap();
     assert_eq!(j0["status"], "succeeded");
     assert_eq!(j0["self_test"], "matched");
@@ -199,6 +203,10 @@ fn parallel_run_with_one_bad_input_and_reports() {
     assert_eq!(x.matches("<testcase ").count(), 5);
     assert!(x.contains("<testcase name=\"broken\""));
     assert_eq!(x.matches("<failure type=\"data\"").count(), 1);
+    assert!(
+        x.contains(" code=\"ekvplan::dynamodb::json_syntax\" "),
+        "{x}"
+    );
 }
 
 #[test]
@@ -293,7 +301,7 @@ fn sigint_to_the_binary_leaves_nothing_partial() {
             "--report",
             "r.json",
         ])
-        .env(ekvplan::executor::HOLD_PHASE_ENV, "writing")
+        .env(ekvplan::testing::HOLD_PHASE_ENV, "writing")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -481,7 +489,7 @@ fn report_destinations_stdout_fifo_and_symlinks() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path();
     write_plan(root, 1, &[]);
-    // `-`: the report on stdout, the summary table moved to stderr.
+    // `-`: the report on stdout, the summary table goes to stderr.
     let out = ekvplan()
         .current_dir(root)
         .args(["run", "plan.toml", "--report", "-", "--progress", "none"])
@@ -611,7 +619,7 @@ fn plain_progress_has_start_lines_and_heartbeats() {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ekvplan"))
         .current_dir(root)
         .args(["run", "plan.toml", "--heartbeat", "20ms"])
-        .env(ekvplan::executor::HOLD_PHASE_ENV, "writing")
+        .env(ekvplan::testing::HOLD_PHASE_ENV, "writing")
         .env_remove("GITHUB_ACTIONS")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -691,7 +699,7 @@ fn github_actions_get_groups_and_annotations() {
 
 #[test]
 fn json_outputs_validate_against_the_committed_schemas() {
-    use ekvplan::machine::schemas;
+    use ekvplan::schemas;
     for d in schemas::DOCUMENTS {
         let committed = std::fs::read_to_string(d.path).unwrap();
         assert!(

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use ekvplan::executor::{RunControl, RunOptions, TestHold, run_plan};
-use ekvplan::job::Phase;
+use ekvplan::testing::TestHold;
+use ekvplan::{Phase, RunControl, RunOptions, run_plan};
 
 use crate::common::run::{plan, temp_files, tree, wait_for};
 

@@ -6,10 +6,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ekvplan::adapter::s3::decode::S3Decoder;
-use ekvplan::adapter::s3::keys::{self, ChunkKey};
-use ekvplan::adapter::{AdapterDecoder, DecodeContext, DecodeOptions};
-use ekvplan::decode::route;
+use ekvplan::DecodeOptions;
+use ekvplan::testing::s3::S3Decoder;
+use ekvplan::testing::s3::keys::{self, ChunkKey};
+use ekvplan::testing::{AdapterDecoder, DecodeContext, route};
 
 struct Harness {
     _tmp: tempfile::TempDir,

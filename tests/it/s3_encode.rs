@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ekvplan::adapter::s3::{self, keys};
-use ekvplan::adapter::{self as adapter, CancelToken, EncodeContext, EntrySink, ScopeExclusions};
-use ekvplan::manifest::Manifest;
+use ekvplan::testing::s3::keys;
+use ekvplan::testing::{self, EncodeContext, EntrySink, ScopeExclusions};
+use ekvplan::{AdapterKind, CancelToken, Manifest};
 
 #[derive(Default)]
 struct Sink(BTreeMap<Vec<u8>, Vec<u8>>);
@@ -48,7 +48,7 @@ impl Tree {
         fs::write(p, body).unwrap();
     }
     fn bucket(&self, name: &str) {
-        let dir = ekvplan::tree::filename::encode(name.as_bytes());
+        let dir = testing::filename::encode(name.as_bytes());
         self.write(
             &format!("{dir}/_bucket.json"),
             format!(
@@ -72,7 +72,7 @@ impl Tree {
         let m = Manifest::new_phase0("2026-01-01T00:00:00Z".into());
         let ex = ScopeExclusions::default();
         let cancel = CancelToken::new();
-        let warn = adapter::silent_warn();
+        let warn = ekvplan::silent_warn();
         let ctx = EncodeContext {
             input_root: self.root(),
             manifest: &m,
@@ -83,7 +83,7 @@ impl Tree {
             warn: &warn,
         };
         let mut sink = Sink::default();
-        s3::encode(&ctx, &mut sink)?;
+        testing::encode_adapter(AdapterKind::S3, &ctx, &mut sink)?;
         Ok(sink.0)
     }
 }
@@ -422,7 +422,7 @@ fn excluded_buckets_are_skipped() {
     };
     fs::rename(t.s3().join("skip me"), t.s3().join("skip%20me")).unwrap();
     let cancel = CancelToken::new();
-    let warn = adapter::silent_warn();
+    let warn = ekvplan::silent_warn();
     let ctx = EncodeContext {
         input_root: t.root(),
         manifest: &m,
@@ -433,6 +433,6 @@ fn excluded_buckets_are_skipped() {
         warn: &warn,
     };
     let mut sink = Sink::default();
-    s3::encode(&ctx, &mut sink).unwrap();
+    testing::encode_adapter(AdapterKind::S3, &ctx, &mut sink).unwrap();
     assert_eq!(sink.0.len(), 2);
 }

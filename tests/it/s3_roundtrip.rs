@@ -9,11 +9,14 @@ use std::fs::{self, File};
 use std::io::BufReader;
 use std::path::Path;
 
-use ekvplan::adapter::s3::keys::{self, ChunkKey};
-use ekvplan::adapter::{self, AdapterKind, CancelToken, DecodeOptions};
-use ekvplan::decode::{self, DecodeRequest};
-use ekvplan::fsm::{FsmReader, FsmWriter};
-use ekvplan::job::{self, EncodeJob};
+use ekvplan::testing::{
+    self,
+    s3::keys::{self, ChunkKey},
+};
+use ekvplan::{
+    AdapterKind, CancelToken, DecodeOptions, DecodeRequest, EncodeJob, FsmReader, FsmWriter,
+    run_encode, silent_warn,
+};
 use proptest::prelude::*;
 
 use crate::common::{only, walk};
@@ -296,7 +299,7 @@ fn decode_to(fsm: &Path, root: &Path) {
         force: false,
         memory_budget: 16 << 20,
     };
-    decode::decode_into(&req, root, adapter::silent_warn(), &CancelToken::new())
+    testing::decode_into(&req, root, silent_warn(), &CancelToken::new())
         .unwrap_or_else(|e| panic!("decode {}: {e}", fsm.display()));
 }
 
@@ -305,7 +308,7 @@ fn encode_to(root: &Path, fsm: &Path, scratch: &Path) {
     j.adapters = only(AdapterKind::S3);
     j.self_test = true;
     j.scratch_root = Some(scratch.to_path_buf());
-    let o = job::run_encode(&j, &CancelToken::new(), &adapter::silent_warn(), None)
+    let o = run_encode(&j, &CancelToken::new(), &silent_warn(), None)
         .unwrap_or_else(|e| panic!("encode {}: {e}", root.display()));
     assert_eq!(o.self_test, Some(true));
 }

@@ -5,11 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ekvplan::adapter::sqs::keys;
-use ekvplan::adapter::sqs::model::{Message, QueueMeta};
-use ekvplan::adapter::{AdapterKind, CancelToken, DecodeOptions, Warn};
-use ekvplan::decode::{DecodeRequest, run_decode};
-use ekvplan::fsm::FsmWriter;
+use ekvplan::testing::sqs::{Message, QueueMeta, keys};
+use ekvplan::{
+    AdapterKind, CancelToken, DecodeOptions, DecodeRequest, FsmWriter, Warn, run_decode,
+};
 
 const TS: u64 = 5;
 

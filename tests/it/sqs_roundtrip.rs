@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ekvplan::adapter::sqs::keys::partition_for;
-use ekvplan::adapter::{self, AdapterKind, CancelToken, DecodeOptions};
-use ekvplan::decode::{DecodeRequest, run_decode};
-use ekvplan::job::{EncodeJob, run_encode};
+use ekvplan::testing::sqs::keys::partition_for;
+use ekvplan::{
+    AdapterKind, CancelToken, DecodeOptions, DecodeRequest, EncodeJob, run_decode, run_encode,
+    silent_warn,
+};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -291,7 +292,7 @@ fn encode(
     if let Some(b) = budget {
         job.memory_budget = b;
     }
-    let o = run_encode(&job, &CancelToken::new(), &adapter::silent_warn(), None)
+    let o = run_encode(&job, &CancelToken::new(), &silent_warn(), None)
         .unwrap_or_else(|e| panic!("encode {}: {e}", input.display()));
     (o.sha256, o.self_test)
 }
@@ -308,7 +309,7 @@ fn decode(input: &Path, output: &Path, budget: u64) {
         force: false,
         memory_budget: budget,
     };
-    run_decode(&req, adapter::silent_warn(), &CancelToken::new())
+    run_decode(&req, silent_warn(), &CancelToken::new())
         .unwrap_or_else(|e| panic!("decode {}: {e}", input.display()));
 }
 

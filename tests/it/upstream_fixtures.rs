@@ -1,11 +1,14 @@
-//! Small inputs on which ekvplan and the upstream Go tools once disagreed,
-//! found by the differential fuzzer (`tools/difffuzz`, see
+//! Small inputs with upstream's recorded result: probes of one rule of
+//! Go's `encoding/json`, `time.Parse` or `flag` packages (class
+//! `go-semantics`), and inputs on which ekvplan and the upstream Go tools
+//! disagreed, found by the differential fuzzer (`tools/difffuzz`, see
 //! `docs/testing.md`). Each `tests/fixtures/upstream/<name>/case.json`
 //! records the command line and what upstream did: its exit code and every
 //! file it left (sha256 of the bytes with the run-dependent fields blanked,
-//! and mode). No Go is needed to run them.
+//! and mode), and what it left in `TMPDIR`. `difffuzz.py fixture` records
+//! them; no Go is needed to replay them.
 //!
-//! A fixture ekvplan does not match yet is listed in [`KNOWN_DIVERGENCES`]
+//! A fixture ekvplan does not match is listed in [`KNOWN_DIVERGENCES`]
 //! with the reason; the test fails when a listed fixture starts to match,
 //! so the list only ever shrinks.
 
@@ -24,6 +27,9 @@ use sha2::{Digest, Sha256};
 /// Fixtures ekvplan does not match yet: (fixture, why). Remove an entry in
 /// the change that fixes it.
 const KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
+
+/// Fixtures in the repository; fewer means some went missing.
+const MIN_FIXTURES: usize = 62;
 
 /// Print past libtest's output capture, so the counts show in every run.
 macro_rules! say {
@@ -313,7 +319,11 @@ fn fixture_dirs() -> Vec<PathBuf> {
 #[test]
 fn upstream_fixtures_match_or_are_known() {
     let dirs = fixture_dirs();
-    assert!(!dirs.is_empty(), "no fixtures in tests/fixtures/upstream");
+    assert!(
+        dirs.len() >= MIN_FIXTURES,
+        "{} fixtures in tests/fixtures/upstream, expected at least {MIN_FIXTURES}",
+        dirs.len()
+    );
     let names: Vec<String> = dirs
         .iter()
         .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())

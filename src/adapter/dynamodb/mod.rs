@@ -18,8 +18,6 @@ pub mod number;
 pub mod proto;
 pub mod public;
 
-pub use decode::bundle_name;
-
 /// Key prefixes the decoder routes to this adapter.
 pub const ROUTES: &[&[u8]] = &[
     keys::META_TABLE_PREFIX,

@@ -322,7 +322,7 @@ pub struct PublicGsi {
 crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct GoKeyAttribute as "backup.publicKeyAttribute" {
-        name: String = "name",
+        name: String,
         ty: String = "type",
     }
 }
@@ -330,15 +330,15 @@ crate::go_struct! {
 crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct GoKeySchema as "backup.publicKeySchema" {
-        hash_key: GoKeyAttribute = "hash_key",
-        range_key: GoKeyAttribute = "range_key",
+        hash_key: GoKeyAttribute,
+        range_key: GoKeyAttribute,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct GoAttributeDefinition as "backup.publicAttributeDefinition" {
-        name: String = "name",
+        name: String,
         ty: String = "type",
     }
 }
@@ -347,27 +347,27 @@ crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct GoProjection as "backup.publicProjection" {
         ty: String = "type",
-        non_key_attributes: GoSlice<String> = "non_key_attributes",
+        non_key_attributes: GoSlice<String>,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct GoGsi as "backup.publicGSI" {
-        name: String = "name",
-        key_schema: GoKeySchema = "key_schema",
-        projection: GoProjection = "projection",
+        name: String,
+        key_schema: GoKeySchema,
+        projection: GoProjection,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct GoSchema as "backup.ddbPublicSchema" {
-        format_version: u32 = "format_version",
-        table_name: String = "table_name",
-        primary_key: GoKeySchema = "primary_key",
-        attribute_definitions: GoSlice<GoAttributeDefinition> = "attribute_definitions",
-        global_secondary_indexes: GoSlice<GoGsi> = "global_secondary_indexes",
+        format_version: u32,
+        table_name: String,
+        primary_key: GoKeySchema,
+        attribute_definitions: GoSlice<GoAttributeDefinition>,
+        global_secondary_indexes: GoSlice<GoGsi>,
     }
 }
 

@@ -272,7 +272,7 @@ fn show(uk: &[u8]) -> String {
     if uk.len() > 80 { s + "…" } else { s }
 }
 
-/// A data error from inside one file, now placed in it.
+/// A data error from inside one file, placed in that file.
 fn in_file(e: Error, path: &Path, what: &str) -> Error {
     match e {
         Error::Input(mut ie) => {

@@ -8,16 +8,16 @@ crate::go_struct! {
     /// A `{name, value}` pair of a hash file or a stream entry.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct NameValue as "struct { Name json.RawMessage; Value json.RawMessage }" {
-        pub name: RawMessage = "name",
-        pub value: RawMessage = "value",
+        pub name: RawMessage,
+        pub value: RawMessage,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct MemberScore as "struct { Member json.RawMessage; Score json.RawMessage }" {
-        pub member: RawMessage = "member",
-        pub score: RawMessage = "score",
+        pub member: RawMessage,
+        pub score: RawMessage,
     }
 }
 
@@ -25,9 +25,9 @@ crate::go_struct! {
     /// `hashes/<key>.json` (`hashJSONRecord`).
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct HashRecord as "backup.hashJSONRecord" {
-        pub format_version: u32 = "format_version",
-        pub fields: GoSlice<NameValue> = "fields",
-        pub expire_at_ms: Option<u64> = "expire_at_ms",
+        pub format_version: u32,
+        pub fields: GoSlice<NameValue>,
+        pub expire_at_ms: Option<u64>,
     }
 }
 
@@ -35,9 +35,9 @@ crate::go_struct! {
     /// `sets/<key>.json` (`setJSONRecord`).
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct SetRecord as "backup.setJSONRecord" {
-        pub format_version: u32 = "format_version",
-        pub members: GoSlice<RawMessage> = "members",
-        pub expire_at_ms: Option<u64> = "expire_at_ms",
+        pub format_version: u32,
+        pub members: GoSlice<RawMessage>,
+        pub expire_at_ms: Option<u64>,
     }
 }
 
@@ -45,9 +45,9 @@ crate::go_struct! {
     /// `lists/<key>.json` (`listJSONRecord`).
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct ListRecord as "backup.listJSONRecord" {
-        pub format_version: u32 = "format_version",
-        pub items: GoSlice<RawMessage> = "items",
-        pub expire_at_ms: Option<u64> = "expire_at_ms",
+        pub format_version: u32,
+        pub items: GoSlice<RawMessage>,
+        pub expire_at_ms: Option<u64>,
     }
 }
 
@@ -55,9 +55,9 @@ crate::go_struct! {
     /// `zsets/<key>.json` (`zsetJSONRecord`).
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct ZSetRecord as "backup.zsetJSONRecord" {
-        pub format_version: u32 = "format_version",
-        pub members: GoSlice<MemberScore> = "members",
-        pub expire_at_ms: Option<u64> = "expire_at_ms",
+        pub format_version: u32,
+        pub members: GoSlice<MemberScore>,
+        pub expire_at_ms: Option<u64>,
     }
 }
 
@@ -67,12 +67,12 @@ crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct StreamLine as "backup.streamLineJSON" {
         pub meta: bool = "_meta",
-        pub id: String = "id",
-        pub fields: GoSlice<NameValue> = "fields",
-        pub length: i64 = "length",
-        pub last_ms: u64 = "last_ms",
-        pub last_seq: u64 = "last_seq",
-        pub expire_at_ms: Option<u64> = "expire_at_ms",
+        pub id: String,
+        pub fields: GoSlice<NameValue>,
+        pub length: i64,
+        pub last_ms: u64,
+        pub last_seq: u64,
+        pub expire_at_ms: Option<u64>,
     }
 }
 
@@ -80,8 +80,8 @@ crate::go_struct! {
     /// One value of `strings_ttl.jsonl` / `hll_ttl.jsonl` (`ttlSidecarRecord`).
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct TtlRecord as "backup.ttlSidecarRecord" {
-        pub key: String = "key",
-        pub expire_at_ms: u64 = "expire_at_ms",
+        pub key: String,
+        pub expire_at_ms: u64,
     }
 }
 
@@ -90,7 +90,7 @@ crate::go_struct! {
     /// an absent key from an empty one.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Envelope as "struct { Base64 *string \"json:\\\"base64\\\"\" }" {
-        pub base64: Option<String> = "base64",
+        pub base64: Option<String>,
     }
 }
 

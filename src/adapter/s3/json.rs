@@ -22,12 +22,12 @@ crate::go_struct! {
     /// Upstream's `s3LiveBucketMeta`.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct LiveBucketMeta as "backup.s3LiveBucketMeta" {
-        pub bucket_name: String = "bucket_name",
-        pub generation: u64 = "generation",
-        pub created_at_hlc: u64 = "created_at_hlc",
-        pub owner: String = "owner",
-        pub region: String = "region",
-        pub acl: String = "acl",
+        pub bucket_name: String,
+        pub generation: u64,
+        pub created_at_hlc: u64,
+        pub owner: String,
+        pub region: String,
+        pub acl: String,
     }
 }
 
@@ -87,30 +87,30 @@ pub struct LiveManifest {
 crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     struct GoLivePart as "backup.s3LivePart" {
-        part_no: u64 = "part_no",
-        etag: String = "etag",
-        size_bytes: i64 = "size_bytes",
-        chunk_count: u64 = "chunk_count",
-        chunk_sizes: GoSlice<u64> = "chunk_sizes",
-        part_version: u64 = "part_version",
-        chunk_ref_version: u64 = "chunk_ref_version",
-        offloaded: bool = "offloaded",
+        part_no: u64,
+        etag: String,
+        size_bytes: i64,
+        chunk_count: u64,
+        chunk_sizes: GoSlice<u64>,
+        part_version: u64,
+        chunk_ref_version: u64,
+        offloaded: bool,
     }
 }
 
 crate::go_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     struct GoLiveManifest as "backup.s3LiveManifest" {
-        upload_id: String = "upload_id",
-        etag: String = "etag",
-        size_bytes: i64 = "size_bytes",
-        last_modified_hlc: u64 = "last_modified_hlc",
-        content_type: String = "content_type",
-        content_encoding: String = "content_encoding",
-        cache_control: String = "cache_control",
-        content_disposition: String = "content_disposition",
-        user_metadata: GoMap<String> = "user_metadata",
-        parts: GoSlice<GoLivePart> = "parts",
+        upload_id: String,
+        etag: String,
+        size_bytes: i64,
+        last_modified_hlc: u64,
+        content_type: String,
+        content_encoding: String,
+        cache_control: String,
+        content_disposition: String,
+        user_metadata: GoMap<String>,
+        parts: GoSlice<GoLivePart>,
     }
 }
 
@@ -231,14 +231,14 @@ crate::go_struct! {
     /// ignores are still decoded, so their types are checked.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct PublicBucket as "backup.s3PublicBucket" {
-        pub format_version: u32 = "format_version",
-        pub name: String = "name",
-        pub creation_time_iso: String = "creation_time_iso",
-        pub owner: String = "owner",
-        pub region: String = "region",
-        pub acl: String = "acl",
-        pub versioning: String = "versioning",
-        pub policy_json: String = "policy_json",
+        pub format_version: u32,
+        pub name: String,
+        pub creation_time_iso: String,
+        pub owner: String,
+        pub region: String,
+        pub acl: String,
+        pub versioning: String,
+        pub policy_json: String,
     }
 }
 
@@ -269,15 +269,15 @@ crate::go_struct! {
     /// Upstream's `s3PublicManifest` (the object sidecar).
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct PublicManifest as "backup.s3PublicManifest" {
-        pub format_version: u32 = "format_version",
-        pub etag: String = "etag",
-        pub size_bytes: i64 = "size_bytes",
-        pub last_modified: String = "last_modified",
-        pub content_type: String = "content_type",
-        pub content_encoding: String = "content_encoding",
-        pub cache_control: String = "cache_control",
-        pub content_disposition: String = "content_disposition",
-        pub user_metadata: GoMap<String> = "user_metadata",
+        pub format_version: u32,
+        pub etag: String,
+        pub size_bytes: i64,
+        pub last_modified: String,
+        pub content_type: String,
+        pub content_encoding: String,
+        pub cache_control: String,
+        pub content_disposition: String,
+        pub user_metadata: GoMap<String>,
     }
 }
 

@@ -11,9 +11,9 @@
 use super::{AdapterDecoder, DecodeContext, EncodeContext, EntrySink};
 use crate::error::Result;
 
-pub mod decode;
-pub mod encode;
-pub mod json;
+pub(crate) mod decode;
+pub(crate) mod encode;
+pub(crate) mod json;
 pub mod keys;
 
 /// Key prefixes the decoder routes to this adapter. `!s3|bucket|gen|`,

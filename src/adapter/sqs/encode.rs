@@ -411,42 +411,35 @@ mod tests {
         ok(r#"{"format_version":1,"name":"q"}"#);
         bad(r#"{"name":"q"}"#, "format_version 0");
         bad(r#"{"format_version":2,"name":"q"}"#, "format_version 2");
-        bad(
-            r#"{"format_version":1,"fifo":true,"fifo_throughput_limit":"x"}"#,
-            "fifo_throughput_limit",
-        );
-        bad(
-            r#"{"format_version":1,"fifo":true,"deduplication_scope":"x"}"#,
-            "deduplication_scope",
-        );
-        bad(
-            r#"{"format_version":1,"fifo":true,"partition_count":3}"#,
-            "power of two",
-        );
-        bad(
-            r#"{"format_version":1,"fifo":true,"partition_count":64}"#,
-            "exceeds max 32",
-        );
-        bad(
-            r#"{"format_version":1,"partition_count":2}"#,
-            "only valid on FIFO",
-        );
-        bad(
-            r#"{"format_version":1,"fifo_throughput_limit":"perQueue"}"#,
-            "only valid on FIFO",
-        );
-        bad(
-            r#"{"format_version":1,"deduplication_scope":"queue"}"#,
-            "only valid on FIFO",
-        );
-        bad(
-            r#"{"format_version":1,"fifo":true,"partition_count":2,"deduplication_scope":"queue"}"#,
-            "incompatible",
-        );
-        bad(
-            r#"{"format_version":1,"fifo":true,"fifo_throughput_limit":"perMessageGroupId"}"#,
-            "requires partition_count",
-        );
+        // Members after `"format_version":1,`.
+        for (members, why) in [
+            (
+                r#""fifo":true,"fifo_throughput_limit":"x""#,
+                "fifo_throughput_limit",
+            ),
+            (
+                r#""fifo":true,"deduplication_scope":"x""#,
+                "deduplication_scope",
+            ),
+            (r#""fifo":true,"partition_count":3"#, "power of two"),
+            (r#""fifo":true,"partition_count":64"#, "exceeds max 32"),
+            (r#""partition_count":2"#, "only valid on FIFO"),
+            (
+                r#""fifo_throughput_limit":"perQueue""#,
+                "only valid on FIFO",
+            ),
+            (r#""deduplication_scope":"queue""#, "only valid on FIFO"),
+            (
+                r#""fifo":true,"partition_count":2,"deduplication_scope":"queue""#,
+                "incompatible",
+            ),
+            (
+                r#""fifo":true,"fifo_throughput_limit":"perMessageGroupId""#,
+                "requires partition_count",
+            ),
+        ] {
+            bad(&format!(r#"{{"format_version":1,{members}}}"#), why);
+        }
         ok(r#"{"format_version":1,"fifo":true,"partition_count":1}"#);
         ok(r#"{"format_version":1,"partition_count":1}"#);
         ok(

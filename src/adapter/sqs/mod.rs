@@ -8,10 +8,9 @@ use crate::error::Result;
 mod decode;
 mod encode;
 pub mod keys;
-pub mod model;
+pub(crate) mod model;
 
 pub use decode::SqsDecoder;
-pub use encode::{check_partition, read_queue_meta, resolve_dedup_id, validate_meta};
 
 /// Key prefixes the decoder routes to this adapter. The partitioned
 /// families (`…|p|`) route through their classic prefix, as upstream's

@@ -77,20 +77,20 @@ crate::go_struct! {
     /// `sqsQueueMetaPublic` (`_queue.json`).
     #[derive(Debug, Clone, Default)]
     struct GoQueueMetaPublic as "backup.sqsQueueMetaPublic" {
-        format_version: u32 = "format_version",
-        name: String = "name",
-        fifo: bool = "fifo",
-        content_based_deduplication: bool = "content_based_deduplication",
-        visibility_timeout_seconds: i64 = "visibility_timeout_seconds",
-        message_retention_seconds: i64 = "message_retention_seconds",
-        delay_seconds: i64 = "delay_seconds",
-        receive_message_wait_seconds: i64 = "receive_message_wait_seconds",
-        maximum_message_size: i64 = "maximum_message_size",
-        redrive_policy: String = "redrive_policy",
-        redrive_allow_policy: String = "redrive_allow_policy",
-        partition_count: u32 = "partition_count",
-        fifo_throughput_limit: String = "fifo_throughput_limit",
-        deduplication_scope: String = "deduplication_scope",
+        format_version: u32,
+        name: String,
+        fifo: bool,
+        content_based_deduplication: bool,
+        visibility_timeout_seconds: i64,
+        message_retention_seconds: i64,
+        delay_seconds: i64,
+        receive_message_wait_seconds: i64,
+        maximum_message_size: i64,
+        redrive_policy: String,
+        redrive_allow_policy: String,
+        partition_count: u32,
+        fifo_throughput_limit: String,
+        deduplication_scope: String,
     }
 }
 
@@ -98,64 +98,63 @@ crate::go_struct! {
     /// The live adapter's `sqsQueueMeta`, as the decoder reads it.
     #[derive(Debug, Clone, Default)]
     struct GoStoredQueueMeta as "struct { Name string; IsFIFO bool; ... }" {
-        name: String = "name",
-        is_fifo: bool = "is_fifo",
-        content_based_dedup: bool = "content_based_dedup",
-        visibility_timeout_seconds: i64 = "visibility_timeout_seconds",
-        message_retention_seconds: i64 = "message_retention_seconds",
-        delay_seconds: i64 = "delay_seconds",
-        receive_message_wait_seconds: i64 = "receive_message_wait_seconds",
-        maximum_message_size: i64 = "maximum_message_size",
-        redrive_policy: String = "redrive_policy",
-        redrive_allow_policy: String = "redrive_allow_policy",
-        partition_count: u32 = "partition_count",
-        fifo_throughput_limit: String = "fifo_throughput_limit",
-        deduplication_scope: String = "deduplication_scope",
+        name: String,
+        is_fifo: bool,
+        content_based_dedup: bool,
+        visibility_timeout_seconds: i64,
+        message_retention_seconds: i64,
+        delay_seconds: i64,
+        receive_message_wait_seconds: i64,
+        maximum_message_size: i64,
+        redrive_policy: String,
+        redrive_allow_policy: String,
+        partition_count: u32,
+        fifo_throughput_limit: String,
+        deduplication_scope: String,
     }
+}
+
+/// A [`QueueMeta`] from either Go queue struct: the fields given, and the
+/// ones both structs name alike.
+macro_rules! queue_meta_from_go {
+    ($g:ident, $($field:ident: $value:expr),* $(,)?) => {
+        QueueMeta {
+            $($field: $value,)*
+            name: $g.name.into_bytes(),
+            visibility_timeout_seconds: $g.visibility_timeout_seconds,
+            message_retention_seconds: $g.message_retention_seconds,
+            delay_seconds: $g.delay_seconds,
+            receive_message_wait_seconds: $g.receive_message_wait_seconds,
+            maximum_message_size: $g.maximum_message_size,
+            redrive_policy: $g.redrive_policy,
+            redrive_allow_policy: $g.redrive_allow_policy,
+            partition_count: $g.partition_count,
+            fifo_throughput_limit: $g.fifo_throughput_limit,
+            deduplication_scope: $g.deduplication_scope,
+        }
+    };
 }
 
 impl QueueMeta {
     /// `_queue.json` as the encoder reads it (`decodeOneJSON`).
     pub fn from_dump_file(input: &[u8]) -> Result<QueueMeta, UnmarshalError> {
         let g: GoQueueMetaPublic = gojson::decode_one(input)?;
-        Ok(QueueMeta {
+        Ok(queue_meta_from_go!(g,
             format_version: g.format_version,
-            name: g.name.into_bytes(),
             fifo: g.fifo,
             content_based_deduplication: g.content_based_deduplication,
-            visibility_timeout_seconds: g.visibility_timeout_seconds,
-            message_retention_seconds: g.message_retention_seconds,
-            delay_seconds: g.delay_seconds,
-            receive_message_wait_seconds: g.receive_message_wait_seconds,
-            maximum_message_size: g.maximum_message_size,
-            redrive_policy: g.redrive_policy,
-            redrive_allow_policy: g.redrive_allow_policy,
-            partition_count: g.partition_count,
-            fifo_throughput_limit: g.fifo_throughput_limit,
-            deduplication_scope: g.deduplication_scope,
-        })
+        ))
     }
 
     /// A stored meta value (magic already stripped), projected as the
     /// decoder projects it: `format_version` 1, live-only fields dropped.
     pub fn from_stored(body: &[u8]) -> Result<QueueMeta, UnmarshalError> {
         let g: GoStoredQueueMeta = gojson::unmarshal(body)?;
-        Ok(QueueMeta {
+        Ok(queue_meta_from_go!(g,
             format_version: 1,
-            name: g.name.into_bytes(),
             fifo: g.is_fifo,
             content_based_deduplication: g.content_based_dedup,
-            visibility_timeout_seconds: g.visibility_timeout_seconds,
-            message_retention_seconds: g.message_retention_seconds,
-            delay_seconds: g.delay_seconds,
-            receive_message_wait_seconds: g.receive_message_wait_seconds,
-            maximum_message_size: g.maximum_message_size,
-            redrive_policy: g.redrive_policy,
-            redrive_allow_policy: g.redrive_allow_policy,
-            partition_count: g.partition_count,
-            fifo_throughput_limit: g.fifo_throughput_limit,
-            deduplication_scope: g.deduplication_scope,
-        })
+        ))
     }
 
     /// `_queue.json` bytes (`MarshalIndent`, HTML-escaped, no final newline).
@@ -243,7 +242,7 @@ impl QueueMeta {
 crate::go_struct! {
     #[derive(Debug, Clone, Default)]
     struct BodyEnvelope as "struct { Base64 *string \"json:\\\"base64\\\"\" }" {
-        base64: Option<String> = "base64",
+        base64: Option<String>,
     }
 }
 
@@ -295,24 +294,24 @@ crate::go_struct! {
     /// `sqsMessageRecord`, a `messages.jsonl` value.
     #[derive(Debug, Clone, Default)]
     struct GoDumpMessage as "backup.sqsMessageRecord" {
-        message_id: String = "message_id",
-        body: DumpBody = "body",
-        md5_of_body: String = "md5_of_body",
-        md5_of_message_attributes: String = "md5_of_message_attributes",
-        message_attributes: GoMap<RawMessage> = "message_attributes",
-        sender_id: String = "sender_id",
-        send_timestamp_millis: i64 = "send_timestamp_millis",
-        available_at_millis: i64 = "available_at_millis",
-        visible_at_millis: i64 = "visible_at_millis",
-        receive_count: i64 = "receive_count",
-        first_receive_millis: i64 = "first_receive_millis",
-        current_receipt_token: GoBytes = "current_receipt_token",
-        queue_generation: u64 = "queue_generation",
-        message_group_id: String = "message_group_id",
-        message_deduplication_id: String = "message_deduplication_id",
-        sequence_number: u64 = "sequence_number",
-        dead_letter_source_arn: String = "dead_letter_source_arn",
-        partition: Option<u32> = "partition",
+        message_id: String,
+        body: DumpBody,
+        md5_of_body: String,
+        md5_of_message_attributes: String,
+        message_attributes: GoMap<RawMessage>,
+        sender_id: String,
+        send_timestamp_millis: i64,
+        available_at_millis: i64,
+        visible_at_millis: i64,
+        receive_count: i64,
+        first_receive_millis: i64,
+        current_receipt_token: GoBytes,
+        queue_generation: u64,
+        message_group_id: String,
+        message_deduplication_id: String,
+        sequence_number: u64,
+        dead_letter_source_arn: String,
+        partition: Option<u32>,
     }
 }
 
@@ -320,23 +319,23 @@ crate::go_struct! {
     /// The live adapter's message record, as the decoder reads it.
     #[derive(Debug, Clone, Default)]
     struct GoStoredMessage as "struct { MessageID string; Body []uint8; ... }" {
-        message_id: String = "message_id",
-        body: GoBytes = "body",
-        md5_of_body: String = "md5_of_body",
-        md5_of_message_attributes: String = "md5_of_message_attributes",
-        message_attributes: GoMap<RawMessage> = "message_attributes",
-        sender_id: String = "sender_id",
-        send_timestamp_millis: i64 = "send_timestamp_millis",
-        available_at_millis: i64 = "available_at_millis",
-        visible_at_millis: i64 = "visible_at_millis",
-        receive_count: i64 = "receive_count",
-        first_receive_millis: i64 = "first_receive_millis",
-        current_receipt_token: GoBytes = "current_receipt_token",
-        queue_generation: u64 = "queue_generation",
-        message_group_id: String = "message_group_id",
-        message_deduplication_id: String = "message_deduplication_id",
-        sequence_number: u64 = "sequence_number",
-        dead_letter_source_arn: String = "dead_letter_source_arn",
+        message_id: String,
+        body: GoBytes,
+        md5_of_body: String,
+        md5_of_message_attributes: String,
+        message_attributes: GoMap<RawMessage>,
+        sender_id: String,
+        send_timestamp_millis: i64,
+        available_at_millis: i64,
+        visible_at_millis: i64,
+        receive_count: i64,
+        first_receive_millis: i64,
+        current_receipt_token: GoBytes,
+        queue_generation: u64,
+        message_group_id: String,
+        message_deduplication_id: String,
+        sequence_number: u64,
+        dead_letter_source_arn: String,
     }
 }
 
@@ -399,55 +398,43 @@ fn write_dump_body(out: &mut Vec<u8>, body: &[u8]) {
     }
 }
 
+/// A [`Message`] from either Go message struct: the fields given, and the
+/// ones both structs name alike.
+macro_rules! message_from_go {
+    ($g:ident, $text:expr, $($field:ident: $value:expr),* $(,)?) => {
+        Message {
+            $($field: $value,)*
+            message_attributes: attributes($g.message_attributes, $text),
+            current_receipt_token: $g.current_receipt_token.into_option(),
+            message_id: $g.message_id,
+            md5_of_body: $g.md5_of_body,
+            md5_of_message_attributes: $g.md5_of_message_attributes,
+            sender_id: $g.sender_id,
+            send_timestamp_millis: $g.send_timestamp_millis,
+            available_at_millis: $g.available_at_millis,
+            visible_at_millis: $g.visible_at_millis,
+            receive_count: $g.receive_count,
+            first_receive_millis: $g.first_receive_millis,
+            queue_generation: $g.queue_generation,
+            message_group_id: $g.message_group_id,
+            message_deduplication_id: $g.message_deduplication_id,
+            sequence_number: $g.sequence_number,
+            dead_letter_source_arn: $g.dead_letter_source_arn,
+        }
+    };
+}
+
 impl Message {
     /// One `messages.jsonl` value (as `json.Decoder` delimits it).
     pub fn from_dump_value(input: &[u8]) -> Result<Message, UnmarshalError> {
         let g: GoDumpMessage = gojson::decode_value(input)?;
-        Ok(Message {
-            message_id: g.message_id,
-            body: g.body.0,
-            md5_of_body: g.md5_of_body,
-            md5_of_message_attributes: g.md5_of_message_attributes,
-            message_attributes: attributes(g.message_attributes, input),
-            sender_id: g.sender_id,
-            send_timestamp_millis: g.send_timestamp_millis,
-            available_at_millis: g.available_at_millis,
-            visible_at_millis: g.visible_at_millis,
-            receive_count: g.receive_count,
-            first_receive_millis: g.first_receive_millis,
-            current_receipt_token: g.current_receipt_token.into_option(),
-            queue_generation: g.queue_generation,
-            message_group_id: g.message_group_id,
-            message_deduplication_id: g.message_deduplication_id,
-            sequence_number: g.sequence_number,
-            dead_letter_source_arn: g.dead_letter_source_arn,
-            partition: g.partition,
-        })
+        Ok(message_from_go!(g, input, body: g.body.0, partition: g.partition))
     }
 
     /// A stored message value (magic already stripped), `json.Unmarshal`.
     pub fn from_stored(body: &[u8]) -> Result<Message, UnmarshalError> {
         let g: GoStoredMessage = gojson::unmarshal(body)?;
-        Ok(Message {
-            message_id: g.message_id,
-            body: g.body.into_option(),
-            md5_of_body: g.md5_of_body,
-            md5_of_message_attributes: g.md5_of_message_attributes,
-            message_attributes: attributes(g.message_attributes, body),
-            sender_id: g.sender_id,
-            send_timestamp_millis: g.send_timestamp_millis,
-            available_at_millis: g.available_at_millis,
-            visible_at_millis: g.visible_at_millis,
-            receive_count: g.receive_count,
-            first_receive_millis: g.first_receive_millis,
-            current_receipt_token: g.current_receipt_token.into_option(),
-            queue_generation: g.queue_generation,
-            message_group_id: g.message_group_id,
-            message_deduplication_id: g.message_deduplication_id,
-            sequence_number: g.sequence_number,
-            dead_letter_source_arn: g.dead_letter_source_arn,
-            partition: None,
-        })
+        Ok(message_from_go!(g, body, body: g.body.into_option(), partition: None))
     }
 
     /// Zero the in-flight state, as the decoder does unless asked not to.

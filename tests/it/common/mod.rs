@@ -12,8 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use ekvplan::adapter::{AdapterKind, AdapterSet};
-use ekvplan::fsm::FsmReader;
+use ekvplan::{AdapterKind, AdapterSet, FsmReader};
 
 /// The `ekvplan` binary in a predictable environment: plain diagnostics,
 /// and no inherited Kubernetes shard index.

@@ -4,14 +4,14 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use ekvplan::executor::testing::{resolved_job, validated_plan};
-use ekvplan::job::EncodeJob;
+use ekvplan::EncodeJob;
 use ekvplan::plan::ValidatedPlan;
+use ekvplan::testing::{resolved_job, validated_plan};
 
 /// A valid manifest; a dump holding only it (empty adapter subtrees)
 /// encodes successfully with every adapter selected.
 pub fn manifest_bytes() -> Vec<u8> {
-    ekvplan::manifest::Manifest::all_adapters("test", 7000, "2026-01-01T00:00:00Z")
+    ekvplan::Manifest::all_adapters("test", 7000, "2026-01-01T00:00:00Z")
         .to_bytes()
         .unwrap()
 }
