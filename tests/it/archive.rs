@@ -551,6 +551,14 @@ fn refused(case: &str, bytes: &[u8], compression: &str, needles: &[&str]) {
 
 #[test]
 fn unsafe_entries_are_refused_by_name() {
+    // The last file of the archive: probably still queued for a writer
+    // when the next entry is read.
+    let last = members(&finish(base_tar()))
+        .into_iter()
+        .rfind(|m| !m.1)
+        .unwrap()
+        .0;
+    let last_shown = format!("\"{}", String::from_utf8_lossy(&last));
     let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
         (
             "traversal",
@@ -610,6 +618,30 @@ fn unsafe_entries_are_refused_by_name() {
         (
             "file over a dir",
             member(b"sqs", b'0', b"x", b""),
+            vec!["\"sqs\"", "archive_duplicate_entry"],
+        ),
+        (
+            "dir over a file just written",
+            member(&last, b'5', b"", b""),
+            vec![&last_shown, "a file entry has the same path"],
+        ),
+        (
+            "file under a file just written",
+            member(&[&last[..], b"/x"].concat(), b'0', b"y", b""),
+            vec![&last_shown, "archive_duplicate_entry"],
+        ),
+        (
+            "same file twice in a row",
+            member(&last, b'0', b"y", b""),
+            vec![&last_shown, "listed twice", "archive_duplicate_entry"],
+        ),
+        (
+            "the earlier of two failures",
+            [
+                member(b"sqs", b'0', b"x", b""),
+                member(b"../evil", b'0', b"x", b""),
+            ]
+            .concat(),
             vec!["\"sqs\"", "archive_duplicate_entry"],
         ),
         (
