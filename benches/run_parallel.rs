@@ -17,10 +17,12 @@
 //!
 //! Prints wall time and peak RSS per mode and the speed-up ratio.
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ekvplan::testing::{resolved_job, validated_plan};
 use ekvplan::{EncodeJob, RunControl, RunOptions, run_plan};
@@ -121,26 +123,13 @@ fn child(root: &Path, n: usize, jobs: usize) {
 }
 
 /// Run this binary as a child in `jobs` mode: (seconds, peak RSS bytes).
-// The child is reaped by wait4 (which also yields its rusage).
-#[allow(clippy::zombie_processes)]
 fn measure(root: &Path, mode: &str) -> (f64, u64) {
-    let t0 = Instant::now();
-    let kid = Command::new(std::env::current_exe().unwrap())
-        .env(CHILD_ENV, mode)
-        .env("EKVPLAN_BENCH_ROOT", root)
-        .spawn()
-        .expect("spawn child");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(kid.id() as i32, &mut status, 0, &mut ru) };
-    let secs = t0.elapsed().as_secs_f64();
-    assert_eq!(rc, kid.id() as i32, "wait4");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child ({mode}) failed: status {status:#x}"
-    );
-    (secs, ru.ru_maxrss as u64 * 1024)
+    child::measure(
+        Command::new(std::env::current_exe().unwrap())
+            .env(CHILD_ENV, mode)
+            .env("EKVPLAN_BENCH_ROOT", root),
+        &format!("child ({mode})"),
+    )
 }
 
 fn main() {

@@ -20,35 +20,22 @@
 //! Prints one row per command and the ratios the project targets:
 //! self-test at most 3x plain encode, decode at most 0.5x upstream.
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 fn env_path(k: &str, d: &str) -> PathBuf {
     std::env::var_os(k).map_or_else(|| PathBuf::from(d), PathBuf::from)
 }
 
-/// Run a command to completion: (seconds, peak RSS bytes).
-// The child is reaped by wait4 (which also yields its rusage).
-#[allow(clippy::zombie_processes)]
+/// Run a command to completion, its output discarded: (seconds, peak RSS bytes).
 fn measure(cmd: &mut Command) -> (f64, u64) {
-    let t0 = Instant::now();
-    let kid = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(kid.id() as i32, &mut status, 0, &mut ru) };
-    let secs = t0.elapsed().as_secs_f64();
-    assert_eq!(rc, kid.id() as i32, "wait4");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed: status {status:#x}"
-    );
-    (secs, ru.ru_maxrss as u64 * 1024)
+    let what = format!("{cmd:?}");
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    child::measure(cmd, &what)
 }
 
 /// A command whose outputs are cleared before each run.

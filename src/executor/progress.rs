@@ -225,6 +225,15 @@ impl AnsiStderr {
         AnsiStderr { width }
     }
 
+    /// `n` cells or lines in the direction of the CSI `letter`.
+    fn cursor(&self, n: usize, letter: char) -> std::io::Result<()> {
+        if n == 0 {
+            Ok(())
+        } else {
+            self.emit(&format!("\x1b[{n}{letter}"))
+        }
+    }
+
     fn emit(&self, s: &str) -> std::io::Result<()> {
         std::io::stderr().lock().write_all(s.as_bytes())
     }
@@ -235,32 +244,16 @@ impl TermLike for AnsiStderr {
         self.width
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.emit(&format!("\x1b[{n}A"))
-        }
+        self.cursor(n, 'A')
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.emit(&format!("\x1b[{n}B"))
-        }
+        self.cursor(n, 'B')
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.emit(&format!("\x1b[{n}C"))
-        }
+        self.cursor(n, 'C')
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        if n == 0 {
-            Ok(())
-        } else {
-            self.emit(&format!("\x1b[{n}D"))
-        }
+        self.cursor(n, 'D')
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
         self.emit(&format!("{s}\n"))

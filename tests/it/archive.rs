@@ -12,11 +12,7 @@ use ekvplan::CancelToken;
 use ekvplan::testing::archive::goheader::{self, Member};
 use ekvplan::testing::archive::{self, Compression};
 
-use crate::common::{ekvplan, walk};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{archives_and_tree, copy_tree, ekvplan, repo, walk};
 
 fn fixture(name: &str) -> PathBuf {
     repo().join("tests/archive/upstream").join(name)
@@ -242,19 +238,6 @@ fn pack_of_the_same_tree_is_byte_identical_to_upstream() {
         return;
     }
     assert!(got == want, "pack differs from upstream's");
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_tree(&p, &to.join(e.file_name()));
-        } else {
-            fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -766,17 +749,7 @@ fn symlinked_or_special_archive_inputs_are_refused() {
 /// uncompressed archive of cluster-2 (`c2.tar`) and cluster-3 as a tree;
 /// a plan over `dumps/*` with self-test, scratch in `<root>/scratch`.
 fn archive_plan(root: &Path) -> PathBuf {
-    let dumps = root.join("dumps");
-    fs::create_dir_all(&dumps).unwrap();
-    fs::copy(fixture("cluster-1.tar.zst"), dumps.join("c1.tar.zst")).unwrap();
-    ekvplan()
-        .args(["archive", "pack", "--compression", "none", "--input"])
-        .arg(repo().join("examples/dumps/cluster-2"))
-        .arg("--output")
-        .arg(dumps.join("c2.tar"))
-        .assert()
-        .success();
-    copy_tree(&repo().join("examples/dumps/cluster-3"), &dumps.join("c3"));
+    archives_and_tree(&root.join("dumps"), ["c1", "c2", "c3"]);
     let plan = root.join("plan.toml");
     fs::write(
         &plan,

@@ -3,26 +3,9 @@
 //! cannot write for unlike dumps, `adapters = "manifest"`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::common::ekvplan;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_tree(&p, &to.join(e.file_name()));
-        } else {
-            fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
+use crate::common::{archives_and_tree, copy_tree, ekvplan, repo};
 
 /// `same/`: two look-alike dumps; `mixed/`: dumps with different adapters,
 /// one whose S3 and SQS records the encoder cannot rebuild, and a
@@ -139,21 +122,8 @@ fn init_finds_archives_and_names_them_without_the_extension() {
 fn init_then_validate_then_run_over_dumps_and_archives() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("staging");
-    fs::create_dir_all(&dir).unwrap();
     // Look-alikes: two archives and a tree of the same shape.
-    fs::copy(
-        repo().join("tests/archive/upstream/cluster-1.tar.zst"),
-        dir.join("a.tar.zst"),
-    )
-    .unwrap();
-    ekvplan()
-        .args(["archive", "pack", "--compression", "none", "--input"])
-        .arg(repo().join("examples/dumps/cluster-2"))
-        .arg("--output")
-        .arg(dir.join("b.tar"))
-        .assert()
-        .success();
-    copy_tree(&repo().join("examples/dumps/cluster-3"), &dir.join("c"));
+    archives_and_tree(&dir, ["a", "b", "c"]);
     ekvplan()
         .current_dir(t.path())
         .args(["init", "staging", "--output", "plan.toml"])

@@ -24,6 +24,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::common::copy_tree;
+
 /// Fixtures ekvplan does not match yet: (fixture, why). Remove an entry in
 /// the change that fixes it.
 const KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
@@ -44,22 +46,6 @@ struct Entry {
     kind: &'static str,
     mode: String,
     sha256: Option<String>,
-}
-
-/// Copy the fixture input (a tree or `input.fsm`) into `work`.
-fn copy_tree(src: &Path, dst: &Path) {
-    let meta = fs::symlink_metadata(src).unwrap();
-    if meta.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(src).unwrap(), dst).unwrap();
-    } else if meta.is_dir() {
-        fs::create_dir_all(dst).unwrap();
-        for e in fs::read_dir(src).unwrap() {
-            let e = e.unwrap();
-            copy_tree(&e.path(), &dst.join(e.file_name()));
-        }
-    } else {
-        fs::copy(src, dst).unwrap();
-    }
 }
 
 /// Replace the string value of every `"key": "..."` with a placeholder.

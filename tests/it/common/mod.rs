@@ -22,6 +22,50 @@ pub fn ekvplan() -> assert_cmd::Command {
     c
 }
 
+/// The repository's root (examples, fixtures).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copy a file or tree, keeping symlinks as symlinks.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    let meta = fs::symlink_metadata(src).unwrap();
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(src).unwrap(), dst).unwrap();
+    } else if meta.is_dir() {
+        fs::create_dir_all(dst).unwrap();
+        for e in fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            copy_tree(&e.path(), &dst.join(e.file_name()));
+        }
+    } else {
+        fs::copy(src, dst).unwrap();
+    }
+}
+
+/// Three look-alike example dumps in `dir`, one per input form: upstream's
+/// `.tar.zst` of cluster-1, ekvplan's uncompressed `.tar` of cluster-2 and
+/// cluster-3 as a tree, named `names[0].tar.zst`, `names[1].tar`, `names[2]`.
+pub fn archives_and_tree(dir: &Path, names: [&str; 3]) {
+    fs::create_dir_all(dir).unwrap();
+    fs::copy(
+        repo().join("tests/archive/upstream/cluster-1.tar.zst"),
+        dir.join(format!("{}.tar.zst", names[0])),
+    )
+    .unwrap();
+    ekvplan()
+        .args(["archive", "pack", "--compression", "none", "--input"])
+        .arg(repo().join("examples/dumps/cluster-2"))
+        .arg("--output")
+        .arg(dir.join(format!("{}.tar", names[1])))
+        .assert()
+        .success();
+    copy_tree(
+        &repo().join("examples/dumps/cluster-3"),
+        &dir.join(names[2]),
+    );
+}
+
 /// The golden conformance corpus: `EKVPLAN_CONFORMANCE`, else
 /// `../shared/conformance` beside the repository. `None` after saying
 /// plainly (past libtest's output capture) that `test` is skipped.
