@@ -9,6 +9,7 @@ pub use crate::adapter::{
     AdapterDecoder, DecodeContext, EncodeContext, EntrySink, ScopeExclusions,
     encode as encode_adapter, routes,
 };
+pub use crate::cancel::signals::GRACE as SIGNAL_GRACE;
 pub use crate::cli::{Cli, Command, decode_request_from_args, encode_job_from_args};
 pub use crate::decode::{decode_into, decode_stream, route};
 pub use crate::executor::{HOLD_PHASE_ENV, TestHold};

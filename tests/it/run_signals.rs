@@ -160,6 +160,34 @@ fn second_sigint_exits_at_once_and_a_rerun_cleans_up() {
 }
 
 #[test]
+fn one_sigint_ends_a_stuck_run_after_the_grace_period() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    plan(root, 4);
+    let mut kid = spawn(root, "stuck");
+    wait_for("two jobs to write", || {
+        temp_files(&root.join("out")).len() == 2
+    });
+    let t0 = std::time::Instant::now();
+    signal(&kid, libc::SIGINT);
+    // The jobs never notice the cancellation; the process exits anyway,
+    // within the 2 s an interrupted command has (here: well under 10 s).
+    assert_eq!(wait_exit(&mut kid), 130);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= ekvplan::testing::SIGNAL_GRACE,
+        "exited after {waited:?}, before the grace period"
+    );
+    assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+    assert_eq!(outputs(root), Vec::<String>::new(), "nothing published");
+
+    let mut kid = spawn(root, "none");
+    assert_eq!(wait_exit(&mut kid), 0);
+    assert_eq!(temp_files(&root.join("out")), Vec::<String>::new());
+    assert_eq!(tree(root, &["scratch"]), Vec::<String>::new());
+}
+
+#[test]
 fn sigkill_leftovers_are_removed_by_the_next_run() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path();
