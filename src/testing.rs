@@ -33,6 +33,7 @@ pub mod manifest {
 /// The `.tar`/`.tar.zst` archives of dump trees and their Go-compatible
 /// tar headers.
 pub mod archive {
+    pub use crate::archive::input::{content_digest, peek_manifest, stage, subtrees};
     pub use crate::archive::{Compression, Limits, goheader, pack_tree, unpack_to_dir};
 }
 
