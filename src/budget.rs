@@ -34,6 +34,11 @@ pub const DEFAULT_MEMORY_BUDGET: u64 = match parse_size_bytes(DEFAULT_MEMORY_BUD
 /// sorters spill tiny runs.
 pub const MIN_MEMORY_BUDGET: u64 = 1 << 20;
 
+/// What [`parse_size`] accepts, as a JSON Schema pattern (the plan's
+/// `memory_budget` strings): digits and an optional B/KiB/MiB/GiB unit
+/// (case-insensitive; `K`, `KB`, `KiB` are all binary multiples).
+pub const SIZE_PATTERN: &str = "^\\s*[0-9]+\\s*([bB]|[kKmMgG]([iI]?[bB])?)?\\s*$";
+
 /// Why a size string was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SizeError {
@@ -173,6 +178,19 @@ pub fn decoder_share(total: u64, decoders: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schema_pattern_accepts_what_parse_size_accepts() {
+        let schema = serde_json::json!({ "type": "string", "pattern": SIZE_PATTERN });
+        let v = jsonschema::validator_for(&schema).unwrap();
+        for s in [
+            "1", "64MiB", " 2 gb ", "3k", "5B", "7kib", "8 MB", "1.5MiB", "MiB", "-1", "4 TiB",
+            "1e3", "12 3", "0x10", "",
+        ] {
+            let text = serde_json::json!(s);
+            assert_eq!(v.is_valid(&text), parse_size(s).is_ok(), "{s:?}");
+        }
+    }
 
     #[test]
     fn decode_budget_parts_add_up() {

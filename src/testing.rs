@@ -9,6 +9,7 @@ pub use crate::adapter::{
     AdapterDecoder, DecodeContext, EncodeContext, EntrySink, ScopeExclusions,
     encode as encode_adapter, routes,
 };
+pub use crate::cancel::signals::GRACE as SIGNAL_GRACE;
 pub use crate::cli::{Cli, Command, decode_request_from_args, encode_job_from_args};
 pub use crate::decode::{decode_into, decode_stream, route};
 pub use crate::executor::{HOLD_PHASE_ENV, TestHold};
@@ -32,6 +33,7 @@ pub mod manifest {
 /// The `.tar`/`.tar.zst` archives of dump trees and their Go-compatible
 /// tar headers.
 pub mod archive {
+    pub use crate::archive::input::{content_digest, peek_manifest, stage, subtrees};
     pub use crate::archive::{Compression, Limits, goheader, pack_tree, unpack_to_dir};
 }
 

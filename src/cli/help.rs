@@ -53,10 +53,6 @@ pub const ENV_VARS: &[Entry] = &[
         "TMPDIR",
         "Scratch trees and sort spill files, when no scratch_root/--scratch-root is given.",
     ),
-    (
-        "EKVPLAN_INTERNAL_TEST_HOLD_PHASE",
-        "For ekvplan's own tests only (holds jobs at a phase); leave it unset.",
-    ),
 ];
 
 /// `text` wrapped to `width` columns, every line after the first indented

@@ -161,6 +161,12 @@ pub struct VerifyArgs {
     /// Outputs checked at once [default: number of cores].
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub jobs: Option<u32>,
+    /// Memory shared by the --deep checks running at once [default: half
+    /// of RAM or of the cgroup's memory limit]. Each check gets at most its
+    /// share, and at most its job's memory_budget (for a lone .fsm: 256MiB,
+    /// unless this is given).
+    #[arg(long, value_parser = parse_size)]
+    pub memory_budget: Option<u64>,
     /// Base directory for --deep scratch trees (for a single .fsm).
     #[arg(long)]
     pub scratch_root: Option<PathBuf>,
@@ -510,6 +516,7 @@ pub fn verify_main(a: VerifyArgs, _warn: Warn) -> i32 {
     let opts = verify::VerifyOptions {
         deep: a.deep,
         jobs: a.jobs.map_or_else(super::default_jobs, |n| n as usize),
+        memory_budget: a.memory_budget,
     };
     if level == Verbosity::Verbose {
         eprintln!(

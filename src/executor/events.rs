@@ -151,7 +151,10 @@ pub struct JobMeter {
     pub index: usize,
     pub id: String,
     started: Instant,
-    input_bytes: Option<u64>,
+    /// The input's size ([`UNKNOWN`] until known) and since when the
+    /// estimate counts (an archive input is sized once it is unpacked).
+    input_bytes: AtomicU64,
+    estimate_from: Mutex<Instant>,
     self_test: bool,
     /// 0 before the first phase, else 1 + the phase's position in [`PHASES`].
     phase: AtomicU8,
@@ -165,6 +168,8 @@ pub struct JobMeter {
 /// With no I/O for this long (deleting a large scratch tree, a slow
 /// filesystem) the job's time left is unknown rather than guessed.
 const STALLED: Duration = Duration::from_secs(5);
+
+const UNKNOWN: u64 = u64::MAX;
 
 const PHASES: [Phase; 5] = [
     Phase::Reading,
@@ -180,7 +185,8 @@ impl JobMeter {
             index,
             id: id.to_string(),
             started: Instant::now(),
-            input_bytes,
+            input_bytes: AtomicU64::new(input_bytes.unwrap_or(UNKNOWN)),
+            estimate_from: Mutex::new(Instant::now()),
             self_test,
             phase: AtomicU8::new(0),
             entries: AtomicU64::new(0),
@@ -193,6 +199,19 @@ impl JobMeter {
     /// The job runs on the calling thread from now on: measure its I/O.
     pub fn bind_to_current_thread(&self) {
         *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = ThreadIo::current();
+    }
+
+    /// The input turned out to be `input_bytes` (an archive, now
+    /// unpacked): estimate the rest of the job from here, on the calling
+    /// thread.
+    pub fn restart_estimate(&self, input_bytes: u64) {
+        self.bind_to_current_thread();
+        *self.estimate_from.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.input_bytes.store(input_bytes, Ordering::Relaxed);
+    }
+
+    fn input_bytes(&self) -> Option<u64> {
+        Some(self.input_bytes.load(Ordering::Relaxed)).filter(|&n| n != UNKNOWN)
     }
 
     pub fn current_phase(&self) -> Option<Phase> {
@@ -229,7 +248,8 @@ impl JobMeter {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .and_then(ThreadIo::bytes_since_bind);
-        let fraction = match (io_bytes, self.input_bytes) {
+        let input_bytes = self.input_bytes();
+        let fraction = match (io_bytes, input_bytes) {
             (Some(io), Some(input)) => Some(estimate_fraction(
                 input,
                 fsm_bytes,
@@ -246,7 +266,12 @@ impl JobMeter {
             }
             seen.1.elapsed() >= STALLED
         });
-        let eta = fraction.filter(|_| !stalled).and_then(|f| eta(f, elapsed));
+        let since = self
+            .estimate_from
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed();
+        let eta = fraction.filter(|_| !stalled).and_then(|f| eta(f, since));
         JobSnapshot {
             index: self.index,
             id: self.id.clone(),
@@ -255,7 +280,7 @@ impl JobMeter {
             entries: self.entries.load(Ordering::Relaxed),
             fsm_bytes,
             io_bytes,
-            input_bytes: self.input_bytes,
+            input_bytes,
             fraction,
             eta,
         }
@@ -395,6 +420,27 @@ mod tests {
             eta(0.25, Duration::from_secs(10)),
             Some(Duration::from_secs(30))
         );
+    }
+
+    #[test]
+    fn an_archive_job_is_estimated_once_its_size_is_known() {
+        let m = JobMeter::new(0, "j", None, false);
+        m.bind_to_current_thread();
+        m.set_phase(Phase::Reading);
+        let s = m.snapshot();
+        assert_eq!((s.input_bytes, s.fraction), (None, None));
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        std::fs::write(&f, vec![7u8; 1 << 20]).unwrap();
+        m.restart_estimate(4 << 20);
+        let s = m.snapshot();
+        assert_eq!(s.input_bytes, Some(4 << 20));
+        if s.io_bytes.is_some() {
+            // The I/O of unpacking does not count: only what follows does.
+            assert!(s.fraction.unwrap() < 0.05, "{s:?}");
+            let _ = std::fs::read(&f).unwrap();
+            assert!(m.snapshot().fraction.unwrap() > s.fraction.unwrap());
+        }
     }
 
     #[test]

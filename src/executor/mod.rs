@@ -344,6 +344,7 @@ fn stage_and_encode(
     };
     observer.phase(Phase::Reading);
     let staged = archive_input::stage(&rj.job.input, compression, job_dir, ctl.cancel_token())?;
+    observer.meter.restart_estimate(staged.stats.bytes);
     // The sidecar records the bytes that were unpacked (the archive may
     // have changed since the run fingerprinted it).
     let manifest = fsutil::read_input_file(&staged.path().join(manifest::FILE_NAME))?;

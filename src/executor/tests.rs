@@ -443,7 +443,15 @@ fn verify_checks_hashes_and_deep_decodes() {
     let ctl = RunControl::new();
     let targets = verify::plan_targets(&plan, &[], None).unwrap();
     for deep in [false, true] {
-        let recs = verify::verify_all(&targets, &verify::VerifyOptions { deep, jobs: 2 }, &ctl);
+        let recs = verify::verify_all(
+            &targets,
+            &verify::VerifyOptions {
+                deep,
+                jobs: 2,
+                memory_budget: None,
+            },
+            &ctl,
+        );
         assert!(recs.iter().all(|r| r.ok), "{recs:?}");
         assert_eq!(verify::exit_code(false, &recs), 0);
     }
@@ -454,6 +462,7 @@ fn verify_checks_hashes_and_deep_decodes() {
         &verify::VerifyOptions {
             deep: true,
             jobs: 1,
+            memory_budget: None,
         },
         &ctl,
     );
@@ -469,6 +478,7 @@ fn verify_checks_hashes_and_deep_decodes() {
         &verify::VerifyOptions {
             deep: false,
             jobs: 2,
+            memory_budget: None,
         },
         &ctl,
     );
@@ -495,6 +505,7 @@ fn verify_checks_hashes_and_deep_decodes() {
         &verify::VerifyOptions {
             deep: false,
             jobs: 1,
+            memory_budget: None,
         },
         &ctl,
     );
@@ -504,6 +515,7 @@ fn verify_checks_hashes_and_deep_decodes() {
         &verify::VerifyOptions {
             deep: true,
             jobs: 1,
+            memory_budget: None,
         },
         &ctl,
     );
@@ -551,4 +563,29 @@ fn a_self_test_mismatch_names_its_first_path_and_byte_in_the_report() {
     let v: serde_json::Value = serde_json::from_slice(&ok.to_json()).unwrap();
     assert!(v["jobs"][0]["error"].is_null());
     assert!(v["jobs"][0]["self_test_mismatch"].is_null());
+}
+
+#[test]
+fn deep_checks_share_the_verify_memory_budget() {
+    let src = verify::DeepSource {
+        input: PathBuf::from("in"),
+        format: crate::archive::input::InputFormat::Dir,
+        adapters: crate::adapter::AdapterSet::ALL,
+        exclusions: Default::default(),
+        memory_budget: 256 << 20,
+    };
+    let opts = |jobs, total| verify::VerifyOptions {
+        deep: true,
+        jobs,
+        memory_budget: total,
+    };
+    // Within its share of the total, and never above its job's budget.
+    assert_eq!(
+        opts(4, Some(512 << 20)).check_budget(&src, false),
+        128 << 20
+    );
+    assert_eq!(opts(1, Some(1 << 30)).check_budget(&src, false), 256 << 20);
+    // A lone output takes its whole share when a total is given.
+    assert_eq!(opts(2, Some(1 << 30)).check_budget(&src, true), 512 << 20);
+    assert!(opts(1, None).check_budget(&src, true) <= 256 << 20);
 }

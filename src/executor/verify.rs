@@ -136,6 +136,27 @@ impl VerifyReport {
 pub struct VerifyOptions {
     pub deep: bool,
     pub jobs: usize,
+    /// Memory shared by the deep checks running at once (`None`: half of
+    /// RAM, and a lone output keeps the default budget).
+    pub memory_budget: Option<u64>,
+}
+
+impl VerifyOptions {
+    /// The budget of one deep check: its job's (or the default, for a
+    /// lone output unless a total was given), within its share of the
+    /// total.
+    pub(super) fn check_budget(&self, src: &DeepSource, lone: bool) -> u64 {
+        let share = (self
+            .memory_budget
+            .unwrap_or_else(super::default_total_memory)
+            / self.jobs.max(1) as u64)
+            .max(1);
+        if lone && self.memory_budget.is_some() {
+            share
+        } else {
+            src.memory_budget.min(share)
+        }
+    }
 }
 
 /// The selected jobs of a plan as verification targets.
@@ -263,7 +284,7 @@ fn deep_check(
 fn verify_one(
     t: &Target,
     index: usize,
-    deep: bool,
+    opts: &VerifyOptions,
     run_dir: &dyn Fn(&Path) -> Result<Arc<RunDir>>,
     cancel: &CancelToken,
 ) -> (Result<String>, Option<Reason>) {
@@ -298,11 +319,12 @@ fn verify_one(
         if let Some(job) = &t.plan_job {
             note = staleness_note(job, &info);
         }
-        if deep {
-            let src = match &t.source {
+        if opts.deep {
+            let mut src = match &t.source {
                 Some(s) => s.clone(),
                 None => source_from_sidecar(&t.output, &info)?,
             };
+            src.memory_budget = opts.check_budget(&src, t.source.is_none());
             let rd = run_dir(&t.scratch_base)?;
             let dir = rd.job_dir(index)?;
             let r = match src.format.compression() {
@@ -348,7 +370,7 @@ pub fn verify_all(targets: &[Target], opts: &VerifyOptions, ctl: &RunControl) ->
                 let (res, note) = if ctl.cancel_token().is_cancelled() {
                     (Err(Error::Interrupted), None)
                 } else {
-                    verify_one(t, i, opts.deep, &run_dir, ctl.cancel_token())
+                    verify_one(t, i, opts, &run_dir, ctl.cancel_token())
                 };
                 let note = note.map(|n| match n {
                     Reason::NotMadeByRun => (

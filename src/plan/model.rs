@@ -22,9 +22,6 @@ pub const ID_MAX_LEN: usize = 128;
 
 /// `last_commit_ts` as a string: decimal or `0x` hex, no sign, no `_`.
 pub const COMMIT_TS_PATTERN: &str = "^\\s*(0[xX][0-9a-fA-F]+|[0-9]+)\\s*$";
-/// `memory_budget` as a string: digits and an optional B/KiB/MiB/GiB unit
-/// (case-insensitive; `K`, `KB`, `KiB` are all binary multiples).
-pub const SIZE_PATTERN: &str = "^\\s*[0-9]+\\s*([bB]|[kKmMgG]([iI]?[bB])?)?\\s*$";
 
 /// An ekvplan plan: encode jobs that turn elastickv logical dumps into .fsm
 /// snapshots. Relative paths resolve against the plan file's directory.
@@ -277,7 +274,7 @@ either_shape! {
         "description": "Bytes: a positive integer, or a string such as \"512MiB\" (units B, K/KiB/KB, M/MiB/MB, G/GiB/GB, all binary).",
         "oneOf": [
             { "type": "integer", "minimum": 1 },
-            { "type": "string", "pattern": SIZE_PATTERN }
+            { "type": "string", "pattern": crate::budget::SIZE_PATTERN }
         ]
     }
 }

@@ -235,7 +235,12 @@ fn map_error(doc: &Doc, e: &ValidationError<'_>, out: &mut Vec<PlanDiagnostic>) 
                 "missing_key",
                 format!("{} has no `{prop}`", table_name(doc, ptr)),
             )
-            .at(doc.value_span(ptr), format!("`{prop}` is required here"));
+            .at(
+                // The top level has no span of its own: point at its start.
+                doc.value_span(ptr)
+                    .or_else(|| ptr.is_empty().then_some(0..0)),
+                format!("`{prop}` is required here"),
+            );
             d = match (ptr, prop) {
                 ("", "version") => d.help("add `version = 1` at the top of the plan"),
                 (_, "inputs") => {

@@ -128,5 +128,5 @@ fn a_missing_version_hides_nothing() {
     .unwrap();
     let (report, _) = plan::validate(&p, &ValidateOptions::default()).unwrap();
     let kinds: Vec<&str> = report.diagnostics.iter().map(|d| d.kind).collect();
-    assert_eq!(kinds, ["commit_ts_below_manifest", "missing_key"]);
+    assert_eq!(kinds, ["missing_key", "commit_ts_below_manifest"]);
 }

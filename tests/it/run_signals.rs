@@ -116,15 +116,30 @@ fn outputs(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The 4-job plan running in a child, two jobs in the writing phase.
+fn writing(hold: &str) -> (tempfile::TempDir, Kid) {
+    let t = tempfile::tempdir().unwrap();
+    plan(t.path(), 4);
+    let kid = spawn(t.path(), hold);
+    wait_for("two jobs to write", || {
+        temp_files(&t.path().join("out")).len() == 2
+    });
+    (t, kid)
+}
+
+/// A run after an interrupted one removes its leftovers and does the work.
+fn a_rerun_cleans_up_and_finishes(root: &Path) {
+    let mut kid = spawn(root, "none");
+    assert_eq!(wait_exit(&mut kid), 0);
+    assert_eq!(temp_files(&root.join("out")), Vec::<String>::new());
+    assert_eq!(outputs(root).len(), 4);
+    assert_eq!(tree(root, &["scratch"]), Vec::<String>::new());
+}
+
 #[test]
 fn first_sigint_cancels_and_cleans_up() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, mut kid) = writing("hold");
     let root = t.path();
-    plan(root, 4);
-    let mut kid = spawn(root, "hold");
-    wait_for("two jobs to write", || {
-        temp_files(&root.join("out")).len() == 2
-    });
     signal(&kid, libc::SIGINT);
     assert_eq!(wait_exit(&mut kid), 130);
     assert_eq!(
@@ -136,13 +151,8 @@ fn first_sigint_cancels_and_cleans_up() {
 
 #[test]
 fn second_sigint_exits_at_once_and_a_rerun_cleans_up() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, mut kid) = writing("stuck");
     let root = t.path();
-    plan(root, 4);
-    let mut kid = spawn(root, "stuck");
-    wait_for("two jobs to write", || {
-        temp_files(&root.join("out")).len() == 2
-    });
     signal(&kid, libc::SIGINT);
     wait_for_line(&kid, "interrupted: cancelling running jobs");
     // The stuck jobs ignore cancellation; only the second signal ends it.
@@ -152,22 +162,33 @@ fn second_sigint_exits_at_once_and_a_rerun_cleans_up() {
     assert_eq!(outputs(root), Vec::<String>::new(), "nothing published");
     assert_eq!(temp_files(&root.join("out")).len(), 2, "left for the rerun");
 
-    let mut kid = spawn(root, "none");
-    assert_eq!(wait_exit(&mut kid), 0);
-    assert_eq!(temp_files(&root.join("out")), Vec::<String>::new());
-    assert_eq!(outputs(root).len(), 4);
-    assert_eq!(tree(root, &["scratch"]), Vec::<String>::new());
+    a_rerun_cleans_up_and_finishes(root);
+}
+
+#[test]
+fn one_sigint_ends_a_stuck_run_after_the_grace_period() {
+    let (t, mut kid) = writing("stuck");
+    let root = t.path();
+    let t0 = std::time::Instant::now();
+    signal(&kid, libc::SIGINT);
+    // The jobs never notice the cancellation; the process exits anyway,
+    // within the 2 s an interrupted command has (here: well under 10 s).
+    assert_eq!(wait_exit(&mut kid), 130);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= ekvplan::testing::SIGNAL_GRACE,
+        "exited after {waited:?}, before the grace period"
+    );
+    assert!(waited < std::time::Duration::from_secs(10), "{waited:?}");
+    assert_eq!(outputs(root), Vec::<String>::new(), "nothing published");
+
+    a_rerun_cleans_up_and_finishes(root);
 }
 
 #[test]
 fn sigkill_leftovers_are_removed_by_the_next_run() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, mut kid) = writing("stuck");
     let root = t.path();
-    plan(root, 4);
-    let mut kid = spawn(root, "stuck");
-    wait_for("two jobs to write", || {
-        temp_files(&root.join("out")).len() == 2
-    });
     signal(&kid, libc::SIGKILL);
     assert_eq!(wait_exit(&mut kid), 128 + libc::SIGKILL);
     assert_eq!(outputs(root), Vec::<String>::new());
@@ -178,22 +199,13 @@ fn sigkill_leftovers_are_removed_by_the_next_run() {
         "the killed run's scratch directory is still there"
     );
 
-    let mut kid = spawn(root, "none");
-    assert_eq!(wait_exit(&mut kid), 0);
-    assert_eq!(temp_files(&root.join("out")), Vec::<String>::new());
-    assert_eq!(outputs(root).len(), 4);
-    assert_eq!(tree(root, &["scratch"]), Vec::<String>::new());
+    a_rerun_cleans_up_and_finishes(root);
 }
 
 #[test]
 fn sigterm_is_an_interruption_too() {
-    let t = tempfile::tempdir().unwrap();
+    let (t, mut kid) = writing("hold");
     let root = t.path();
-    plan(root, 4);
-    let mut kid = spawn(root, "hold");
-    wait_for("two jobs to write", || {
-        temp_files(&root.join("out")).len() == 2
-    });
     signal(&kid, libc::SIGTERM);
     assert_eq!(wait_exit(&mut kid), 130);
     assert_eq!(tree(root, &["out", "scratch"]), Vec::<String>::new());

@@ -1,18 +1,21 @@
 //! The bulk contents of collections being decoded (hash fields, list
-//! items, set/zset members, stream entries), parked in the external sorter
-//! as they arrive and handed back at finalize one collection at a time, so
-//! memory holds the decoder's budget plus the largest single collection.
+//! items, set/zset members, stream entries) and each collection's final
+//! state, parked in the external sorter and handed back at finalize one
+//! collection at a time, so memory holds the decoder's budget plus the
+//! largest single collection.
 //!
-//! A record's key is `type | user key | member`, so the sorted stream is
-//! grouped by type and user key (the finalize order) with each
-//! collection's members in order; records of one member stay in arrival
-//! order, and the last one wins, as in an in-memory map.
+//! A record's key is `type | user key | tag | member`, so the sorted
+//! stream is grouped by type and user key (the finalize order): the
+//! collection's state (tag 0) first, then its members in order; records
+//! of one member stay in arrival order, and the last one wins, as in an
+//! in-memory map.
 
 use std::collections::{HashMap, HashSet};
 
+use super::keystate::{Coll, corrupt};
 use super::proto;
 use crate::adapter::DecodeContext;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sorter::key::{self, KeyReader};
 use crate::sorter::{ExternalSorter, Sorted, Ties};
 
@@ -65,13 +68,12 @@ impl Content {
 const ZSET_LEGACY: u8 = 0;
 const ZSET_WIDE: u8 = 1;
 
+const TAG_STATE: u8 = 0;
+const TAG_MEMBER: u8 = 1;
+
 pub struct ContentStore {
     sorter: ExternalSorter,
     key: Vec<u8>,
-}
-
-fn corrupt() -> Error {
-    Error::data("redis: corrupt sort record (internal error)")
 }
 
 impl ContentStore {
@@ -99,10 +101,22 @@ impl ContentStore {
 
     /// Stage one record of `(t, uk)`: `member` ends the key.
     fn add(&mut self, t: Ty, uk: &[u8], member: &[&[u8]], payload: &[&[u8]]) -> Result<()> {
+        self.add_tagged(t, uk, TAG_MEMBER, member, payload)
+    }
+
+    fn add_tagged(
+        &mut self,
+        t: Ty,
+        uk: &[u8],
+        tag: u8,
+        member: &[&[u8]],
+        payload: &[&[u8]],
+    ) -> Result<()> {
         let k = &mut self.key;
         k.clear();
         k.push(t as u8);
         key::push_bytes(k, uk);
+        k.push(tag);
         for m in member {
             k.extend_from_slice(m);
         }
@@ -146,57 +160,84 @@ impl ContentStore {
         self.add(Ty::Stream, uk, &[&id], &[body])
     }
 
-    /// Sort what was staged; the merger hands out each key's contents.
-    pub fn into_merger(self) -> Result<Merger> {
-        Ok(Merger {
+    /// The final state of collection `(t, uk)`, as the key replay found
+    /// it; every collection that exists has one.
+    pub fn coll_state(&mut self, t: Ty, uk: &[u8], state: &Coll) -> Result<()> {
+        self.add_tagged(t, uk, TAG_STATE, &[], &[&state.encode()])
+    }
+
+    /// Sort what was staged; the groups come out one collection at a time.
+    pub fn into_groups(self) -> Result<Groups> {
+        Ok(Groups {
             sorted: self.sorter.finish()?,
             head: None,
-            want: Vec::new(),
         })
     }
 }
 
-pub struct Merger {
+/// One collection: its type, user key, state and contents.
+pub struct Group {
+    pub t: Ty,
+    pub uk: Vec<u8>,
+    pub state: Coll,
+    pub content: Content,
+}
+
+pub struct Groups {
     sorted: Sorted,
     /// The first record not handed out yet (key, payload).
     head: Option<(Vec<u8>, Vec<u8>)>,
-    want: Vec<u8>,
 }
 
-impl Merger {
-    /// The contents of `(t, uk)`; keys must be asked in ascending
-    /// `(t, uk)` order. Records of keys never asked for are skipped.
-    pub fn take(&mut self, t: Ty, uk: &[u8]) -> Result<Content> {
-        self.want.clear();
-        self.want.push(t as u8);
-        key::push_bytes(&mut self.want, uk);
-        let mut out = Content::empty(t);
+impl Groups {
+    fn peek(&mut self) -> Result<Option<&(Vec<u8>, Vec<u8>)>> {
+        if self.head.is_none() {
+            if let Some((k, p)) = self.sorted.next()? {
+                self.head = Some((k.to_vec(), p.to_vec()));
+            }
+        }
+        Ok(self.head.as_ref())
+    }
+
+    /// The next collection in `(type, user key)` order.
+    pub fn next_group(&mut self) -> Result<Option<Group>> {
+        let Some((k, p)) = self.peek()? else {
+            return Ok(None);
+        };
+        let mut r = KeyReader::new(k);
+        let t = r.u8().and_then(|b| Ty::ALL.get(usize::from(b)).copied());
+        let (Some(t), Some(uk), Some(TAG_STATE)) = (t, r.bytes(), r.u8()) else {
+            return Err(corrupt());
+        };
+        let state = Coll::decode(p).ok_or_else(corrupt)?;
+        // `type | user key` with its terminator: no other key's piece
+        // starts with it.
+        let prefix_len = k.len() - 1;
+        let mut prefix = k.clone();
+        prefix.truncate(prefix_len);
+        prefix.push(TAG_MEMBER);
+        self.head = None;
+        let mut content = Content::empty(t);
         // Sorted-set members by origin; wide ones replace legacy ones.
         let mut legacy = HashMap::new();
-        loop {
-            if self.head.is_none() {
-                match self.sorted.next()? {
-                    Some((k, p)) => self.head = Some((k.to_vec(), p.to_vec())),
-                    None => break,
-                }
-            }
-            let (k, p) = self.head.as_ref().expect("head just loaded");
-            let Some(member) = k.strip_prefix(self.want.as_slice()) else {
-                if k.as_slice() > self.want.as_slice() {
-                    break;
-                }
-                self.head = None;
-                continue;
+        while let Some((k, p)) = self.peek()? {
+            let Some(member) = k.strip_prefix(prefix.as_slice()) else {
+                break;
             };
-            apply(&mut out, &mut legacy, member, p)?;
+            apply(&mut content, &mut legacy, member, p)?;
             self.head = None;
         }
-        if let Content::ZSet(wide) = &mut out {
+        if let Content::ZSet(wide) = &mut content {
             if wide.is_empty() {
                 *wide = legacy;
             }
         }
-        Ok(out)
+        Ok(Some(Group {
+            t,
+            uk,
+            state,
+            content,
+        }))
     }
 }
 
@@ -284,21 +325,36 @@ mod tests {
         s.hash_field(b"a", b"f", b"9").unwrap();
     }
 
-    fn collect(s: ContentStore) -> Vec<(Ty, &'static [u8], Content)> {
-        let mut m = s.into_merger().unwrap();
-        let keys: [(Ty, &'static [u8]); 8] = [
-            (Ty::Hash, b"a"),
+    /// Every collection's state comes after its members, as the key
+    /// replay adds it at finalize; "none" has a state and no member.
+    fn states(s: &mut ContentStore) {
+        let keys: [(Ty, &[u8]); 9] = [
+            (Ty::Stream, b"x"),
             (Ty::Hash, b"h"),
-            (Ty::List, b"l"),
+            (Ty::Hash, b"a"),
+            (Ty::Hash, b"h\0"),
             (Ty::List, b"none"),
+            (Ty::List, b"l"),
             (Ty::Set, b"s"),
             (Ty::ZSet, b"y"),
             (Ty::ZSet, b"z"),
-            (Ty::Stream, b"x"),
         ];
-        keys.into_iter()
-            .map(|(t, k)| (t, k, m.take(t, k).unwrap()))
-            .collect()
+        for (i, (t, k)) in keys.into_iter().enumerate() {
+            let c = Coll {
+                declared: i as i64,
+                ..Coll::default()
+            };
+            s.coll_state(t, k, &c).unwrap();
+        }
+    }
+
+    fn collect(s: ContentStore) -> Vec<(Ty, Vec<u8>, i64, Content)> {
+        let mut groups = s.into_groups().unwrap();
+        let mut out = Vec::new();
+        while let Some(g) = groups.next_group().unwrap() {
+            out.push((g.t, g.uk, g.state.declared, g.content));
+        }
+        out
     }
 
     #[test]
@@ -306,31 +362,48 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let mut big = ContentStore::new(u64::MAX, &ctx(t.path()));
         fill(&mut big);
+        states(&mut big);
         assert_eq!(big.spills(), 0);
         let mut tiny = ContentStore::exact(0, &ctx(t.path()));
         fill(&mut tiny);
+        states(&mut tiny);
         assert!(tiny.spills() > 5);
         let (a, b) = (collect(big), collect(tiny));
         assert_eq!(a, b);
+        let order: Vec<_> = a.iter().map(|g| (g.0, g.1.as_slice(), g.2)).collect();
+        assert_eq!(
+            order,
+            [
+                (Ty::Hash, &b"a"[..], 2),
+                (Ty::Hash, b"h", 1),
+                (Ty::Hash, b"h\0", 3),
+                (Ty::List, b"l", 5),
+                (Ty::List, b"none", 4),
+                (Ty::Set, b"s", 6),
+                (Ty::ZSet, b"y", 7),
+                (Ty::ZSet, b"z", 8),
+                (Ty::Stream, b"x", 0),
+            ]
+        );
+        let a: Vec<Content> = a.into_iter().map(|g| g.3).collect();
         let map = |pairs: &[(&[u8], &[u8])]| {
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_vec(), v.to_vec()))
                 .collect::<HashMap<_, _>>()
         };
-        assert_eq!(a[0].2, Content::Hash(map(&[(b"f", b"9")])));
-        assert_eq!(a[1].2, Content::Hash(map(&[(b"f", b"3"), (b"g", b"2")])));
+        assert_eq!(a[0], Content::Hash(map(&[(b"f", b"9")])));
+        assert_eq!(a[1], Content::Hash(map(&[(b"f", b"3"), (b"g", b"2")])));
+        assert_eq!(a[2], Content::Hash(map(&[(b"x", b"4")])));
         assert_eq!(
-            a[2].2,
+            a[3],
             Content::List([(5, b"a".to_vec()), (-1, b"b".to_vec())].into())
         );
-        assert_eq!(a[3].2, Content::empty(Ty::List));
-        assert_eq!(a[4].2, Content::Set([b"m".to_vec(), b"n".to_vec()].into()));
-        assert_eq!(a[5].2, Content::ZSet([(b"keep".to_vec(), 3.0)].into()));
-        assert_eq!(a[6].2, Content::ZSet([(b"new".to_vec(), 2.0)].into()));
-        let Content::Stream(v) = &a[7].2 else {
-            panic!()
-        };
+        assert_eq!(a[4], Content::empty(Ty::List));
+        assert_eq!(a[5], Content::Set([b"m".to_vec(), b"n".to_vec()].into()));
+        assert_eq!(a[6], Content::ZSet([(b"keep".to_vec(), 3.0)].into()));
+        assert_eq!(a[7], Content::ZSet([(b"new".to_vec(), 2.0)].into()));
+        let Content::Stream(v) = &a[8] else { panic!() };
         assert_eq!(
             v.iter()
                 .map(|e| (e.seq, e.fields.clone()))

@@ -4,10 +4,9 @@
 //! a set/zset/stream claims them), collections are assembled and written
 //! at finalize in sorted key order.
 
-use std::collections::HashMap;
-
 use super::codec::{self, HLL_VERSION, STRING_VERSION};
-use super::content::{Content, ContentStore, Merger, StreamEntry, Ty};
+use super::content::{Content, ContentStore, Group, StreamEntry, Ty};
+use super::keystate::{Coll, Event, KeyEvents, LineFile, Meta, Replay, ReplayOut, StreamLines};
 use super::proto;
 use super::*;
 use crate::adapter::{AdapterDecoder, DecodeContext};
@@ -18,72 +17,26 @@ use crate::tree::{FileWriter, keymap};
 
 /// Upstream's default byte budget of the pending-TTL buffer.
 pub const PENDING_TTL_CAP: u64 = 1 << 30;
-/// Charged per parked TTL on top of its key bytes (the u64 it holds).
-const PENDING_ENTRY_COST: u64 = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Kind {
-    #[default]
-    Unknown,
-    String,
-    Hll,
-    Coll(Ty),
-}
-
-/// The fixed-size state of one collection of one key.
-#[derive(Debug, Clone, Default)]
-struct Coll {
-    meta_seen: bool,
-    declared: i64,
-    last_ms: u64,
-    last_seq: u64,
-    expire: u64,
-    has_ttl: bool,
-    /// The meta carried an inline expiry slot; scan-index rows are ignored.
-    inline_owned: bool,
-    /// Sorted sets: a wide-column member was seen.
-    saw_wide: bool,
-}
-
-impl Coll {
-    fn apply_inline(&mut self, inline: Option<u64>) {
-        if let Some(ms) = inline {
-            self.expire = ms;
-            self.has_ttl = ms != 0;
-            self.inline_owned = true;
-        }
-    }
-}
-
-/// Everything known about one user key while the stream is read.
-#[derive(Debug, Default)]
-struct KeyInfo {
-    kind: Kind,
-    /// A new-format string/HLL value owns the key's TTL (shared by both).
-    simple_owned: bool,
-    colls: [Option<Box<Coll>>; 5],
-}
-
-/// A lazily opened JSONL sidecar.
-struct Sidecar {
-    name: &'static str,
-    w: Option<FileWriter>,
+/// The sidecars, opened on their first line.
+#[derive(Default)]
+struct Sidecars {
+    strings_ttl: Option<FileWriter>,
+    hll_ttl: Option<FileWriter>,
+    keymap: Option<FileWriter>,
 }
 
 pub struct RedisDecoder {
     ctx: DecodeContext,
     /// `redis/db_<n>` in the tree.
     db_dir: String,
-    keys: HashMap<Vec<u8>, KeyInfo>,
+    /// Records seen so far: each record's number in arrival order.
+    seq: u64,
     content: ContentStore,
-    strings_ttl: Sidecar,
-    hll_ttl: Sidecar,
-    keymap: Option<FileWriter>,
-    pending: HashMap<Vec<u8>, u64>,
-    pending_bytes: u64,
-    pending_cap: u64,
-    pending_overflow: u64,
-    orphan_ttls: u64,
+    events: KeyEvents,
+    lines: StreamLines,
+    replay: Replay,
+    sidecars: Sidecars,
 }
 
 fn err(sentinel: &str, detail: impl std::fmt::Display) -> Error {
@@ -91,42 +44,93 @@ fn err(sentinel: &str, detail: impl std::fmt::Display) -> Error {
 }
 
 /// Quoted, bounded rendering of key bytes for messages.
-fn q(b: &[u8]) -> String {
+pub(super) fn quote(b: &[u8]) -> String {
     let s = format!("{:?}", String::from_utf8_lossy(&b[..b.len().min(96)]));
     if b.len() > 96 { s + "…" } else { s }
+}
+
+/// A KEYMAP record for `uk` when its file name is a SHA fallback (upstream
+/// writes one every time such a name is produced).
+fn keymap_line(uk: &[u8]) -> (String, Option<Vec<u8>>) {
+    let (enc, fallback) = encode_segment(uk);
+    let line = fallback.then(|| {
+        let mut line = Vec::new();
+        keymap::write_record(&mut line, &enc, uk, keymap::KIND_SHA_FALLBACK);
+        line
+    });
+    (enc, line)
+}
+
+/// A TTL sidecar line of record `seq` (and its KEYMAP line first), from
+/// `step` on.
+fn ttl_line(
+    lines: &mut StreamLines,
+    seq: u64,
+    step: u8,
+    hll: bool,
+    uk: &[u8],
+    ms: u64,
+) -> Result<()> {
+    let (enc, km) = keymap_line(uk);
+    if let Some(km) = km {
+        lines.add(seq, step, LineFile::Keymap, &km)?;
+    }
+    let mut w = JsonWriter::compact(Escape::NoHtml);
+    w.begin_object()
+        .key("key")
+        .string(&enc)
+        .key("expire_at_ms")
+        .u64(ms)
+        .end_object();
+    let file = if hll {
+        LineFile::HllTtl
+    } else {
+        LineFile::StringsTtl
+    };
+    lines.add(seq, step + 1, file, &w.finish_line())
+}
+
+/// Where the key replay puts what it decides.
+struct ReplayTo<'a> {
+    lines: &'a mut StreamLines,
+    content: &'a mut ContentStore,
+}
+
+impl ReplayOut for ReplayTo<'_> {
+    fn ttl_line(&mut self, seq: u64, hll: bool, uk: &[u8], ms: u64) -> Result<()> {
+        ttl_line(self.lines, seq, 0, hll, uk, ms)
+    }
+
+    fn coll(&mut self, t: Ty, uk: &[u8], c: &Coll) -> Result<()> {
+        self.content.coll_state(t, uk, c)
+    }
 }
 
 impl RedisDecoder {
     pub fn new(ctx: DecodeContext) -> Self {
         let db_dir = format!("redis/db_{}", ctx.options.redis_db_index);
-        // Half the share for collection contents; the per-key table (type
-        // and TTL state of every key) takes the rest.
+        // Half the share for collection contents, a quarter for the key
+        // events, an eighth each for the sidecar lines and the TTL sweep.
+        let b = ctx.memory_budget;
         RedisDecoder {
-            content: ContentStore::new(ctx.memory_budget / 2, &ctx),
+            content: ContentStore::new(b / 2, &ctx),
+            events: KeyEvents::new(b / 4, &ctx),
+            lines: StreamLines::new(b / 8, &ctx),
+            replay: Replay::new(PENDING_TTL_CAP, b / 8, &ctx),
             ctx,
             db_dir,
-            keys: HashMap::new(),
-            strings_ttl: Sidecar {
-                name: "strings_ttl.jsonl",
-                w: None,
-            },
-            hll_ttl: Sidecar {
-                name: "hll_ttl.jsonl",
-                w: None,
-            },
-            keymap: None,
-            pending: HashMap::new(),
-            pending_bytes: 0,
-            pending_cap: PENDING_TTL_CAP,
-            pending_overflow: 0,
-            orphan_ttls: 0,
+            seq: 0,
+            sidecars: Sidecars::default(),
         }
     }
 
+    /// Exact budgets (no floors) and small merges, to exercise spills.
     #[cfg(test)]
-    pub(crate) fn with_limits(mut self, content_budget: u64, pending_cap: u64) -> Self {
-        self.content = ContentStore::exact(content_budget, &self.ctx);
-        self.pending_cap = pending_cap;
+    pub(crate) fn with_limits(mut self, budget: u64, pending_cap: u64) -> Self {
+        self.content = ContentStore::exact(budget / 2, &self.ctx);
+        self.events = KeyEvents::new(0, &self.ctx).exact(budget / 4);
+        self.lines = StreamLines::new(0, &self.ctx).exact(budget / 8);
+        self.replay = Replay::new(pending_cap, 0, &self.ctx).exact(budget / 8);
         self
     }
 
@@ -139,102 +143,31 @@ impl RedisDecoder {
         format!("{}/{name}", self.db_dir).into_bytes()
     }
 
-    /// Encode a key as a file-name segment, recording SHA fallbacks in
-    /// KEYMAP.jsonl every time one is produced (as upstream does).
-    fn segment(&mut self, uk: &[u8]) -> Result<String> {
-        let (enc, fallback) = encode_segment(uk);
-        if fallback {
-            if self.keymap.is_none() {
-                let w = self.ctx.tree.create(&self.rel(keymap::FILE_NAME))?;
-                self.keymap = Some(w);
-            }
-            let mut line = Vec::new();
-            keymap::write_record(&mut line, &enc, uk, keymap::KIND_SHA_FALLBACK);
-            self.keymap
-                .as_mut()
-                .expect("opened above")
-                .write_all(&line)?;
-        }
-        Ok(enc)
-    }
-
     fn write_file(&mut self, sub: &str, name: &str, body: Vec<u8>) -> Result<()> {
         self.ctx
             .tree
             .file(&self.rel(&format!("{sub}/{name}")), body)
     }
 
-    fn append_ttl(&mut self, hll: bool, uk: &[u8], ms: u64) -> Result<()> {
-        let name = if hll {
-            self.hll_ttl.name
-        } else {
-            self.strings_ttl.name
+    fn sidecar_write(&mut self, file: LineFile, line: &[u8]) -> Result<()> {
+        let name = match file {
+            LineFile::StringsTtl => "strings_ttl.jsonl",
+            LineFile::HllTtl => "hll_ttl.jsonl",
+            LineFile::Keymap => keymap::FILE_NAME,
         };
-        let open = if hll {
-            self.hll_ttl.w.is_none()
-        } else {
-            self.strings_ttl.w.is_none()
+        let rel = self.rel(name);
+        let slot = match file {
+            LineFile::StringsTtl => &mut self.sidecars.strings_ttl,
+            LineFile::HllTtl => &mut self.sidecars.hll_ttl,
+            LineFile::Keymap => &mut self.sidecars.keymap,
         };
-        if open {
-            let f = self.ctx.tree.create(&self.rel(name))?;
-            if hll {
-                self.hll_ttl.w = Some(f);
-            } else {
-                self.strings_ttl.w = Some(f);
-            }
+        if slot.is_none() {
+            *slot = Some(self.ctx.tree.create(&rel)?);
         }
-        let enc = self.segment(uk)?;
-        let mut w = JsonWriter::compact(Escape::NoHtml);
-        w.begin_object()
-            .key("key")
-            .string(&enc)
-            .key("expire_at_ms")
-            .u64(ms)
-            .end_object();
-        let line = w.finish_line();
-        let side = if hll {
-            &mut self.hll_ttl
-        } else {
-            &mut self.strings_ttl
-        };
-        side.w.as_mut().expect("opened above").write_all(&line)
-    }
-
-    fn info(&mut self, uk: &[u8]) -> &mut KeyInfo {
-        if !self.keys.contains_key(uk) {
-            self.keys.insert(uk.to_vec(), KeyInfo::default());
-        }
-        self.keys.get_mut(uk).expect("inserted above")
-    }
-
-    /// The collection state of `(uk, t)`, created on first use. Creation
-    /// registers the key's type and, for sets, sorted sets and streams
-    /// (whose rows sort after `!redis|ttl|`), claims a parked TTL.
-    fn coll(&mut self, uk: &[u8], t: Ty) -> &mut Coll {
-        let exists = self
-            .keys
-            .get(uk)
-            .is_some_and(|i| i.colls[t as usize].is_some());
-        if !exists {
-            let mut c = Coll::default();
-            if matches!(t, Ty::Set | Ty::ZSet | Ty::Stream) {
-                if let Some(ms) = self.pending.remove(uk) {
-                    self.pending_bytes -= uk.len() as u64 + PENDING_ENTRY_COST;
-                    c.expire = ms;
-                    c.has_ttl = true;
-                }
-            }
-            let info = self.info(uk);
-            info.colls[t as usize] = Some(Box::new(c));
-            info.kind = Kind::Coll(t);
-        }
-        self.info(uk).colls[t as usize]
-            .as_deref_mut()
-            .expect("created above")
+        slot.as_mut().expect("opened above").write_all(line)
     }
 
     fn handle_simple(&mut self, hll: bool, uk: &[u8], value: &[u8]) -> Result<()> {
-        self.info(uk).kind = if hll { Kind::Hll } else { Kind::String };
         let (version, sentinel) = if hll {
             (HLL_VERSION, "invalid !redis|hll| value")
         } else {
@@ -242,71 +175,39 @@ impl RedisDecoder {
         };
         let (body, ms, new_format) =
             codec::decode_envelope(value, version).map_err(|e| err(sentinel, e.0))?;
-        let enc = self.segment(uk)?;
+        let (enc, km) = keymap_line(uk);
+        if let Some(km) = km {
+            self.lines.add(self.seq, 0, LineFile::Keymap, &km)?;
+        }
         self.write_file(
             if hll { "hll" } else { "strings" },
             &format!("{enc}.bin"),
             body.to_vec(),
         )?;
-        if new_format {
-            self.info(uk).simple_owned = true;
-        }
+        self.events
+            .add(uk, self.seq, Event::Simple { hll, new_format })?;
         if ms == 0 {
             return Ok(());
         }
-        self.append_ttl(hll, uk, ms)
+        ttl_line(&mut self.lines, self.seq, 1, hll, uk, ms)
     }
 
     fn handle_ttl(&mut self, uk: &[u8], value: &[u8]) -> Result<()> {
-        let ms = codec::decode_ttl_value(value)
-            .map_err(|e| err("invalid !redis|ttl| value", format!("key {}: {e}", q(uk))))?;
-        let (kind, owned) = self
-            .keys
-            .get(uk)
-            .map_or((Kind::Unknown, false), |i| (i.kind, i.simple_owned));
-        match kind {
-            Kind::String | Kind::Hll if owned => Ok(()),
-            Kind::String => self.append_ttl(false, uk, ms),
-            Kind::Hll => self.append_ttl(true, uk, ms),
-            Kind::Coll(t) => {
-                let c = self.coll(uk, t);
-                if !c.inline_owned {
-                    c.expire = ms;
-                    c.has_ttl = true;
-                }
-                Ok(())
-            }
-            Kind::Unknown => self.park_ttl(uk, ms),
-        }
+        let ms = codec::decode_ttl_value(value).map_err(|e| {
+            err(
+                "invalid !redis|ttl| value",
+                format!("key {}: {e}", quote(uk)),
+            )
+        })?;
+        self.events.add(uk, self.seq, Event::Ttl(ms))
     }
 
-    fn park_ttl(&mut self, uk: &[u8], ms: u64) -> Result<()> {
-        if self.pending_cap == 0 {
-            self.orphan_ttls += 1;
-            return Ok(());
-        }
-        if let Some(v) = self.pending.get_mut(uk) {
-            *v = ms;
-            return Ok(());
-        }
-        let cost = uk.len() as u64 + PENDING_ENTRY_COST;
-        if self.pending_bytes + cost > self.pending_cap {
-            self.pending_overflow += 1;
-            return Err(err(
-                "pending-TTL byte budget exhausted",
-                format!(
-                    "!redis|ttl| row for key {} arrived before its type: buffer would exceed byte_cap={} by {} bytes (user_key_len={}, in_flight={})",
-                    q(uk),
-                    self.pending_cap,
-                    self.pending_bytes + cost - self.pending_cap,
-                    uk.len(),
-                    self.pending_bytes
-                ),
-            ));
-        }
-        self.pending.insert(uk.to_vec(), ms);
-        self.pending_bytes += cost;
-        Ok(())
+    fn touch(&mut self, uk: &[u8], t: Ty) -> Result<()> {
+        self.events.add(uk, self.seq, Event::Touch(t))
+    }
+
+    fn meta(&mut self, uk: &[u8], t: Ty, m: Meta) -> Result<()> {
+        self.events.add(uk, self.seq, Event::Meta(t, m))
     }
 
     fn handle_count_meta(&mut self, t: Ty, prefix: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
@@ -318,36 +219,47 @@ impl RedisDecoder {
         let Some((uk, _)) = split_len_prefixed(&key[prefix.len()..]) else {
             return Err(err(
                 &format!("malformed {short} key"),
-                format!("meta key: {}", q(key)),
+                format!("meta key: {}", quote(key)),
             ));
         };
         let m = codec::decode_count_meta(value)
             .map_err(|e| err(&format!("invalid {name} value"), e))?;
-        let c = self.coll(uk, t);
-        c.declared = m.declared_len;
-        c.meta_seen = true;
-        c.apply_inline(m.inline_expire);
-        Ok(())
+        self.meta(
+            uk,
+            t,
+            Meta {
+                declared: m.declared_len,
+                inline_expire: m.inline_expire,
+                ..Meta::default()
+            },
+        )
     }
 
     fn handle_list_meta(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let uk = &key[LIST_META.len()..];
         let m = codec::decode_list_meta(value).map_err(|e| err("invalid !lst|meta| value", e))?;
-        let c = self.coll(uk, Ty::List);
-        c.declared = m.declared_len;
-        c.meta_seen = true;
-        c.apply_inline(m.inline_expire);
-        Ok(())
+        self.meta(
+            uk,
+            Ty::List,
+            Meta {
+                declared: m.declared_len,
+                inline_expire: m.inline_expire,
+                ..Meta::default()
+            },
+        )
     }
 
     fn handle_list_item(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let rest = &key[LIST_ITEM.len()..];
         if rest.len() < 8 {
-            return Err(err("malformed !lst| key", format!("item key: {}", q(key))));
+            return Err(err(
+                "malformed !lst| key",
+                format!("item key: {}", quote(key)),
+            ));
         }
         let (uk, seq) = rest.split_at(rest.len() - 8);
         let seq = codec::decode_sortable_i64(seq);
-        self.coll(uk, Ty::List);
+        self.touch(uk, Ty::List)?;
         self.content.list_item(uk, seq, value)
     }
 
@@ -360,16 +272,16 @@ impl RedisDecoder {
         let Some((uk, tail)) = split_len_prefixed(&key[prefix.len()..]) else {
             return Err(err(
                 &format!("malformed {short} key"),
-                format!("member key: {}", q(key)),
+                format!("member key: {}", quote(key)),
             ));
         };
         match t {
             Ty::Hash => {
-                self.coll(uk, t);
+                self.touch(uk, t)?;
                 self.content.hash_field(uk, tail, value)
             }
             Ty::Set => {
-                self.coll(uk, t);
+                self.touch(uk, t)?;
                 self.content.set_member(uk, tail)
             }
             _ => {
@@ -385,12 +297,12 @@ impl RedisDecoder {
                         "invalid !zs|mem| value",
                         format!(
                             "NaN score for member of user key {} (length {})",
-                            q(uk),
+                            quote(uk),
                             uk.len()
                         ),
                     ));
                 }
-                self.coll(uk, Ty::ZSet).saw_wide = true;
+                self.touch(uk, Ty::ZSet)?;
                 self.content.zset_member(uk, tail, score)
             }
         }
@@ -410,9 +322,9 @@ impl RedisDecoder {
         if let Some((m, _)) = entries.iter().find(|(_, s)| s.is_nan()) {
             return Err(err(SENTINEL, format!("NaN score for member {m:?}")));
         }
-        if self.coll(uk, Ty::ZSet).saw_wide {
-            return Ok(());
-        }
+        // Members of a blob are kept only while the sorted set has no
+        // wide-column member (the content store applies that rule).
+        self.touch(uk, Ty::ZSet)?;
         self.content.zset_legacy(uk, entries)
     }
 
@@ -420,18 +332,21 @@ impl RedisDecoder {
         let Some((uk, _)) = split_len_prefixed(&key[STREAM_META.len()..]) else {
             return Err(err(
                 "malformed !stream| key",
-                format!("meta key: {}", q(key)),
+                format!("meta key: {}", quote(key)),
             ));
         };
         let m =
             codec::decode_stream_meta(value).map_err(|e| err("invalid !stream|meta| value", e))?;
-        let c = self.coll(uk, Ty::Stream);
-        c.declared = m.length;
-        c.last_ms = m.last_ms;
-        c.last_seq = m.last_seq;
-        c.meta_seen = true;
-        c.apply_inline(m.inline_expire);
-        Ok(())
+        self.meta(
+            uk,
+            Ty::Stream,
+            Meta {
+                declared: m.length,
+                last_ms: m.last_ms,
+                last_seq: m.last_seq,
+                inline_expire: m.inline_expire,
+            },
+        )
     }
 
     fn handle_stream_entry(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -440,7 +355,7 @@ impl RedisDecoder {
         let Some((uk, id)) = parsed else {
             return Err(err(
                 "malformed !stream| key",
-                format!("entry key: {}", q(key)),
+                format!("entry key: {}", quote(key)),
             ));
         };
         let Some(body) = value.strip_prefix(proto::STREAM_ENTRY_MAGIC) else {
@@ -460,123 +375,106 @@ impl RedisDecoder {
                 ),
             ));
         }
-        self.coll(uk, Ty::Stream);
+        self.touch(uk, Ty::Stream)?;
         self.content
             .stream_entry(uk, codec::be64(&id[..8]), codec::be64(&id[8..]), body)
     }
 
     // --- finalize ------------------------------------------------------
 
-    fn flush_type(&mut self, t: Ty, merger: &mut Merger) -> Result<()> {
-        let mut keys: Vec<Vec<u8>> = self
-            .keys
-            .iter()
-            .filter(|(_, i)| i.colls[t as usize].is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
-        if keys.is_empty() {
-            return Ok(());
-        }
-        keys.sort_unstable();
-        let sub = match t {
-            Ty::Hash => "hashes",
-            Ty::List => "lists",
-            Ty::Set => "sets",
-            Ty::ZSet => "zsets",
-            Ty::Stream => "streams",
+    /// Write one collection's file.
+    fn write_group(&mut self, g: Group) -> Result<()> {
+        let Group {
+            t,
+            uk,
+            state: st,
+            content,
+        } = g;
+        let sub = sub_dir(t);
+        let (body, ext) = match content {
+            Content::Hash(m) => {
+                self.warn_len(&st, &uk, "hash", "observed_fields", m.len(), "!hs|fld|");
+                let mut v: Vec<_> = m.into_iter().collect();
+                v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                (
+                    pretty(&st, "fields", &v, |w, (n, val)| {
+                        w.begin_object().key("name");
+                        codec::write_env(w, n);
+                        w.key("value");
+                        codec::write_env(w, val);
+                        w.end_object();
+                    }),
+                    "json",
+                )
+            }
+            Content::List(m) => {
+                self.warn_len(&st, &uk, "list", "observed_items", m.len(), "!lst|itm|");
+                let mut v: Vec<_> = m.into_iter().collect();
+                v.sort_unstable_by_key(|e| e.0);
+                (
+                    pretty(&st, "items", &v, |w, (_, item)| codec::write_env(w, item)),
+                    "json",
+                )
+            }
+            Content::Set(m) => {
+                self.warn_len(&st, &uk, "set", "observed_members", m.len(), "!st|mem|");
+                let mut v: Vec<_> = m.into_iter().collect();
+                v.sort_unstable();
+                (
+                    pretty(&st, "members", &v, |w, m| codec::write_env(w, m)),
+                    "json",
+                )
+            }
+            Content::ZSet(members) => {
+                self.warn_len(
+                    &st,
+                    &uk,
+                    "zset",
+                    "observed_members",
+                    members.len(),
+                    "!zs|mem|",
+                );
+                let mut v: Vec<_> = members.into_iter().collect();
+                v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                (
+                    pretty(&st, "members", &v, |w, (m, s)| {
+                        w.begin_object().key("member");
+                        codec::write_env(w, m);
+                        w.key("score")
+                            .raw(&codec::format_score(*s).unwrap_or_else(|| "0".into()));
+                        w.end_object();
+                    }),
+                    "json",
+                )
+            }
+            Content::Stream(mut v) => {
+                if !st.meta_seen {
+                    self.warn(format!(
+                        "redis_stream_orphan_entries_without_meta user_key_len={} observed_entries={} hint={:?}",
+                        uk.len(),
+                        v.len(),
+                        "!stream|entry| rows arrived without a !stream|meta| row; no file is written for them"
+                    ));
+                    return Ok(());
+                }
+                if v.len() as i64 != st.declared {
+                    self.warn(format!(
+                        "redis_stream_length_mismatch user_key_len={} declared_len={} observed_entries={} hint={:?}",
+                        uk.len(),
+                        st.declared,
+                        v.len(),
+                        "meta record's Length does not match the count of !stream|entry| keys for this user key"
+                    ));
+                }
+                v.sort_by_key(|e| (e.ms, e.seq));
+                (stream_jsonl(&st, &v), "jsonl")
+            }
         };
-        // Upstream makes the directory before it looks at the keys (a type
-        // whose keys all get skipped leaves it empty).
-        self.ctx.tree.dir(&self.rel(sub))?;
-        for uk in keys {
-            let st = self.keys[&uk].colls[t as usize]
-                .as_deref()
-                .cloned()
-                .unwrap_or_default();
-            let content = merger.take(t, &uk)?;
-            let (body, ext) = match content {
-                Content::Hash(m) => {
-                    self.warn_len(&st, &uk, "hash", "observed_fields", m.len(), "!hs|fld|");
-                    let mut v: Vec<_> = m.into_iter().collect();
-                    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    (
-                        pretty(&st, "fields", &v, |w, (n, val)| {
-                            w.begin_object().key("name");
-                            codec::write_env(w, n);
-                            w.key("value");
-                            codec::write_env(w, val);
-                            w.end_object();
-                        }),
-                        "json",
-                    )
-                }
-                Content::List(m) => {
-                    self.warn_len(&st, &uk, "list", "observed_items", m.len(), "!lst|itm|");
-                    let mut v: Vec<_> = m.into_iter().collect();
-                    v.sort_unstable_by_key(|e| e.0);
-                    (
-                        pretty(&st, "items", &v, |w, (_, item)| codec::write_env(w, item)),
-                        "json",
-                    )
-                }
-                Content::Set(m) => {
-                    self.warn_len(&st, &uk, "set", "observed_members", m.len(), "!st|mem|");
-                    let mut v: Vec<_> = m.into_iter().collect();
-                    v.sort_unstable();
-                    (
-                        pretty(&st, "members", &v, |w, m| codec::write_env(w, m)),
-                        "json",
-                    )
-                }
-                Content::ZSet(members) => {
-                    self.warn_len(
-                        &st,
-                        &uk,
-                        "zset",
-                        "observed_members",
-                        members.len(),
-                        "!zs|mem|",
-                    );
-                    let mut v: Vec<_> = members.into_iter().collect();
-                    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    (
-                        pretty(&st, "members", &v, |w, (m, s)| {
-                            w.begin_object().key("member");
-                            codec::write_env(w, m);
-                            w.key("score")
-                                .raw(&codec::format_score(*s).unwrap_or_else(|| "0".into()));
-                            w.end_object();
-                        }),
-                        "json",
-                    )
-                }
-                Content::Stream(mut v) => {
-                    if !st.meta_seen {
-                        self.warn(format!(
-                            "redis_stream_orphan_entries_without_meta user_key_len={} observed_entries={} hint={:?}",
-                            uk.len(),
-                            v.len(),
-                            "!stream|entry| rows arrived without a !stream|meta| row; no file is written for them"
-                        ));
-                        continue;
-                    }
-                    if v.len() as i64 != st.declared {
-                        self.warn(format!(
-                            "redis_stream_length_mismatch user_key_len={} declared_len={} observed_entries={} hint={:?}",
-                            uk.len(),
-                            st.declared,
-                            v.len(),
-                            "meta record's Length does not match the count of !stream|entry| keys for this user key"
-                        ));
-                    }
-                    v.sort_by_key(|e| (e.ms, e.seq));
-                    (stream_jsonl(&st, &v), "jsonl")
-                }
-            };
-            let enc = self.segment(&uk)?;
-            self.write_file(sub, &format!("{enc}.{ext}"), body)?;
+        let (enc, km) = keymap_line(&uk);
+        if let Some(km) = km {
+            self.sidecar_write(LineFile::Keymap, &km)?;
         }
-        Ok(())
+        self.write_file(sub, &format!("{enc}.{ext}"), body)
     }
 
     fn warn_len(&self, st: &Coll, uk: &[u8], what: &str, field: &str, n: usize, rows: &str) {
@@ -590,16 +488,89 @@ impl RedisDecoder {
         }
     }
 
-    fn close(&mut self, which: u8) -> Result<()> {
-        let w = match which {
-            0 => self.strings_ttl.w.take(),
-            1 => self.hll_ttl.w.take(),
-            _ => self.keymap.take(),
+    /// Replay the key events, write the stream-order sidecar lines, then
+    /// every collection in (type, key) order. Errors are noted in the
+    /// order upstream meets them; the rest still runs.
+    fn finish_all(&mut self, note: &mut dyn FnMut(Result<()>)) {
+        let ctx = self.ctx.clone();
+        let mut content = std::mem::replace(&mut self.content, ContentStore::new(0, &ctx));
+        let mut lines = std::mem::replace(&mut self.lines, StreamLines::new(0, &ctx));
+        let events = std::mem::replace(&mut self.events, KeyEvents::new(0, &ctx));
+        let replay = std::mem::replace(&mut self.replay, Replay::new(0, 0, &ctx));
+        let cap = replay.pending_cap;
+        let mut to = ReplayTo {
+            lines: &mut lines,
+            content: &mut content,
         };
-        match w {
-            Some(w) => w.close(),
-            None => Ok(()),
+        let replayed = match events.finish().and_then(|ev| replay.run(ev, &mut to)) {
+            Ok(r) => r,
+            Err(e) => return note(Err(e)),
+        };
+        let mut orphans = replayed.orphan_ttls;
+        let mut overflow = 0;
+        if let Some(o) = replayed.overflow {
+            // Upstream stops reading at this row.
+            note(Err(o.error));
+            orphans = o.parked_keys;
+            overflow = 1;
         }
+        note(lines.drain(|f, line| self.sidecar_write(f, line)));
+        note(self.write_groups(content));
+        if orphans > 0 || overflow > 0 {
+            let mut msg = format!(
+                "redis_orphan_ttl count={orphans} hint={:?}",
+                "TTL records whose user key never appeared in a typed record — possible store corruption or an unknown type prefix"
+            );
+            if overflow > 0 {
+                msg += &format!(
+                    " pending_ttl_buffer_overflow={overflow} pending_ttl_buffer_bytes_cap={cap}"
+                );
+            }
+            self.warn(msg);
+        }
+    }
+
+    /// Every collection, type by type; an error skips the rest of its
+    /// type (upstream flushes each type on its own).
+    fn write_groups(&mut self, content: ContentStore) -> Result<()> {
+        let mut groups = content.into_groups()?;
+        let mut first = None;
+        let mut current: Option<(Ty, bool)> = None;
+        while let Some(g) = groups.next_group()? {
+            let failed = match current {
+                Some((t, failed)) if t == g.t => failed,
+                _ => {
+                    // Upstream makes the directory before it looks at the
+                    // keys (a type whose keys all get skipped leaves it empty).
+                    let r = self.ctx.tree.dir(&self.rel(sub_dir(g.t)));
+                    let failed = r.is_err();
+                    if let Err(e) = r {
+                        first.get_or_insert(e);
+                    }
+                    current = Some((g.t, failed));
+                    failed
+                }
+            };
+            if failed {
+                continue;
+            }
+            let t = g.t;
+            if let Err(e) = self.write_group(g) {
+                first.get_or_insert(e);
+                current = Some((t, true));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+fn sub_dir(t: Ty) -> &'static str {
+    match t {
+        Ty::Hash => "hashes",
+        Ty::List => "lists",
+        Ty::Set => "sets",
+        Ty::ZSet => "zsets",
+        Ty::Stream => "streams",
     }
 }
 
@@ -672,6 +643,7 @@ fn stream_jsonl(st: &Coll, entries: &[StreamEntry]) -> Vec<u8> {
 
 impl AdapterDecoder for RedisDecoder {
     fn handle(&mut self, prefix: &'static [u8], key: &[u8], value: &[u8]) -> Result<()> {
+        self.seq += 1;
         let rest = &key[prefix.len()..];
         match prefix {
             p if p == STR => self.handle_simple(false, rest, value),
@@ -701,32 +673,16 @@ impl AdapterDecoder for RedisDecoder {
                 first.get_or_insert(e);
             }
         };
-        let store = std::mem::replace(&mut self.content, ContentStore::new(0, &self.ctx));
-        match store.into_merger() {
-            Ok(mut merger) => {
-                for t in Ty::ALL {
-                    note(self.flush_type(t, &mut merger));
-                }
-            }
-            Err(e) => note(Err(e)),
-        }
-        note(self.close(0));
-        note(self.close(1));
-        note(self.close(2));
-        self.orphan_ttls += self.pending.len() as u64;
-        if self.orphan_ttls > 0 || self.pending_overflow > 0 {
-            let mut msg = format!(
-                "redis_orphan_ttl count={} hint={:?}",
-                self.orphan_ttls,
-                "TTL records whose user key never appeared in a typed record — possible store corruption or an unknown type prefix"
-            );
-            if self.pending_overflow > 0 {
-                msg += &format!(
-                    " pending_ttl_buffer_overflow={} pending_ttl_buffer_bytes_cap={}",
-                    self.pending_overflow, self.pending_cap
-                );
-            }
-            self.warn(msg);
+        self.finish_all(&mut note);
+        for w in [
+            self.sidecars.strings_ttl.take(),
+            self.sidecars.hll_ttl.take(),
+            self.sidecars.keymap.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            note(w.close());
         }
         first.map_or(Ok(()), Err)
     }

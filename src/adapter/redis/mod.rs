@@ -6,6 +6,7 @@ mod codec;
 mod content;
 mod decode;
 mod encode;
+mod keystate;
 mod proto;
 mod records;
 

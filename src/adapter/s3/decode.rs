@@ -24,19 +24,18 @@
 //! spill file already *is* the body and is renamed into place.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::fs;
+use std::io;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::json;
 use super::keys::{self, ChunkRef};
+use super::spill::{ChunkIndex, Loc, Spill};
 use super::{LEAF_DATA_SUFFIX, META_RENAME_SUFFIX, META_SUFFIX, is_dot_or_empty};
 use crate::adapter::{AdapterDecoder, CancelToken, DecodeContext, Warn};
-use crate::error::{Error, InputError, IoResultExt, Result};
+use crate::error::{Error, InputError, Result};
 use crate::fsutil;
 use crate::gojson::{Escape, JsonWriter};
 use crate::sorter::key::{self as sort_key, KeyReader};
@@ -59,14 +58,6 @@ fn show(b: &[u8]) -> String {
 
 fn malformed(what: &str, key: &[u8]) -> Error {
     Error::data(format!("{what}: {}: {MALFORMED}", show(key)))
-}
-
-/// Where a spilled payload lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Loc {
-    file: u32,
-    off: u64,
-    len: u64,
 }
 
 /// One chunk of an object, as upstream keys its chunk map.
@@ -186,81 +177,6 @@ fn corrupt_index() -> Error {
     Error::data("S3 decoder: corrupt scratch index (internal error)")
 }
 
-// --- spill files ------------------------------------------------------------------
-
-/// Append-only payload files `<scratch>/s3/<id>.spill`.
-struct Spill {
-    dir: PathBuf,
-    lens: Vec<u64>,
-    writer: Option<(u32, File)>,
-    reader: Option<(u32, File)>,
-}
-
-impl Spill {
-    fn path(&self, id: u32) -> PathBuf {
-        self.dir.join(format!("{id}.spill"))
-    }
-
-    fn create(&mut self) -> Result<u32> {
-        let id =
-            u32::try_from(self.lens.len()).map_err(|_| Error::data("too many S3 spill files"))?;
-        let f = fsutil::create_new_private(&self.path(id))?;
-        self.lens.push(0);
-        self.writer = Some((id, f));
-        Ok(id)
-    }
-
-    fn append(&mut self, id: u32, data: &[u8]) -> Result<Loc> {
-        let path = self.path(id);
-        if self.writer.as_ref().map(|w| w.0) != Some(id) {
-            let f = OpenOptions::new()
-                .append(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-                .io_at(&path, "reopen spill file")?;
-            self.writer = Some((id, f));
-        }
-        let (_, f) = self.writer.as_mut().expect("writer just set");
-        f.write_all(data).io_at(&path, "write spill file")?;
-        let len = &mut self.lens[id as usize];
-        let loc = Loc {
-            file: id,
-            off: *len,
-            len: data.len() as u64,
-        };
-        *len += data.len() as u64;
-        Ok(loc)
-    }
-
-    /// Copy one spilled range to the end of `dst`.
-    fn copy_to(&mut self, loc: Loc, dst: &mut FileWriter) -> Result<()> {
-        let path = self.path(loc.file);
-        if self.reader.as_ref().map(|r| r.0) != Some(loc.file) {
-            let f = File::open(&path).io_at(&path, "open spill file")?;
-            self.reader = Some((loc.file, f));
-        }
-        let (_, src) = self.reader.as_mut().expect("reader just set");
-        src.seek(SeekFrom::Start(loc.off))
-            .io_at(&path, "seek spill file")?;
-        let mut left = loc.len;
-        let mut buf = vec![0u8; (left as usize).min(256 << 10)];
-        while left > 0 {
-            let want = (left as usize).min(buf.len());
-            src.read_exact(&mut buf[..want])
-                .io_at(&path, "read spill file")?;
-            dst.write_all(&buf[..want])?;
-            left -= want as u64;
-        }
-        Ok(())
-    }
-
-    /// Hand a whole spill file to the tree as the file at `rel`.
-    fn take_file(&mut self, id: u32, tree: &TreeOut, rel: &[u8]) -> Result<()> {
-        self.reader = None;
-        tree.adopt(rel, &self.path(id))
-    }
-}
-
 // --- the decoder ------------------------------------------------------------------
 
 /// The S3 decoder (upstream's `S3Encoder`, which despite its name writes
@@ -285,7 +201,7 @@ pub struct S3Decoder {
     seq: u64,
     /// The object generation whose chunks the current spill file holds.
     run: Option<(Vec<u8>, Vec<u8>, u64, u32)>,
-    chunk_blobs: HashMap<[u8; 32], Loc>,
+    chunk_index: ChunkIndex,
     chunk_blob_file: Option<u32>,
     /// The open `records.jsonl`: (bucket, writer); the other buckets'
     /// are set aside (upload metas and parts of a bucket arrive apart).
@@ -302,22 +218,21 @@ impl S3Decoder {
             include_incomplete_uploads: o.include_incomplete_uploads,
             include_orphans: o.include_orphans,
             rename_collisions: o.rename_s3_collisions,
-            memory_budget: ctx.memory_budget,
+            memory_budget: ctx.memory_budget - ctx.memory_budget / 4,
             warn: ctx.warn.clone(),
             cancel: ctx.cancel.clone(),
             metas: BTreeMap::new(),
             upload_buckets: BTreeSet::new(),
-            spill: Spill {
-                dir: ctx.scratch_root.join("s3"),
-                lens: Vec::new(),
-                writer: None,
-                reader: None,
-            },
+            spill: Spill::new(ctx.scratch_root.join("s3")),
             scratch_used: false,
             index: None,
             seq: 0,
             run: None,
-            chunk_blobs: HashMap::new(),
+            chunk_index: ChunkIndex::new(
+                ctx.memory_budget / 4,
+                ctx.scratch_root.join("s3"),
+                ctx.cancel.clone(),
+            ),
             chunk_blob_file: None,
             uploads: None,
             uploads_aside: HashMap::new(),
@@ -478,8 +393,7 @@ impl S3Decoder {
             }
         };
         let loc = self.spill.append(file, value)?;
-        self.chunk_blobs.insert(digest, loc);
-        Ok(())
+        self.chunk_index.insert(&digest, loc)
     }
 
     fn handle_chunk_ref(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -554,6 +468,7 @@ impl S3Decoder {
 
     fn finalize_all(&mut self) -> Result<()> {
         self.spill.writer = None;
+        self.chunk_index.seal()?;
         self.close_uploads()?;
         let mut rest: BTreeSet<Vec<u8>> = self.metas.keys().cloned().collect();
         rest.extend(std::mem::take(&mut self.upload_buckets));
@@ -767,7 +682,7 @@ impl S3Decoder {
             let chunks = select_chunks(gs, manifest, offloaded)?;
             let whole = match chunks.first() {
                 Some(first) if p.single_generation => {
-                    let len = self.spill.lens[first.file as usize];
+                    let len = self.spill.file_len(first.file);
                     covers_whole_file(&chunks, first.file, len).then_some(first.file)
                 }
                 _ => None,
@@ -828,7 +743,7 @@ impl S3Decoder {
             let Some(declared) = m.declared.get(&pk) else {
                 continue;
             };
-            let Some(loc) = self.chunk_blobs.get(&r.sha256) else {
+            let Some(loc) = self.chunk_index.get(&r.sha256)? else {
                 continue;
             };
             if loc.len != r.size {
@@ -846,7 +761,7 @@ impl S3Decoder {
                     id.part_no, id.chunk_no, id.part_version, r.size
                 )));
             }
-            out.push((id, *loc));
+            out.push((id, loc));
         }
         Ok(out)
     }
@@ -948,8 +863,7 @@ impl AdapterDecoder for S3Decoder {
         }
         let res = self.finalize_all();
         self.index = None;
-        self.spill.writer = None;
-        self.spill.reader = None;
+        self.spill.close();
         // Spill files handed to the tree must be taken before they go.
         self.tree.barrier();
         let cleanup = match fs::remove_dir_all(&self.spill.dir) {

@@ -15,6 +15,7 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod json;
 pub mod keys;
+mod spill;
 
 /// Key prefixes the decoder routes to this adapter. `!s3|bucket|gen|`,
 /// `!s3|gc|upload|` and `!s3route|` are counted as internal by the core,
