@@ -402,14 +402,21 @@ impl FileNames {
     }
 }
 
-/// Extract the archive's entries into `root` (an empty directory). Returns
-/// the explicit directory modes to apply once the tree is verified.
+/// Where, and within which limits, an archive is extracted.
+#[derive(Clone, Copy)]
+struct Extraction<'a> {
+    compression: Compression,
+    /// An empty directory.
+    root: &'a Path,
+    limits: Limits,
+    cancel: &'a CancelToken,
+}
+
+/// Extract the archive's entries into `x.root`. Returns the explicit
+/// directory modes to apply once the tree is verified.
 fn extract(
     stream: &mut Stream,
-    compression: Compression,
-    root: &Path,
-    limits: Limits,
-    cancel: &CancelToken,
+    x: Extraction<'_>,
     stats: &mut UnpackStats,
 ) -> Result<(Vec<(PathBuf, u32)>, StreamVerifier)> {
     let pool = WriterPool::default();
@@ -417,7 +424,7 @@ fn extract(
         for _ in 0..WRITERS {
             scope.spawn(|| pool.run());
         }
-        let result = extract_entries(stream, compression, root, limits, cancel, stats, &pool);
+        let result = extract_entries(stream, x, stats, &pool);
         let settled = match &result {
             Err(Error::Interrupted) => {
                 pool.abandon();
@@ -435,13 +442,16 @@ fn extract(
 
 fn extract_entries(
     stream: &mut Stream,
-    compression: Compression,
-    root: &Path,
-    limits: Limits,
-    cancel: &CancelToken,
+    x: Extraction<'_>,
     stats: &mut UnpackStats,
     pool: &WriterPool,
 ) -> Result<(Vec<(PathBuf, u32)>, StreamVerifier)> {
+    let Extraction {
+        compression,
+        root,
+        limits,
+        cancel,
+    } = x;
     let failed = stream.failed.clone();
     let count = stream.count.clone();
     let mut archive = tar::Archive::new(&mut stream.reader);
@@ -815,7 +825,13 @@ pub(super) fn unpack_into<R: Read + 'static>(
 ) -> Result<UnpackStats> {
     let mut stream = open_stream(src, compression)?;
     let mut stats = UnpackStats::default();
-    let (modes, verifier) = extract(&mut stream, compression, dir, limits, cancel, &mut stats)?;
+    let x = Extraction {
+        compression,
+        root: dir,
+        limits,
+        cancel,
+    };
+    let (modes, verifier) = extract(&mut stream, x, &mut stats)?;
     cancel.check()?;
     verify_manifest(dir)?;
     verifier.finish()?;
