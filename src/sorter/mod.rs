@@ -95,22 +95,20 @@ impl Staged {
     }
 }
 
-/// The directory runs are created in; made on first use if missing and
-/// then removed again (if empty) when the sorter is done.
+/// The directory runs are created in; made whenever a run needs it and it
+/// is missing (several sorters share one directory, and the one that made
+/// it removes it, if empty, when it is done), then removed again (if
+/// empty) when this sorter is done.
 struct SpillDir {
     path: PathBuf,
-    ready: bool,
     created: bool,
 }
 
 impl SpillDir {
     fn get(&mut self) -> Result<&Path> {
-        if !self.ready {
-            if std::fs::symlink_metadata(&self.path).is_err() {
-                fsutil::create_dir_all(&self.path)?;
-                self.created = true;
-            }
-            self.ready = true;
+        if std::fs::symlink_metadata(&self.path).is_err() {
+            fsutil::create_dir_all(&self.path)?;
+            self.created = true;
         }
         Ok(&self.path)
     }
@@ -177,7 +175,6 @@ impl ExternalSorter {
             cancel: None,
             dir: SpillDir {
                 path: spill_dir.into(),
-                ready: false,
                 created: false,
             },
             staged: Staged::default(),
@@ -342,7 +339,6 @@ impl ExternalSorter {
                 &mut self.dir,
                 SpillDir {
                     path: PathBuf::new(),
-                    ready: true,
                     created: false,
                 },
             ),
@@ -449,6 +445,28 @@ mod tests {
         let sorted = s.finish().unwrap();
         assert_eq!(drain(sorted).unwrap(), want);
         // The directory the sorter made is gone with it.
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn sorters_sharing_a_spill_directory_outlive_each_other() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("shared");
+        let fill = |s: &mut ExternalSorter| {
+            for i in 0..200u32 {
+                s.add(&i.to_be_bytes(), b"payload").unwrap();
+            }
+        };
+        let mut first = sorter(&dir, 64, 3, Ties::InsertionOrder);
+        let mut second = sorter(&dir, 64, 3, Ties::InsertionOrder);
+        fill(&mut first);
+        fill(&mut second);
+        // The sorter that made the directory is done and removes it...
+        assert_eq!(drain(first.finish().unwrap()).unwrap().len(), 200);
+        assert!(!dir.exists());
+        // ...while the other still spills and merges into it.
+        fill(&mut second);
+        assert_eq!(drain(second.finish().unwrap()).unwrap().len(), 400);
         assert!(!dir.exists());
     }
 
