@@ -205,13 +205,21 @@ impl KeyEvents {
 
     /// Record `ev` for `uk`, which arrived as record number `seq`.
     pub fn add(&mut self, uk: &[u8], seq: u64, ev: Event) -> Result<()> {
-        if let Event::Touch(t) = ev {
-            if matches!(&self.last_touch, Some((lt, lk)) if *lt == t && lk == uk) {
+        let touched = match ev {
+            Event::Touch(t) | Event::Meta(t, _) => Some(t),
+            _ => None,
+        };
+        if let Some(t) = touched {
+            let same = matches!(&self.last_touch, Some((lt, lk)) if *lt == t && lk == uk);
+            if same && matches!(ev, Event::Touch(_)) {
                 return Ok(());
             }
-            self.last_touch = Some((t, uk.to_vec()));
-        } else if let Event::Meta(t, _) = ev {
-            self.last_touch = Some((t, uk.to_vec()));
+            if !same {
+                let (lt, lk) = self.last_touch.get_or_insert_with(|| (t, Vec::new()));
+                *lt = t;
+                lk.clear();
+                lk.extend_from_slice(uk);
+            }
         }
         self.key.clear();
         key::push_bytes(&mut self.key, uk);
